@@ -1,0 +1,1 @@
+"""The instrument: engine, MIDI, render and GUI. Never imports torch."""

@@ -1,0 +1,73 @@
+"""Canonical drum classes, the General MIDI drum map and name-based labelling."""
+
+from __future__ import annotations
+
+import re
+
+# The classes every drum preset speaks, in a fixed order (a model's label index).
+DRUM_CLASSES: tuple[str, ...] = (
+    "kick",
+    "snare",
+    "clap",
+    "closed_hat",
+    "open_hat",
+    "tom",
+    "cymbal",
+    "percussion",
+)
+
+# GM percussion key map (channel 10) folded onto the canonical classes.
+GM_NOTE_CLASS: dict[int, str] = {
+    35: "kick", 36: "kick",
+    37: "percussion",  # side stick
+    38: "snare", 40: "snare",
+    39: "clap",
+    42: "closed_hat", 44: "closed_hat",
+    46: "open_hat",
+    41: "tom", 43: "tom", 45: "tom", 47: "tom", 48: "tom", 50: "tom",
+    49: "cymbal", 51: "cymbal", 52: "cymbal", 53: "cymbal", 55: "cymbal", 57: "cymbal",
+    59: "cymbal",
+    **{n: "percussion" for n in (54, 56, 58, *range(60, 82))},
+}  # fmt: skip
+
+# The note a class answers on first (what a render or a pad grid uses).
+CLASS_GM_NOTES: dict[str, tuple[int, ...]] = {
+    cls: tuple(sorted(n for n, c in GM_NOTE_CLASS.items() if c == cls)) for cls in DRUM_CLASSES
+}
+CLASS_PRIMARY_NOTE: dict[str, int] = {
+    "kick": 36, "snare": 38, "clap": 39, "closed_hat": 42,
+    "open_hat": 46, "tom": 45, "cymbal": 49, "percussion": 56,
+}  # fmt: skip
+
+# Ordered rules: the first that matches wins, so "cowbell" is percussion before "bell" is cymbal
+# and "open hat" is an open hat before "hat" is a closed one.
+_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "percussion",
+        r"cow ?bell|tambourine|tamb|shaker|maraca|clave|wood ?block|conga|bongo|"
+        r"timbale|agogo|guiro|cabasa|triangle|side ?stick|cross ?stick|stick|"
+        r"waterglass|vibraslap|whistle|perc",
+    ),
+    ("clap", r"clap"),
+    ("open_hat", r"open ?(hi[- ]?)?(hat|hh)|(hat|hh) ?open|semi[- ]?open|ohh?\b|swish"),
+    ("closed_hat", r"hi[- ]?hat|hihat|hat|\bhh\b|chh?\b|pedal"),
+    ("kick", r"kick|bass ?drum|\bbd\b|\bkd\b|808 ?bd"),
+    ("snare", r"snare|\bsd\b|rim"),
+    ("tom", r"tom"),
+    ("cymbal", r"crash|ride|splash|china|cymbal|bell|\bcy\b|\bcym"),
+    ("percussion", r"djembe|drum|click|fx|zap"),
+)
+_COMPILED = tuple((cls, re.compile(pattern)) for cls, pattern in _RULES)
+
+
+def classify_name(text: str) -> str | None:
+    """Map a kit instrument name, folder or file name to a canonical class, or None."""
+    words = re.sub(r"[_\-.]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", text)).lower()
+    for cls, pattern in _COMPILED:
+        if pattern.search(words):
+            return cls
+    return None
+
+
+def class_for_note(note: int) -> str | None:
+    return GM_NOTE_CLASS.get(note)

@@ -1,0 +1,1 @@
+"""Checkpoint to ONNX graph and preset files."""

@@ -1,0 +1,1 @@
+"""The preset format: load, validate and list presets."""

@@ -1,0 +1,1 @@
+"""Training side: data ingest, models, losses, the GAN trainer (needs torch)."""

@@ -1,0 +1,158 @@
+"""Typed run configuration: one dataclass per concern, loaded from TOML, overridable from the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from ganpad.atomic import atomic_write_text
+
+
+@dataclass
+class DataConfig:
+    path: str = ""
+    sample_rate: int = 16000
+    slice_len: int = 16384
+    onset_align: bool = True
+    onset_threshold_db: float = -30.0  # relative to the clip's peak
+    preroll_ms: float = 1.0  # kept before the detected onset
+    fade_ms: float = 10.0  # fade-out where a clip is cut to the slice
+    normalize: bool = True  # peak-normalise each clip
+    silence_db: float = -60.0  # a clip whose peak is below this is silent
+    min_ms: float = 5.0  # shorter clips are skipped as too short
+    cache_dir: str = ""  # "" -> the user cache folder
+    exclude_kits: list[str] = field(default_factory=list)  # Hydrogen kit names held out
+
+
+@dataclass
+class ModelConfig:
+    family: str = "wavegan"
+    d: int = 64  # model size (WaveGAN's d)
+    c: int = 1  # audio channels
+    latent: int = 100
+    kernel: int = 25
+    phase_shuffle: int = 2
+    conditional: bool = False
+    upsample: str = "transpose"  # "transpose" or "nearest" (Donahue et al. tried both)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 100_000  # generator updates
+    batch_size: int = 64  # per process
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.9
+    n_critic: int = 5
+    loss: str = "wgan-gp"
+    gp_lambda: float = 10.0
+    ema_decay: float = 0.999
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 3
+    divergence_threshold: float = 1e4  # |loss| above this counts as divergence
+    max_rollbacks: int = 5
+    rollback_lr_factor: float = 0.5
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def to_dict(config: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    config = RunConfig()
+    for section, values in raw.items():
+        if section not in {f.name for f in dataclasses.fields(RunConfig)}:
+            raise ConfigError(f"{source}: unknown section [{section}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: [{section}] must be a table")
+        for key, value in values.items():
+            set_value(config, f"{section}.{key}", value, source)
+    return config
+
+
+def load_toml(path: str | Path) -> RunConfig:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from exc
+    return from_dict(raw, str(path))
+
+
+def save_toml(config: RunConfig, path: str | Path) -> None:
+    atomic_write_text(path, tomli_w.dumps(to_dict(config)))
+
+
+def set_value(config: RunConfig, dotted: str, value: Any, source: str = "override") -> None:
+    """Set `section.key` to `value`, converting strings (from the command line) to the field type."""
+    section_name, _, key = dotted.partition(".")
+    section = getattr(config, section_name, None)
+    if section is None or not dataclasses.is_dataclass(section) or not key:
+        raise ConfigError(f"{source}: unknown setting {dotted!r}")
+    hints = typing.get_type_hints(type(section))
+    if key not in hints:
+        known = ", ".join(f.name for f in dataclasses.fields(section))
+        raise ConfigError(f"{source}: unknown setting {dotted!r} (known: {known})")
+    setattr(section, key, _coerce(hints[key], value, f"{source}: {dotted}"))
+
+
+def apply_overrides(config: RunConfig, overrides: list[str]) -> None:
+    """Apply `section.key=value` strings."""
+    for item in overrides:
+        dotted, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not section.key=value")
+        set_value(config, dotted.strip(), value.strip())
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (list, tuple):
+        (item_type, *_) = typing.get_args(hint) or (str,)
+        if isinstance(value, str):
+            value = [v for v in (p.strip() for p in value.split(",")) if v]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_coerce(item_type, v, where) for v in value]
+    if origin is types.UnionType:
+        raise ConfigError(f"{where}: unsupported type {hint}")
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if isinstance(value, str) and value.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint in (int, float, str):
+        if hint is int and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        try:
+            return hint(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}") from exc
+    raise ConfigError(f"{where}: unsupported type {hint}")

@@ -1,0 +1,55 @@
+"""Hydrogen drumkit.xml: which sample files belong to which instrument."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from ganpad.drums import class_for_note, classify_name
+
+KIT_FILE = "drumkit.xml"
+
+
+@dataclass(frozen=True)
+class KitSample:
+    path: Path
+    instrument: str
+    label: str | None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child_text(element: ET.Element, name: str) -> str | None:
+    for child in element:
+        if _local(child.tag) == name:
+            return (child.text or "").strip()
+    return None
+
+
+def read_kit(kit_dir: Path) -> tuple[str, list[KitSample]]:
+    """Parse a kit folder's drumkit.xml: (kit name, samples with their instrument's class)."""
+    xml_path = kit_dir / KIT_FILE
+    try:
+        root = ET.parse(xml_path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise ValueError(f"{xml_path}: not a readable Hydrogen drumkit: {exc}") from exc
+    kit_name = _child_text(root, "name") or kit_dir.name
+    samples: list[KitSample] = []
+    for instrument in root.iter():
+        if _local(instrument.tag) != "instrument":
+            continue
+        name = _child_text(instrument, "name") or ""
+        label = classify_name(name)
+        note = _child_text(instrument, "midiOutNote")
+        if label is None and note and note.lstrip("-").isdigit():
+            label = class_for_note(int(note))
+        # Old kits put <filename> straight under <instrument>, newer ones under <layer>.
+        for element in instrument.iter():
+            if _local(element.tag) == "filename" and element.text and element.text.strip():
+                file_path = kit_dir / element.text.strip()
+                file_label = label or classify_name(file_path.stem)
+                samples.append(KitSample(file_path, name, file_label))
+    return kit_name, samples

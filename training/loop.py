@@ -1,0 +1,348 @@
+"""The GAN training loop: critic steps, generator step, EMA, checkpoints, rollback, logs."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from ganpad.atomic import atomic_write_text
+from ganpad.training import checkpoint, distributed
+from ganpad.training.config import RunConfig, save_toml, to_dict
+from ganpad.training.data import ClipSet, load_clips
+from ganpad.training.losses import get_loss
+from ganpad.training.models import build_models
+from ganpad.training.tblog import TensorBoardLog
+
+CONFIG_FILE = "config.toml"
+METRICS_FILE = "metrics.jsonl"
+DATA_REPORT = "data_report.json"
+
+
+class TrainError(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainResult:
+    step: int
+    interrupted: bool
+    rollbacks: int
+    checkpoint: Path
+
+
+class Trainer:
+    """One training run in `run_dir`, fresh or resumed from its latest checkpoint."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: str | Path,
+        resume: bool = False,
+        clips: ClipSet | None = None,
+    ):
+        self.cfg = config
+        self.run_dir = Path(run_dir)
+        self.critic_loss, self.generator_loss = get_loss(config.train.loss)
+        found = checkpoint.latest(self.run_dir)
+        if resume and found is None:
+            raise TrainError(f"{self.run_dir}: nothing to resume (no checkpoints/latest.json)")
+        if not resume and found is not None:
+            raise TrainError(f"{self.run_dir} already holds a run: pass --resume or another --out")
+        self.dist = distributed.setup(config.train.device)
+        self.device = self.dist.device
+        self.amp = config.train.amp and self.device.type == "cuda"
+        self.clips = clips if clips is not None else load_clips(config.data)
+        if len(self.clips.audio) == 0:
+            raise TrainError(f"no usable clips in {config.data.path}\n{self.clips.report.format()}")
+        saved = checkpoint.load(found) if found else None
+        self.classes = tuple(saved[1]["classes"]) if saved else self.clips.classes
+        self._set_data(self.clips)
+
+        torch.manual_seed(config.train.seed + self.dist.rank)
+        self.data_gen = torch.Generator().manual_seed(config.train.seed * 7919 + self.dist.rank)
+        n_classes = len(self.classes) if config.model.conditional else 0
+        g, d = build_models(config.model, config.data.slice_len, n_classes)
+        self.G, self.D = g.to(self.device), d.to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        t = config.train
+        betas = (t.beta1, t.beta2)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=betas)
+        self.step = 0
+        self.rollbacks = 0
+        self.elapsed = 0.0
+        if saved:
+            self._restore(*saved)
+        if self.dist.enabled:
+            self.G_train = DistributedDataParallel(self.G)
+            self.D_train = DistributedDataParallel(self.D)
+        else:
+            self.G_train, self.D_train = self.G, self.D
+        self._stop = False
+        self.log = TensorBoardLog(self.run_dir, config.data.sample_rate) if self.is_main else None
+        if self.is_main:
+            self._write_run_files(resumed=saved is not None)
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    def _set_data(self, clips: ClipSet) -> None:
+        index = {c: i for i, c in enumerate(self.classes)}
+        unknown = sorted(set(clips.classes) - set(index))
+        if unknown and self.cfg.model.conditional:
+            raise TrainError(
+                f"the data has classes {unknown} that this run's model was not built with "
+                f"({', '.join(self.classes)})"
+            )
+        remap = torch.tensor([index.get(c, 0) for c in clips.classes], dtype=torch.long)
+        self.audio = torch.from_numpy(clips.audio).unsqueeze(1).to(self.device)
+        self.labels = remap[torch.from_numpy(clips.labels)].to(self.device)
+
+    # ---- one iteration -------------------------------------------------------------------
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        idx = torch.randint(len(self.audio), (self.cfg.train.batch_size,), generator=self.data_gen)
+        idx = idx.to(self.device)
+        label = self.labels[idx] if self.cfg.model.conditional else None
+        return self.audio[idx], label
+
+    def _z(self) -> torch.Tensor:
+        return torch.randn(self.cfg.train.batch_size, self.cfg.model.latent, device=self.device)
+
+    def train_step(self) -> dict[str, float]:
+        """n_critic critic updates, then one generator update and the EMA update."""
+        t = self.cfg.train
+        for _ in range(t.n_critic):
+            real, label = self._batch()
+            z = self._z()
+            with torch.no_grad(), self._autocast():
+                fake = self.G_train(z, label).to(real.dtype)
+            with self._autocast():
+                result = self.critic_loss(self.D_train, real, fake, label, t)
+            self.opt_d.zero_grad(set_to_none=True)
+            result.loss.backward()
+            self.opt_d.step()
+        _, label = self._batch()
+        with self._autocast():
+            fake = self.G_train(self._z(), label)
+            # The plain critic: its gradients are not wanted here, so DDP must not sync them.
+            g_loss = self.generator_loss(self.D, fake, label, t)
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=list(self.G.parameters()))
+        self.opt_g.step()
+        self._update_ema()
+        parts = {f"loss/{k}": v.item() for k, v in result.parts.items()}
+        return {"loss/critic": result.loss.item(), "loss/generator": g_loss.item(), **parts}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        decay = self.cfg.train.ema_decay
+        for e, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            e.lerp_(p.detach(), 1.0 - decay)
+        for e, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
+            e.copy_(b)
+
+    def _diverged(self, metrics: dict[str, float]) -> bool:
+        limit = self.cfg.train.divergence_threshold
+        return any(not math.isfinite(v) or abs(v) > limit for v in metrics.values())
+
+    # ---- the run ---------------------------------------------------------------------------
+
+    def train(self) -> TrainResult:
+        t = self.cfg.train
+        if checkpoint.latest(self.run_dir) is None:
+            self.save()  # step 0: a rollback always has somewhere to go
+        last_saved = self.step
+        bar = tqdm(
+            total=t.steps, initial=self.step, disable=not (self.is_main and t.progress),
+            unit="step", dynamic_ncols=True,
+        )  # fmt: skip
+        started = time.perf_counter()
+        try:
+            with self._stop_on_signals():
+                while self.step < t.steps:
+                    tick = time.perf_counter()
+                    metrics = self.train_step()
+                    diverged, stop = distributed.any_rank(
+                        [self._diverged(metrics), self._stop], self.dist
+                    )
+                    if diverged:
+                        self._rollback(metrics)
+                        bar.n = self.step
+                        continue
+                    self.step += 1
+                    bar.update(1)
+                    bar.set_postfix(
+                        D=f"{metrics['loss/critic']:.3f}", G=f"{metrics['loss/generator']:.3f}"
+                    )
+                    metrics["time/step_s"] = time.perf_counter() - tick
+                    self._after_step(metrics)
+                    if self.step % t.checkpoint_every == 0 or stop or self.step == t.steps:
+                        self.elapsed += time.perf_counter() - started
+                        started = time.perf_counter()
+                        self.save(metrics)
+                        last_saved = self.step
+                    if stop:
+                        break
+        finally:
+            bar.close()
+            if self.log:
+                self.log.close()
+        if last_saved != self.step:
+            self.save()
+        distributed.teardown(self.dist)
+        path = checkpoint.checkpoint_dir(self.run_dir) / f"step-{self.step:08d}"
+        return TrainResult(self.step, self._stop, self.rollbacks, path)
+
+    def _after_step(self, metrics: dict[str, float]) -> None:
+        t = self.cfg.train
+        if not self.is_main:
+            return
+        if self.step % t.log_every == 0 or self.step == t.steps:
+            lr = self.opt_g.param_groups[0]["lr"]
+            self.log.scalars(self.step, {**metrics, "lr": lr})
+            with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": self.step, **metrics}) + "\n")
+        if t.sample_every and self.step % t.sample_every == 0:
+            self.log_samples()
+
+    @torch.no_grad()
+    def log_samples(self) -> None:
+        """One clip per class (or four unconditional ones) from the EMA generator, fixed latents."""
+        names = list(self.classes) if self.cfg.model.conditional else [f"z{i}" for i in range(4)]
+        g = torch.Generator().manual_seed(12345)
+        z = torch.randn(len(names), self.cfg.model.latent, generator=g).to(self.device)
+        label = torch.arange(len(names), device=self.device) if self.cfg.model.conditional else None
+        audio = self.G_ema(z, label)[:, 0]
+        self.log.samples(self.step, audio, names)
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """First Ctrl-C (or SIGTERM) finishes the step and saves; a second one stops at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum: int, frame: object) -> None:
+            if self._stop:
+                raise KeyboardInterrupt
+            self._stop = True
+            if self.is_main:
+                tqdm.write("stopping: saving a checkpoint after this step (Ctrl-C again to abort)")
+
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _rollback(self, metrics: dict[str, float]) -> None:
+        t = self.cfg.train
+        count = self.rollbacks + 1
+        if count > t.max_rollbacks:
+            raise TrainError(f"training diverged {count} times; last losses {metrics}")
+        path = checkpoint.latest(self.run_dir)
+        if self.is_main:
+            tqdm.write(f"diverged at step {self.step + 1} ({metrics}); rolling back to {path.name}")
+        self._restore(*checkpoint.load(path))
+        self.rollbacks = count
+        # A different random path and a smaller step, or the same blow-up would come back.
+        torch.manual_seed(t.seed + self.dist.rank + 104729 * count)
+        self.data_gen.manual_seed(t.seed * 7919 + self.dist.rank + 104729 * count)
+        for opt in (self.opt_g, self.opt_d):
+            for group in opt.param_groups:
+                group["lr"] *= t.rollback_lr_factor
+
+    # ---- checkpoints -----------------------------------------------------------------------
+
+    def _rng_tensors(self) -> dict[str, torch.Tensor]:
+        local = {"cpu": torch.get_rng_state(), "data": self.data_gen.get_state()}
+        if self.device.type == "cuda":
+            local["cuda"] = torch.cuda.get_rng_state(self.device)
+        out = {}
+        for kind, state in local.items():
+            for rank, s in enumerate(distributed.gather_tensor(state, self.dist)):
+                out[f"rng.{kind}.{rank}"] = s
+        return out
+
+    def save(self, metrics: dict[str, float] | None = None) -> None:
+        rng = self._rng_tensors()  # a collective: every rank takes part
+        if self.is_main:
+            g_opt, g_meta = checkpoint.optimizer_to_flat(self.opt_g, "opt_g")
+            d_opt, d_meta = checkpoint.optimizer_to_flat(self.opt_d, "opt_d")
+            tensors = {
+                **checkpoint.module_tensors(self.G, "G"),
+                **checkpoint.module_tensors(self.D, "D"),
+                **checkpoint.module_tensors(self.G_ema, "G_ema"),
+                **g_opt, **d_opt, **rng,
+            }  # fmt: skip
+            state = {
+                "config": to_dict(self.cfg),
+                "classes": list(self.classes),
+                "opt_g": g_meta,
+                "opt_d": d_meta,
+                "rollbacks": self.rollbacks,
+                "world_size": self.dist.world,
+                "elapsed_s": round(self.elapsed, 3),
+                "metrics": metrics or {},
+                "torch": torch.__version__,
+            }
+            checkpoint.save(
+                self.run_dir, self.step, tensors, state, self.cfg.train.keep_checkpoints
+            )
+        distributed.barrier(self.dist)
+
+    def _restore(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        try:
+            checkpoint.load_module(self.G, tensors, "G")
+            checkpoint.load_module(self.D, tensors, "D")
+            checkpoint.load_module(self.G_ema, tensors, "G_ema")
+        except RuntimeError as exc:
+            raise TrainError(f"checkpoint does not fit this model config: {exc}") from exc
+        self.opt_g.load_state_dict(checkpoint.optimizer_from_flat(tensors, state["opt_g"], "opt_g"))
+        self.opt_d.load_state_dict(checkpoint.optimizer_from_flat(tensors, state["opt_d"], "opt_d"))
+        self.step = int(state["step"])
+        self.rollbacks = int(state.get("rollbacks", 0))
+        self.elapsed = float(state.get("elapsed_s", 0.0))
+        rank = self.dist.rank
+        if f"rng.cpu.{rank}" in tensors and state.get("world_size") == self.dist.world:
+            torch.set_rng_state(tensors[f"rng.cpu.{rank}"])
+            self.data_gen.set_state(tensors[f"rng.data.{rank}"])
+            if self.device.type == "cuda" and f"rng.cuda.{rank}" in tensors:
+                torch.cuda.set_rng_state(tensors[f"rng.cuda.{rank}"], self.device)
+        elif self.is_main:
+            tqdm.write("note: world size changed since the checkpoint; random streams start anew")
+
+    def _write_run_files(self, resumed: bool) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        save_toml(self.cfg, self.run_dir / CONFIG_FILE)
+        atomic_write_text(
+            self.run_dir / DATA_REPORT, json.dumps(self.clips.report.to_json(), indent=1)
+        )
+        metrics = self.run_dir / METRICS_FILE
+        if resumed and metrics.exists():
+            # Steps after the checkpoint will be trained again: drop their lines.
+            kept = [
+                line for line in metrics.read_text().splitlines()
+                if line.strip() and json.loads(line)["step"] <= self.step
+            ]  # fmt: skip
+            atomic_write_text(metrics, "".join(line + "\n" for line in kept))
