@@ -1,2 +1,82 @@
-def main():
-    print("hi")
+"""The `ganpad` command: one entry point, sub-commands registered by each part of the product."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ganpad import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ganpad", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"ganpad {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(sub)
+    _add_data(sub)
+    return parser
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a GAN generator on a sample pack")
+    p.add_argument("--data", help="sample folder, Hydrogen kit or kit folder")
+    p.add_argument("--model", help="model family (wavegan)")
+    p.add_argument("--out", required=True, help="run folder: config, checkpoints, logs")
+    p.add_argument("--config", help="TOML file with [data], [model], [train] tables")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--steps", type=int, help="train until this many generator steps")
+    # --dim: torchrun's own parser mistakes a bare --d for an abbreviation of its options.
+    p.add_argument("--d", "--dim", dest="d", type=int, help="model size d")
+    p.add_argument("--slice", type=int, help="samples per clip (16384, 32768, 65536)")
+    p.add_argument("--rate", type=int, help="model sample rate in Hz")
+    p.add_argument("--batch", type=int, help="batch size per process")
+    p.add_argument("--conditional", action="store_true", help="condition on the drum class")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override any config value, e.g. --set train.lr=2e-4 (repeatable)",
+    )  # fmt: skip
+    p.set_defaults(func=_run_train)
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect and build training data")
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    scan = data_sub.add_parser("scan", help="class counts and the skip report for a folder")
+    scan.add_argument("path")
+    scan.add_argument("--rate", type=int, default=16000)
+    scan.add_argument("--slice", type=int, default=16384)
+    scan.add_argument("--json", action="store_true", help="print the report as JSON")
+    scan.set_defaults(func=_run_scan)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from ganpad.training.cli import train_command
+
+    return train_command(args)
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    from ganpad.training.cli import scan_command
+
+    return scan_command(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in {"torch", "safetensors", "onnx", "tensorboard"}:
+            print(f"ganpad {args.command}: needs the training extra: pip install 'ganpad[train]'",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Typed run configuration: one dataclass per concern, loaded from TOML, overridable from the CLI."""
+"""Typed run configuration: a dataclass per concern, loaded from TOML, overridable from the CLI."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def save_toml(config: RunConfig, path: str | Path) -> None:
 
 
 def set_value(config: RunConfig, dotted: str, value: Any, source: str = "override") -> None:
-    """Set `section.key` to `value`, converting strings (from the command line) to the field type."""
+    """Set `section.key` to `value`, converting command-line strings to the field type."""
     section_name, _, key = dotted.partition(".")
     section = getattr(config, section_name, None)
     if section is None or not dataclasses.is_dataclass(section) or not key:

@@ -1,4 +1,4 @@
-"""Sample-pack ingest: scan, decode, resample, mono, onset-align, slice, label, cache, skip report."""
+"""Sample-pack ingest: scan, decode, resample, mono, onset-align, slice, label, cache, report."""
 
 from __future__ import annotations
 

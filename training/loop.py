@@ -22,7 +22,7 @@ from ganpad.training import checkpoint, distributed
 from ganpad.training.config import RunConfig, save_toml, to_dict
 from ganpad.training.data import ClipSet, load_clips
 from ganpad.training.losses import get_loss
-from ganpad.training.models import build_models
+from ganpad.training.models import build_models, check_config
 from ganpad.training.tblog import TensorBoardLog
 
 CONFIG_FILE = "config.toml"
@@ -54,6 +54,7 @@ class Trainer:
     ):
         self.cfg = config
         self.run_dir = Path(run_dir)
+        check_config(config.model, config.data.slice_len)
         self.critic_loss, self.generator_loss = get_loss(config.train.loss)
         found = checkpoint.latest(self.run_dir)
         if resume and found is None:

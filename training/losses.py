@@ -31,7 +31,7 @@ def wgan_gp_critic(
     label: torch.Tensor | None,
     cfg: TrainConfig,
 ) -> CriticResult:
-    """E[D(fake)] - E[D(real)] + lambda * GP, with real, fake and interpolates in one critic pass."""
+    """E[D(fake)] - E[D(real)] + lambda * GP; real, fake and interpolates go in one critic pass."""
     batch = real.shape[0]
     alpha = torch.rand(batch, *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
     interp = (real + alpha * (fake - real)).detach().requires_grad_(True)

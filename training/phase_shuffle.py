@@ -1,4 +1,4 @@
-"""Phase shuffle (Donahue et al. 2018): shift each example's feature map by a random -n..n samples."""
+"""Phase shuffle (Donahue et al. 2018): shift each example's features by a random -n..n samples."""
 
 from __future__ import annotations
 

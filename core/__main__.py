@@ -1,0 +1,5 @@
+import sys
+
+from ganpad.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""Shared fixtures: real drum data from Debian's hydrogen-data and tiny run configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DRUMKITS = Path("/usr/share/hydrogen/data/drumkits")
+GMROCK = DRUMKITS / "GMRockKit"
+
+
+@pytest.fixture(scope="session")
+def gmrock() -> Path:
+    if not (GMROCK / "drumkit.xml").exists():
+        pytest.fail(f"{GMROCK} is missing: apt-get install hydrogen-data (.ci/run does this)")
+    return GMROCK
+
+
+@pytest.fixture(scope="session")
+def clip_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("clip-cache")
+
+
+@pytest.fixture
+def tiny_config(gmrock: Path, clip_cache: Path):
+    """A WaveGAN small enough to train a few steps on two cores in about a second."""
+    from ganpad.training.config import RunConfig
+
+    def make(**train):
+        cfg = RunConfig()
+        cfg.data.path = str(gmrock)
+        cfg.data.cache_dir = str(clip_cache)
+        cfg.model.d = 4
+        cfg.train.batch_size = 4
+        cfg.train.n_critic = 2
+        cfg.train.log_every = 1
+        cfg.train.sample_every = 2
+        cfg.train.checkpoint_every = 2
+        cfg.train.progress = False
+        for key, value in train.items():
+            setattr(cfg.train, key, value)
+        return cfg
+
+    return make

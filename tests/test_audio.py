@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ganpad.audio import AudioError, decode, load_mono, resample, to_mono
+from ganpad.drums import CLASS_PRIMARY_NOTE, DRUM_CLASSES, class_for_note, classify_name
+
+
+def test_decode_reads_real_kit_file(gmrock):
+    decoded = decode(gmrock / "Kick-Hard.wav")
+    assert decoded.sample_rate == 44100
+    assert decoded.audio.dtype == np.float32 and decoded.audio.ndim == 2
+    assert np.abs(decoded.audio).max() > 0.1
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("zero.wav", b"", "empty"),
+        ("text.wav", b"this is not audio at all, just text\n" * 20, "unsupported"),
+        ("notes.doc", b"hello", "unsupported"),
+    ],
+)
+def test_decode_rejects_with_reason(tmp_path, name, content, reason):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(AudioError) as err:
+        decode(path)
+    assert err.value.reason == reason
+    assert str(path) in str(err.value)
+
+
+def test_decode_detects_truncated_wav(gmrock, tmp_path):
+    data = (gmrock / "Snare-Hard.wav").read_bytes()
+    path = tmp_path / "cut.wav"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError) as err:
+        decode(path)
+    assert err.value.reason == "truncated"
+
+
+def test_mono_and_resample_keep_level():
+    rate = 48000
+    t = np.arange(rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    stereo = np.stack([tone, tone], axis=1)
+    mono = to_mono(stereo)
+    out = resample(mono, rate, 16000)
+    assert out.shape == (16000,)
+    assert abs(np.abs(out[100:-100]).max() - 0.5) < 0.01
+
+
+def test_load_mono_handles_float_96k_multichannel(gmrock, tmp_path):
+    x = decode(gmrock / "Kick-Hard.wav").audio[:, 0]
+    wide = resample(x, 44100, 96000)
+    path = tmp_path / "wide.wav"
+    sf.write(path, np.stack([wide] * 8, axis=1), 96000, subtype="FLOAT")
+    out = load_mono(path, 16000)
+    assert abs(out.shape[0] - round(len(x) * 16000 / 44100)) <= 1
+
+
+@pytest.mark.parametrize(
+    ("name", "cls"),
+    [
+        ("Kick-Hard", "kick"), ("BassDrum", "kick"), ("Snare Rimshot", "snare"),
+        ("HatClosed-Soft", "closed_hat"), ("Pedal HH", "closed_hat"), ("HatOpen-Med", "open_hat"),
+        ("Open HH", "open_hat"), ("Hand Clap", "clap"), ("Tom Hi", "tom"),
+        ("24Ride-1", "cymbal"), ("Crash Jazz", "cymbal"), ("Cowbell-Med", "percussion"),
+        ("Tambourine", "percussion"), ("Djembe1 Slap", "percussion"), ("17", None),
+    ],
+)  # fmt: skip
+def test_classify_name(name, cls):
+    assert classify_name(name) == cls
+
+
+def test_gm_map_covers_the_classes():
+    assert class_for_note(36) == "kick" and class_for_note(42) == "closed_hat"
+    assert class_for_note(46) == "open_hat" and class_for_note(49) == "cymbal"
+    for cls in DRUM_CLASSES:
+        assert class_for_note(CLASS_PRIMARY_NOTE[cls]) == cls

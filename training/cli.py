@@ -1,0 +1,71 @@
+"""`ganpad train` and `ganpad data scan`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ganpad.training.config import ConfigError, RunConfig, apply_overrides, load_toml
+from ganpad.training.data import load_clips
+from ganpad.training.loop import CONFIG_FILE, Trainer, TrainError
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Base config (run folder's on resume, else --config, else defaults), then the flags."""
+    saved = Path(args.out) / CONFIG_FILE
+    if args.resume and saved.exists():
+        config = load_toml(saved)
+    elif args.config:
+        config = load_toml(args.config)
+    else:
+        config = RunConfig()
+    flags = {
+        "data.path": args.data,
+        "model.family": args.model,
+        "train.steps": args.steps,
+        "model.d": args.d,
+        "data.slice_len": args.slice,
+        "data.sample_rate": args.rate,
+        "train.batch_size": args.batch,
+        "model.conditional": True if args.conditional else None,
+        "train.device": args.device,
+    }
+    apply_overrides(config, [f"{k}={v}" for k, v in flags.items() if v is not None])
+    apply_overrides(config, args.set)
+    if not config.data.path:
+        raise ConfigError("no training data: pass --data PATH (or set data.path in --config)")
+    return config
+
+
+def train_command(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+        trainer = Trainer(config, args.out, resume=args.resume)
+        if trainer.is_main:
+            print(trainer.clips.report.format(), file=sys.stderr)
+        result = trainer.train()
+    except (ConfigError, TrainError, FileNotFoundError, ValueError) as exc:
+        print(f"ganpad train: {exc}", file=sys.stderr)
+        return 2
+    if trainer.is_main:
+        state = "stopped" if result.interrupted else "finished"
+        print(f"{state} at step {result.step}; checkpoint {result.checkpoint}")
+    return 130 if result.interrupted else 0
+
+
+def scan_command(args: argparse.Namespace) -> int:
+    config = RunConfig()
+    apply_overrides(config, [f"data.path={args.path}", f"data.sample_rate={args.rate}",
+                             f"data.slice_len={args.slice}"])  # fmt: skip
+    try:
+        clips = load_clips(config.data)
+    except FileNotFoundError as exc:
+        print(f"ganpad data scan: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(clips.report.to_json(), indent=1))
+    else:
+        print(clips.report.format())
+    return 0
