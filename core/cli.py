@@ -14,6 +14,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_data(sub)
+    _add_export(sub)
+    _add_presets(sub)
     return parser
 
 
@@ -32,6 +34,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, help="batch size per process")
     p.add_argument("--conditional", action="store_true", help="condition on the drum class")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--finetune", metavar="PRESET", help="start from a preset's checkpoint")
     p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override any config value, e.g. --set train.lr=2e-4 (repeatable)",
@@ -48,6 +51,42 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     scan.add_argument("--slice", type=int, default=16384)
     scan.add_argument("--json", action="store_true", help="print the report as JSON")
     scan.set_defaults(func=_run_scan)
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="turn a training run into a preset folder")
+    p.add_argument("run", help="run folder (its latest checkpoint) or one checkpoint folder")
+    p.add_argument("--out", required=True, help="preset folder to write, e.g. presets/NAME")
+    p.add_argument("--name", help="preset name (default: the folder's name)")
+    p.add_argument(
+        "--ema", action=argparse.BooleanOptionalAction, default=True,
+        help="export the EMA generator (default) or the raw one",
+    )  # fmt: skip
+    precision = p.add_mutually_exclusive_group()
+    precision.add_argument("--fp16", action="store_true", help="ship an fp16 graph")
+    precision.add_argument("--int8", action="store_true", help="ship a static int8 graph")
+    p.add_argument("--license", help="licence of the training data (default: from the kits)")
+    p.add_argument("--kind", choices=["drums", "notes"], default="drums")
+    p.set_defaults(func=_run_export)
+
+
+def _add_presets(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("presets", help="list installed presets (shipped and user)")
+    p.add_argument("--check", action="store_true", help="also open and run each graph")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.set_defaults(func=_run_presets)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from ganpad.export.cli import export_command
+
+    return export_command(args)
+
+
+def _run_presets(args: argparse.Namespace) -> int:
+    from ganpad.presets.cli import presets_command
+
+    return presets_command(args)
 
 
 def _run_train(args: argparse.Namespace) -> int:

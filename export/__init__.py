@@ -1,1 +1,1 @@
-"""Checkpoint to ONNX graph and preset files."""
+"""Checkpoint to ONNX graph and preset files, with an ONNX Runtime / PyTorch parity check."""

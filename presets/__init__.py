@@ -1,1 +1,21 @@
-"""The preset format: load, validate and list presets."""
+"""The preset format: load, validate and list presets (ONNX Runtime only, never torch)."""
+
+from ganpad.presets.preset import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_STATE_FILE,
+    GENERATOR_FILE,
+    META_PREFIX,
+    PRESET_FILE,
+    SCHEMA_VERSION,
+    Label,
+    Preset,
+    PresetError,
+    load_preset,
+)
+from ganpad.presets.registry import DEFAULT_PRESET, find_preset, list_presets, shipped_dir, user_dir
+
+__all__ = [
+    "CHECKPOINT_FILE", "CHECKPOINT_STATE_FILE", "DEFAULT_PRESET", "GENERATOR_FILE",
+    "META_PREFIX", "PRESET_FILE", "SCHEMA_VERSION", "Label", "Preset", "PresetError",
+    "find_preset", "list_presets", "load_preset", "shipped_dir", "user_dir",
+]  # fmt: skip

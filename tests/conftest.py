@@ -43,3 +43,32 @@ def tiny_config(gmrock: Path, clip_cache: Path):
         return cfg
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory, gmrock: Path, clip_cache: Path) -> Path:
+    """A class-conditional d=4 WaveGAN trained 2 steps on GMRockKit."""
+    from ganpad.training.config import RunConfig
+    from ganpad.training.loop import Trainer
+
+    cfg = RunConfig()
+    cfg.data.path = str(gmrock)
+    cfg.data.cache_dir = str(clip_cache)
+    cfg.model.d = 4
+    cfg.model.conditional = True
+    cfg.train.steps = 2
+    cfg.train.batch_size = 4
+    cfg.train.n_critic = 1
+    cfg.train.progress = False
+    run = tmp_path_factory.mktemp("tiny-run")
+    Trainer(cfg, run).train()
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_preset(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Path:
+    from ganpad.export.exporter import ExportOptions, export_preset
+
+    out = tmp_path_factory.mktemp("presets") / "tiny-drums"
+    export_preset(tiny_run, out, ExportOptions())
+    return out

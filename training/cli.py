@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import time
 from pathlib import Path
 
+from ganpad.presets import PresetError
 from ganpad.training.config import ConfigError, RunConfig, apply_overrides, load_toml
 from ganpad.training.data import load_clips
-from ganpad.training.loop import CONFIG_FILE, Trainer, TrainError
+from ganpad.training.finetune import PresetStart, adopt_model, load_preset_start
+from ganpad.training.loop import COMMANDS_FILE, CONFIG_FILE, Trainer, TrainError
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace, start: PresetStart | None = None) -> RunConfig:
     """Base config (run folder's on resume, else --config, else defaults), then the flags."""
     saved = Path(args.out) / CONFIG_FILE
     if args.resume and saved.exists():
@@ -21,6 +25,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         config = load_toml(args.config)
     else:
         config = RunConfig()
+    if start is not None:
+        adopt_model(config, start)
     flags = {
         "data.path": args.data,
         "model.family": args.model,
@@ -41,18 +47,29 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def train_command(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args)
-        trainer = Trainer(config, args.out, resume=args.resume)
+        start = None
+        if args.finetune and not args.resume:
+            start = load_preset_start(args.finetune)
+        config = config_from_args(args, start)
+        trainer = Trainer(config, args.out, resume=args.resume, start=start)
         if trainer.is_main:
             print(trainer.clips.report.format(), file=sys.stderr)
+        if trainer.is_main:
+            _record_command(Path(args.out))
         result = trainer.train()
-    except (ConfigError, TrainError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, TrainError, PresetError, FileNotFoundError, ValueError) as exc:
         print(f"ganpad train: {exc}", file=sys.stderr)
         return 2
     if trainer.is_main:
         state = "stopped" if result.interrupted else "finished"
         print(f"{state} at step {result.step}; checkpoint {result.checkpoint}")
     return 130 if result.interrupted else 0
+
+
+def _record_command(run_dir: Path) -> None:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with open(run_dir / COMMANDS_FILE, "a", encoding="utf-8") as f:
+        f.write(f"{stamp} {shlex.join(['ganpad', *sys.argv[1:]])}\n")
 
 
 def scan_command(args: argparse.Namespace) -> int:

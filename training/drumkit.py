@@ -53,3 +53,22 @@ def read_kit(kit_dir: Path) -> tuple[str, list[KitSample]]:
                 file_label = label or classify_name(file_path.stem)
                 samples.append(KitSample(file_path, name, file_label))
     return kit_name, samples
+
+
+def kit_license(kit_dir: Path) -> tuple[str, str]:
+    """(kit name, the licence its drumkit.xml states, or 'unstated')."""
+    root = ET.parse(kit_dir / KIT_FILE).getroot()
+    return _child_text(root, "name") or kit_dir.name, _child_text(root, "license") or "unstated"
+
+
+def kit_licenses(root: Path, exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, str]:
+    """Kit name -> licence for every Hydrogen kit below `root` (excluded kits left out)."""
+    out = {}
+    for xml_path in sorted(Path(root).rglob(KIT_FILE)):
+        try:
+            name, licence = kit_license(xml_path.parent)
+        except (OSError, ET.ParseError):
+            continue
+        if name not in exclude and xml_path.parent.name not in exclude:
+            out[name] = licence
+    return out

@@ -21,6 +21,7 @@ from ganpad.atomic import atomic_write_text
 from ganpad.training import checkpoint, distributed
 from ganpad.training.config import RunConfig, save_toml, to_dict
 from ganpad.training.data import ClipSet, load_clips
+from ganpad.training.finetune import PresetStart
 from ganpad.training.losses import get_loss
 from ganpad.training.models import build_models, check_config
 from ganpad.training.tblog import TensorBoardLog
@@ -28,6 +29,7 @@ from ganpad.training.tblog import TensorBoardLog
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
 DATA_REPORT = "data_report.json"
+COMMANDS_FILE = "commands.txt"  # every command line that trained this run, with its time
 
 
 class TrainError(RuntimeError):
@@ -51,6 +53,7 @@ class Trainer:
         run_dir: str | Path,
         resume: bool = False,
         clips: ClipSet | None = None,
+        start: PresetStart | None = None,
     ):
         self.cfg = config
         self.run_dir = Path(run_dir)
@@ -68,7 +71,12 @@ class Trainer:
         if len(self.clips.audio) == 0:
             raise TrainError(f"no usable clips in {config.data.path}\n{self.clips.report.format()}")
         saved = checkpoint.load(found) if found else None
-        self.classes = tuple(saved[1]["classes"]) if saved else self.clips.classes
+        if saved:
+            self.classes = tuple(saved[1]["classes"])
+        elif start:
+            self.classes = tuple(start.classes)
+        else:
+            self.classes = self.clips.classes
         self._set_data(self.clips)
 
         torch.manual_seed(config.train.seed + self.dist.rank)
@@ -86,6 +94,8 @@ class Trainer:
         self.elapsed = 0.0
         if saved:
             self._restore(*saved)
+        elif start:
+            self._start_from(start)
         if self.dist.enabled:
             self.G_train = DistributedDataParallel(self.G)
             self.D_train = DistributedDataParallel(self.D)
@@ -332,6 +342,15 @@ class Trainer:
                 torch.cuda.set_rng_state(tensors[f"rng.cuda.{rank}"], self.device)
         elif self.is_main:
             tqdm.write("note: world size changed since the checkpoint; random streams start anew")
+
+    def _start_from(self, start: PresetStart) -> None:
+        """Fine-tuning: the preset's generator (into G and its EMA) and critic; fresh optimisers."""
+        try:
+            checkpoint.load_module(self.G, start.tensors, "G")
+            checkpoint.load_module(self.G_ema, start.tensors, "G")
+            checkpoint.load_module(self.D, start.tensors, "D")
+        except RuntimeError as exc:
+            raise TrainError(f"{start.source}: checkpoint does not fit the model: {exc}") from exc
 
     def _write_run_files(self, resumed: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)

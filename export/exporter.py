@@ -1,0 +1,237 @@
+"""`ganpad export`: a training run's checkpoint -> a preset folder (graph, json, checkpoint)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from ganpad import __version__
+from ganpad.atomic import atomic_dir
+from ganpad.drums import CLASS_GM_NOTES
+from ganpad.export import parity
+from ganpad.export.graph import ContractGenerator, export_onnx
+from ganpad.export.precision import PRECISIONS, convert
+from ganpad.presets import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_STATE_FILE,
+    GENERATOR_FILE,
+    META_PREFIX,
+    PRESET_FILE,
+    SCHEMA_VERSION,
+    load_preset,
+)
+from ganpad.training import checkpoint
+from ganpad.training.config import RunConfig, from_dict, to_dict
+from ganpad.training.drumkit import kit_licenses
+from ganpad.training.loop import COMMANDS_FILE, DATA_REPORT
+from ganpad.training.models import build_models
+
+PRESET_CHECKPOINT_FORMAT = "ganpad-preset-checkpoint/1"
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+@dataclass
+class ExportOptions:
+    name: str | None = None  # default: the output folder's name
+    ema: bool = True
+    precision: str = "fp32"
+    license: str | None = None  # default: read from the kits' drumkit.xml
+    kind: str = "drums"
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    errors: dict[str, float] = field(default_factory=dict)  # precision -> max |ORT - torch|
+    speed: dict[str, float] = field(default_factory=dict)  # engine -> clips/s at batch 16
+
+
+@dataclass
+class LoadedRun:
+    config: RunConfig
+    classes: list[str]
+    tensors: dict[str, torch.Tensor]
+    state: dict[str, Any]
+    run_dir: Path | None
+
+
+def load_run(source: Path) -> LoadedRun:
+    """A run folder (its latest checkpoint) or one checkpoint folder."""
+    source = Path(source)
+    if (source / checkpoint.STATE).exists():
+        ckpt, run_dir = source, source.parent.parent
+    else:
+        ckpt, run_dir = checkpoint.latest(source), source
+        if ckpt is None:
+            raise ExportError(f"{source}: no checkpoint here (expected checkpoints/latest.json)")
+    tensors, state = checkpoint.load(ckpt)
+    config = from_dict(state["config"], str(ckpt / checkpoint.STATE))
+    return LoadedRun(config, list(state["classes"]), tensors, state, run_dir)
+
+
+def build_generator(run: LoadedRun, prefix: str) -> torch.nn.Module:
+    n_classes = len(run.classes) if run.config.model.conditional else 0
+    generator, _ = build_models(run.config.model, run.config.data.slice_len, n_classes)
+    checkpoint.load_module(generator, run.tensors, prefix)
+    return generator.eval()
+
+
+def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportReport:
+    if options.precision not in PRECISIONS:
+        raise ExportError(f"precision {options.precision!r} is not one of {', '.join(PRECISIONS)}")
+    run = load_run(source)
+    prefix = "G_ema" if options.ema else "G"
+    model = ContractGenerator(build_generator(run, prefix), run.config.model.conditional).eval()
+    latent, n_labels = (
+        run.config.model.latent,
+        len(run.classes) if run.config.model.conditional else 0,
+    )
+    inputs = parity.feeds(latent, n_labels)
+    out = Path(out)
+    name = options.name or out.name
+    report = ExportReport(out)
+    with atomic_dir(out) as tmp:
+        graph = tmp / GENERATOR_FILE
+        export_onnx(model, latent, graph, _graph_metadata(run, name))
+        _check(report, "fp32", parity.max_abs_error(model, graph, inputs))
+        bench = parity.feeds(latent, n_labels, per_label=16, seed=1)[0]
+        report.speed["torch_eager"] = parity.clips_per_second(
+            lambda f: parity.torch_audio(model, f), bench
+        )
+        report.speed["onnx_fp32"] = _ort_speed(graph, bench)
+        if options.precision != "fp32":
+            lower = tmp / f"generator.{options.precision}.onnx"
+            convert(options.precision, graph, lower, parity.feeds(latent, n_labels, 8, seed=2))
+            _check(report, options.precision, parity.max_abs_error(model, lower, inputs))
+            report.speed[f"onnx_{options.precision}"] = _ort_speed(lower, bench)
+            os.replace(lower, graph)
+        _write_checkpoint(tmp, run, model.generator)
+        meta = _preset_json(run, name, options, report)
+        (tmp / PRESET_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+        load_preset(tmp)  # the same checks a player runs; nothing lands if they fail
+    return report
+
+
+def _check(report: ExportReport, precision: str, error: float) -> None:
+    report.errors[precision] = error
+    limit = parity.TOLERANCE[precision]
+    if not error <= limit:
+        raise ExportError(
+            f"ONNX Runtime {precision} differs from PyTorch by {error:.3g} (limit {limit:g}); "
+            "no preset written"
+        )
+
+
+def _ort_speed(path: Path, feed: dict) -> float:
+    sess = parity.session(path)
+    return parity.clips_per_second(lambda f: sess.run(["audio"], f), feed)
+
+
+def _graph_metadata(run: LoadedRun, name: str) -> dict[str, str]:
+    values = {
+        "name": name,
+        "family": run.config.model.family,
+        "sample_rate": run.config.data.sample_rate,
+        "samples": run.config.data.slice_len,
+        "latent": run.config.model.latent,
+        "labels": len(run.classes) if run.config.model.conditional else 0,
+    }
+    return {META_PREFIX + k: str(v) for k, v in values.items()}
+
+
+def _write_checkpoint(folder: Path, run: LoadedRun, generator: torch.nn.Module) -> None:
+    """Generator (as exported) and critic weights, so fine-tuning starts where training ended."""
+    tensors = {f"G.{k}": v.detach().contiguous() for k, v in generator.state_dict().items()}
+    tensors |= {k: v for k, v in run.tensors.items() if k.startswith("D.")}
+    save_file(tensors, str(folder / CHECKPOINT_FILE), metadata={"format": PRESET_CHECKPOINT_FORMAT})
+    state = {
+        "format": PRESET_CHECKPOINT_FORMAT,
+        "config": to_dict(run.config),
+        "classes": run.classes,
+        "step": run.state["step"],
+    }
+    (folder / CHECKPOINT_STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")
+
+
+def _preset_json(run: LoadedRun, name: str, options: ExportOptions, report: ExportReport) -> dict:
+    cfg = run.config
+    conditional = cfg.model.conditional
+    labels = [
+        {"index": i, "name": c, "gm_notes": list(CLASS_GM_NOTES.get(c, ()))}
+        for i, c in enumerate(run.classes if conditional else [])
+    ]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": name,
+        "kind": options.kind,
+        "family": cfg.model.family,
+        "sample_rate": cfg.data.sample_rate,
+        "samples": cfg.data.slice_len,
+        "latent": cfg.model.latent,
+        "conditional": conditional,
+        "labels": labels,
+        "pitch_range": None,
+        "precision": options.precision,
+        "generator_weights": "ema" if options.ema else "raw",
+        "training": _training_summary(run),
+        "metrics": {
+            "onnx_max_abs_error": report.errors,
+            "clips_per_s_batch16_cpu": {k: round(v, 2) for k, v in report.speed.items()},
+        },
+        "license": _license(run, options),
+        "files": {"generator": GENERATOR_FILE, "checkpoint": CHECKPOINT_FILE},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "ganpad_version": __version__,
+    }
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _training_summary(run: LoadedRun) -> dict[str, Any]:
+    data = _read_json(run.run_dir / DATA_REPORT) if run.run_dir else None
+    commands = (run.run_dir / COMMANDS_FILE) if run.run_dir else None
+    return {
+        "steps": run.state["step"],
+        "wall_time_s": run.state.get("elapsed_s"),
+        "world_size": run.state.get("world_size"),
+        "torch": run.state.get("torch"),
+        "commands": commands.read_text().splitlines() if commands and commands.exists() else [],
+        "data": {
+            "path": run.config.data.path,
+            "held_out_kits": run.config.data.exclude_kits,
+            "kits": (data or {}).get("kits", []),
+            "clips": (data or {}).get("clips"),
+            "class_counts": (data or {}).get("class_counts", {}),
+            "skipped": len((data or {}).get("skipped", [])),
+        },
+        "config": to_dict(run.config),
+    }
+
+
+def _license(run: LoadedRun, options: ExportOptions) -> dict[str, Any]:
+    if options.license:
+        return {"data": options.license}
+    path = Path(run.config.data.path)
+    kits = kit_licenses(path, frozenset(run.config.data.exclude_kits)) if path.is_dir() else {}
+    if not kits:
+        return {"data": "unknown: pass --license to state the licence of the training data"}
+    return {
+        "data": "Hydrogen drumkits as packaged by Debian (hydrogen-drumkits, hydrogen-data); "
+        "per-kit licences below, full terms in /usr/share/doc/hydrogen-drumkits/copyright",
+        "kits": kits,
+    }

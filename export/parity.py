@@ -1,0 +1,63 @@
+"""ONNX Runtime against PyTorch on the same inputs: the largest difference, and the speed."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+# The largest |ORT - PyTorch| a preset may ship with, per precision (audio is in [-1, 1]).
+TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-1}
+
+
+def feeds(
+    latent: int, n_labels: int, per_label: int = 4, seed: int = 0
+) -> list[dict[str, np.ndarray]]:
+    """Random latents for every label (or unconditional), fixed by `seed`."""
+    rng = np.random.default_rng(seed)
+    labels = range(n_labels) if n_labels else [None]
+    out = []
+    for label in labels:
+        feed = {"z": rng.standard_normal((per_label, latent)).astype(np.float32)}
+        if label is not None:
+            feed["label"] = np.full(per_label, label, np.int64)
+        out.append(feed)
+    return out
+
+
+def session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+@torch.no_grad()
+def torch_audio(model: torch.nn.Module, feed: dict[str, np.ndarray]) -> np.ndarray:
+    label = torch.from_numpy(feed["label"]) if "label" in feed else None
+    return model(torch.from_numpy(feed["z"]), label).numpy()
+
+
+def max_abs_error(model: torch.nn.Module, path: Path, inputs: list[dict[str, np.ndarray]]) -> float:
+    sess = session(path)
+    worst = 0.0
+    for feed in inputs:
+        (onnx_out,) = sess.run(["audio"], feed)
+        ref = torch_audio(model, feed)
+        if onnx_out.shape != ref.shape or not np.isfinite(onnx_out).all():
+            return float("inf")
+        worst = max(worst, float(np.abs(onnx_out - ref).max()))
+    return worst
+
+
+def clips_per_second(run, feed: dict[str, np.ndarray], repeats: int = 5) -> float:
+    """Median clips/s of `run(feed)` after one warm-up call."""
+    run(feed)
+    times = []
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        run(feed)
+        times.append(time.perf_counter() - tick)
+    return len(feed["z"]) / float(np.median(times))

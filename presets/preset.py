@@ -1,0 +1,202 @@
+"""The preset contract: preset.json, generator.onnx (+ checkpoint), read and checked without torch.
+
+Nothing here unpickles: the json is parsed, the graph is opened by ONNX Runtime, and a
+checkpoint (for fine-tuning) is safetensors, which the training side reads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+PRESET_FILE = "preset.json"
+GENERATOR_FILE = "generator.onnx"
+CHECKPOINT_FILE = "checkpoint.safetensors"
+CHECKPOINT_STATE_FILE = "checkpoint.json"
+KINDS = ("drums", "notes")
+# The graph repeats the facts a player relies on, so a json that lies about them is caught.
+META_PREFIX = "ganpad."
+
+
+class PresetError(ValueError):
+    """A preset that cannot be used: names the file and what is wrong with it."""
+
+    def __init__(self, path: str | Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = str(path)
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Label:
+    index: int
+    name: str
+    gm_notes: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Preset:
+    root: Path
+    name: str
+    kind: str
+    family: str
+    sample_rate: int
+    samples: int
+    latent: int
+    conditional: bool
+    labels: tuple[Label, ...]
+    pitch_range: tuple[int, int] | None
+    meta: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def generator_path(self) -> Path:
+        return self.root / GENERATOR_FILE
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        path = self.root / CHECKPOINT_FILE
+        return path if path.exists() else None
+
+    @property
+    def seconds(self) -> float:
+        return self.samples / self.sample_rate
+
+    def session(self, providers: list[str] | None = None):
+        """An ONNX Runtime session on the best provider present (CUDA, else CPU)."""
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        return ort.InferenceSession(
+            str(self.generator_path), providers=[p for p in wanted if p in available]
+        )
+
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "schema_version": int,
+    "name": str,
+    "kind": str,
+    "family": str,
+    "sample_rate": int,
+    "samples": int,
+    "latent": int,
+    "conditional": bool,
+    "labels": list,
+    "license": (str, dict),
+}
+
+
+def read_json(root: Path) -> dict[str, Any]:
+    path = root / PRESET_FILE
+    if not path.is_file():
+        raise PresetError(path, "missing (a preset folder needs preset.json)")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PresetError(path, f"not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict):
+        raise PresetError(path, "must hold a JSON object")
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise PresetError(path, f"schema_version {version!r}; this ganpad reads {SCHEMA_VERSION}")
+    for key, kind in _REQUIRED.items():
+        if key not in meta:
+            raise PresetError(path, f"field {key!r} is missing")
+        if not isinstance(meta[key], kind) or (kind is int and isinstance(meta[key], bool)):
+            raise PresetError(path, f"field {key!r} has the wrong type ({meta[key]!r})")
+    if meta["kind"] not in KINDS:
+        raise PresetError(path, f"kind {meta['kind']!r} is not one of {', '.join(KINDS)}")
+    for key in ("sample_rate", "samples", "latent"):
+        if meta[key] <= 0:
+            raise PresetError(path, f"{key} must be positive, got {meta[key]}")
+    return meta
+
+
+def _parse(root: Path, meta: dict[str, Any]) -> Preset:
+    path = root / PRESET_FILE
+    labels = []
+    for i, raw in enumerate(meta["labels"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise PresetError(path, f"labels[{i}] needs a name")
+        notes = raw.get("gm_notes", [])
+        if not isinstance(notes, list) or not all(
+            isinstance(n, int) and 0 <= n < 128 for n in notes
+        ):
+            raise PresetError(path, f"labels[{i}].gm_notes must be MIDI notes 0-127")
+        labels.append(Label(int(raw.get("index", i)), raw["name"], tuple(notes)))
+    if [label.index for label in labels] != list(range(len(labels))):
+        raise PresetError(path, "labels must be indexed 0..n-1 in order")
+    if meta["conditional"] and not labels:
+        raise PresetError(path, "a conditional preset needs labels")
+    pitch = meta.get("pitch_range")
+    if pitch is not None and (not isinstance(pitch, list) or len(pitch) != 2):
+        raise PresetError(path, "pitch_range must be [lowest, highest] MIDI pitch")
+    return Preset(
+        root=root, name=meta["name"], kind=meta["kind"], family=meta["family"],
+        sample_rate=meta["sample_rate"], samples=meta["samples"], latent=meta["latent"],
+        conditional=meta["conditional"], labels=tuple(labels),
+        pitch_range=tuple(pitch) if pitch else None, meta=meta,
+    )  # fmt: skip
+
+
+def load_preset(root: str | Path, check_graph: bool = True) -> Preset:
+    """Read and check a preset folder; any problem raises PresetError naming the file."""
+    root = Path(root)
+    if not root.is_dir():
+        raise PresetError(root, "not a preset folder")
+    preset = _parse(root, read_json(root))
+    if check_graph:
+        check_generator(preset)
+    return preset
+
+
+def check_generator(preset: Preset) -> None:
+    """Open the graph, match its inputs, outputs and metadata to the json, and run it once."""
+    import onnxruntime as ort
+
+    path = preset.generator_path
+    if not path.is_file():
+        raise PresetError(path, "missing (a preset needs its generator graph)")
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # ORT raises its own exception types for bad graphs
+        raise PresetError(path, f"not a loadable ONNX graph: {exc}") from exc
+    inputs = {i.name: i for i in session.get_inputs()}
+    outputs = {o.name: o for o in session.get_outputs()}
+    expected = {"z", "label"} if preset.conditional else {"z"}
+    if set(inputs) != expected:
+        raise PresetError(
+            path, f"inputs {sorted(inputs)} but preset.json implies {sorted(expected)}"
+        )
+    z = inputs["z"]
+    if z.type != "tensor(float)" or len(z.shape) != 2 or z.shape[1] != preset.latent:
+        raise PresetError(path, f"input z is {z.type}{z.shape}, expected float[B, {preset.latent}]")
+    if "label" in inputs and inputs["label"].type != "tensor(int64)":
+        raise PresetError(path, f"input label is {inputs['label'].type}, expected int64[B]")
+    if set(outputs) != {"audio"}:
+        raise PresetError(path, f"outputs {sorted(outputs)}, expected ['audio']")
+    custom = session.get_modelmeta().custom_metadata_map
+    declared = {k[len(META_PREFIX) :]: v for k, v in custom.items() if k.startswith(META_PREFIX)}
+    for key in ("sample_rate", "samples", "latent"):
+        if key in declared and int(declared[key]) != getattr(preset, key):
+            raise PresetError(
+                preset.root / PRESET_FILE,
+                f"{key} is {getattr(preset, key)} but the graph was exported with {declared[key]}",
+            )
+    feed = {"z": np.zeros((2, preset.latent), np.float32)}
+    if preset.conditional:
+        feed["label"] = np.array([0, len(preset.labels) - 1], np.int64)
+    try:
+        (audio,) = session.run(["audio"], feed)
+    except Exception as exc:
+        raise PresetError(path, f"fails to run: {exc}") from exc
+    if audio.shape != (2, preset.samples):
+        raise PresetError(
+            preset.root / PRESET_FILE,
+            f"samples is {preset.samples} but the graph returns {audio.shape[1]} per clip",
+        )

@@ -1,0 +1,63 @@
+"""Where presets live: the shipped ones (package data) and the user's folder."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from ganpad.presets.preset import PRESET_FILE, Preset, PresetError, load_preset
+
+DEFAULT_PRESET = "drums-wavegan-16k"
+
+
+def shipped_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def user_dir() -> Path:
+    """$GANPAD_PRESETS, else the platform's user data folder."""
+    env = os.environ.get("GANPAD_PRESETS")
+    return Path(env) if env else Path(platformdirs.user_data_dir("ganpad")) / "presets"
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    path: Path
+    source: str  # "shipped" | "user"
+    preset: Preset | None
+    error: str | None
+
+
+def _folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if (p / PRESET_FILE).is_file())
+
+
+def list_presets(check_graph: bool = False) -> list[Entry]:
+    """Every preset found; a broken one is listed with its error rather than hidden."""
+    entries = []
+    for source, root in (("user", user_dir()), ("shipped", shipped_dir())):
+        for folder in _folders(root):
+            try:
+                preset = load_preset(folder, check_graph=check_graph)
+                entries.append(Entry(preset.name, folder, source, preset, None))
+            except PresetError as exc:
+                entries.append(Entry(folder.name, folder, source, None, str(exc)))
+    return entries
+
+
+def find_preset(name_or_path: str) -> Preset:
+    """A preset by folder path, or by name (user presets shadow shipped ones)."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return load_preset(path)
+    for entry in list_presets():
+        if name_or_path in (entry.name, entry.path.name):
+            return load_preset(entry.path)
+    names = ", ".join(sorted({e.name for e in list_presets()})) or "none"
+    raise PresetError(name_or_path, f"no such preset (installed: {names})")

@@ -1,0 +1,132 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ganpad.presets import DEFAULT_PRESET, PresetError, find_preset, list_presets, load_preset
+
+
+def _copy(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _edit_json(preset, **changes):
+    path = preset / "preset.json"
+    meta = json.loads(path.read_text())
+    meta.update(changes)
+    path.write_text(json.dumps(meta))
+
+
+def test_presets_load_without_torch(tiny_preset):
+    code = f"""
+import sys
+sys.modules["torch"] = None  # any import of torch now raises ImportError
+import numpy as np
+from ganpad.presets import load_preset, list_presets
+import ganpad.app
+preset = load_preset({str(tiny_preset)!r})
+session = preset.session()
+z = np.zeros((2, preset.latent), np.float32)
+audio, = session.run(["audio"], {{"z": z, "label": np.array([0, 1])}})
+assert audio.shape == (2, preset.samples)
+from ganpad.cli import main
+assert main(["presets"]) == 0
+print("ok", preset.name)
+"""
+    env = {**os.environ, "GANPAD_PRESETS": str(tiny_preset.parent)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "ok tiny-drums" in done.stdout and "tiny-drums" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("breakage", "file", "message"),
+    [
+        ("no_json", "preset.json", "missing"),
+        ("no_graph", "generator.onnx", "missing"),
+        ("schema", "preset.json", "schema_version 99"),
+        ("not_json", "preset.json", "not valid JSON"),
+        ("field_type", "preset.json", "field 'sample_rate' has the wrong type"),
+        ("truncated_graph", "generator.onnx", "not a loadable ONNX graph"),
+        ("inputs", "generator.onnx", "inputs ['label', 'z'] but preset.json implies ['z']"),
+        ("latent", "generator.onnx", "input z is tensor(float)"),
+        ("rate_lie", "preset.json", "sample_rate is 44100 but the graph was exported with 16000"),
+        ("size_lie", "preset.json", "samples is 32768 but the graph was exported with 16384"),
+    ],
+)
+def test_bad_presets_give_one_clear_error(tiny_preset, tmp_path, breakage, file, message):
+    bad = _copy(tiny_preset, tmp_path / "bad")
+    if breakage == "no_json":
+        (bad / "preset.json").unlink()
+    elif breakage == "no_graph":
+        (bad / "generator.onnx").unlink()
+    elif breakage == "schema":
+        _edit_json(bad, schema_version=99)
+    elif breakage == "not_json":
+        (bad / "preset.json").write_text("{ nope")
+    elif breakage == "field_type":
+        _edit_json(bad, sample_rate="16k")
+    elif breakage == "truncated_graph":
+        graph = (bad / "generator.onnx").read_bytes()
+        (bad / "generator.onnx").write_bytes(graph[: len(graph) // 2])
+    elif breakage == "inputs":
+        _edit_json(bad, conditional=False)
+    elif breakage == "latent":
+        _edit_json(bad, latent=64)
+    elif breakage == "rate_lie":
+        _edit_json(bad, sample_rate=44100)
+    elif breakage == "size_lie":
+        _edit_json(bad, samples=32768)
+    with pytest.raises(PresetError) as err:
+        load_preset(bad)
+    assert err.value.path == str(bad / file)
+    assert message in str(err.value)
+
+
+def test_size_lie_caught_by_running_the_graph_without_metadata(tiny_preset, tmp_path):
+    import onnx
+
+    bad = _copy(tiny_preset, tmp_path / "bad")
+    graph = onnx.load(str(bad / "generator.onnx"))
+    del graph.metadata_props[:]
+    onnx.save(graph, str(bad / "generator.onnx"))
+    _edit_json(bad, samples=16000)
+    with pytest.raises(PresetError, match="graph returns 16384 per clip"):
+        load_preset(bad)
+
+
+def test_registry_lists_user_and_broken_presets(tiny_preset, tmp_path, monkeypatch):
+    user = tmp_path / "user"
+    _copy(tiny_preset, user / "good")
+    _copy(tiny_preset, user / "broken")
+    _edit_json(user / "broken", schema_version=0)
+    monkeypatch.setenv("GANPAD_PRESETS", str(user))
+    entries = {e.path.name: e for e in list_presets() if e.source == "user"}
+    assert entries["good"].preset.name == "tiny-drums" and entries["good"].error is None
+    assert "schema_version 0" in entries["broken"].error
+    assert find_preset("good").root == user / "good"
+    with pytest.raises(PresetError, match="no such preset"):
+        find_preset("nope")
+
+
+def test_shipped_default_preset_plays_every_class():
+    preset = find_preset(DEFAULT_PRESET)
+    assert preset.kind == "drums" and preset.conditional
+    assert preset.generator_path.stat().st_size + preset.checkpoint_path.stat().st_size < 20e6
+    session = preset.session()
+    n = len(preset.labels)
+    z = np.random.default_rng(0).standard_normal((n, preset.latent)).astype(np.float32)
+    (audio,) = session.run(["audio"], {"z": z, "label": np.arange(n, dtype=np.int64)})
+    assert audio.shape == (n, preset.samples)
+    assert np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
+    rms = np.sqrt((audio**2).mean(axis=1))
+    for label, level in zip(preset.labels, rms, strict=True):
+        assert level > 1e-3, f"{label.name} is silent"
+    training = preset.meta["training"]
+    assert training["steps"] > 0 and training["commands"] and training["wall_time_s"] > 0
+    assert "GMRockKit" in training["data"]["held_out_kits"]
