@@ -1,0 +1,73 @@
+"""Clips/s for a preset: PyTorch eager vs ONNX Runtime fp32 / fp16 / int8 at batch 1 and 16.
+
+Run:  python benchmarks/generate_speed.py [--preset NAME] [--batches 1 16] [--repeats 7]
+Every engine is timed on the same inputs in the same process, so the ratios hold on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ganpad.export import parity
+from ganpad.export.graph import ContractGenerator
+from ganpad.export.precision import convert
+from ganpad.presets import DEFAULT_PRESET, find_preset
+from ganpad.training import checkpoint
+from ganpad.training.finetune import load_preset_start
+from ganpad.training.models import build_models
+
+
+def torch_model(preset_name: str) -> ContractGenerator:
+    start = load_preset_start(preset_name)
+    cfg = start.config
+    n_classes = len(start.classes) if cfg.model.conditional else 0
+    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_classes)
+    checkpoint.load_module(generator, start.tensors, "G")
+    return ContractGenerator(generator.eval(), cfg.model.conditional).eval()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default=DEFAULT_PRESET)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+
+    preset = find_preset(args.preset)
+    model = torch_model(args.preset)
+    n_labels = len(preset.labels) if preset.conditional else 0
+    with tempfile.TemporaryDirectory() as tmp:
+        graphs = {"onnx_fp32": preset.generator_path}
+        calibration = parity.feeds(preset.latent, n_labels, 8, seed=2)
+        for precision in ("fp16", "int8"):
+            graphs[f"onnx_{precision}"] = Path(tmp) / f"{precision}.onnx"
+            convert(precision, preset.generator_path, graphs[f"onnx_{precision}"], calibration)
+        sessions = {name: parity.session(path) for name, path in graphs.items()}
+        check = parity.feeds(preset.latent, n_labels, 4, seed=3)
+        errors = {name: parity.max_abs_error(model, path, check) for name, path in graphs.items()}
+
+        print(f"preset {preset.name}: {preset.samples} samples at {preset.sample_rate} Hz, "
+              f"torch {torch.__version__} with {torch.get_num_threads()} threads")  # fmt: skip
+        print(f"{'engine':<12} {'batch':>5} {'clips/s':>9} {'x realtime':>11} {'vs torch':>9} "
+              f"{'max|err|':>9}")  # fmt: skip
+        for batch in args.batches:
+            feed = parity.feeds(preset.latent, n_labels, per_label=batch, seed=1)[0]
+            rates = {"torch_eager": parity.clips_per_second(
+                lambda f: parity.torch_audio(model, f), feed, args.repeats)}  # fmt: skip
+            for name, sess in sessions.items():
+                rates[name] = parity.clips_per_second(
+                    lambda f, s=sess: s.run(["audio"], f), feed, args.repeats
+                )
+            for name, rate in rates.items():
+                realtime = rate * preset.seconds
+                error = errors.get(name, 0.0)
+                print(f"{name:<12} {batch:>5} {rate:>9.1f} {realtime:>11.1f} "
+                      f"{rate / rates['torch_eager']:>8.2f}x {error:>9.2g}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
