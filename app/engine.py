@@ -1,0 +1,196 @@
+"""The instrument without a screen: preset -> worker -> voice pool -> mixer -> sounddevice."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ganpad.app.keymap import KeyMap
+from ganpad.app.latents import LatentBank
+from ganpad.app.mixer import ALL_OFF, NOTE_OFF, NOTE_ON, Mixer, MixerConfig
+from ganpad.app.voice_pool import VoicePool
+from ganpad.app.worker import GeneratorWorker
+from ganpad.atomic import atomic_write_text
+from ganpad.presets import Preset
+
+KIT_FORMAT = "ganpad-kit/1"
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+@dataclass
+class EngineStats:
+    callbacks: int = 0
+    xruns: int = 0
+    max_callback_s: float = 0.0
+    missed: int = 0  # note-ons that found no rendered variation
+    rendered: int = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        preset: Preset,
+        device_rate: int = 48000,
+        variations: int = 4,
+        mixer: MixerConfig | None = None,
+        seed: int | None = None,
+        providers: list[str] | None = None,
+    ):
+        self.preset = preset
+        self.rate = device_rate
+        self.keymap = KeyMap.for_preset(preset)
+        max_frames = math.ceil(preset.samples * device_rate / preset.sample_rate) + 64
+        self.pool = VoicePool(self.keymap.slots, variations, max_frames)
+        self.bank = LatentBank(self.keymap.slots, preset.latent, seed)
+        self.mixer = Mixer(
+            self.pool,
+            device_rate,
+            self.keymap.choke_group,
+            mixer or MixerConfig(),
+            note_off=preset.kind == "notes",
+        )
+        self.worker = GeneratorWorker(
+            preset, preset.session(providers), self.pool, self.bank, self.keymap, device_rate
+        )
+        self.stream = None
+        self.stats = EngineStats()
+
+    # ---- life cycle --------------------------------------------------------------------------
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the worker and wait until every slot has its variations rendered."""
+        if not self.worker.is_alive():
+            self.worker.start()
+        deadline = time.monotonic() + timeout
+        while not self.pool.ready():
+            if self.worker.errors:
+                raise EngineError(f"generator failed: {self.worker.errors[-1]}")
+            if time.monotonic() > deadline:
+                raise EngineError(f"variations not rendered within {timeout} s")
+            time.sleep(0.01)
+
+    def open_audio(self, device: int | str | None = None, period: int = 128, channels: int = 2):
+        import sounddevice as sd
+
+        if period > self.mixer.cfg.max_block:
+            raise EngineError(f"period {period} exceeds the mixer's {self.mixer.cfg.max_block}")
+        self.stream = sd.OutputStream(
+            samplerate=self.rate, blocksize=period, device=device, channels=channels,
+            dtype="float32", latency="low", callback=self._callback,
+        )  # fmt: skip
+        self.stream.start()
+        return self.stream
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.stop()
+            self.stream.close()
+            self.stream = None
+        self.worker.stop()
+        if self.worker.is_alive():
+            self.worker.join(timeout=5)
+
+    def _callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
+        tick = time.perf_counter()
+        if status.output_underflow:
+            self.stats.xruns += 1
+        self.mixer.process(outdata)
+        self.stats.callbacks += 1
+        spent = time.perf_counter() - tick
+        if spent > self.stats.max_callback_s:
+            self.stats.max_callback_s = spent
+
+    def snapshot(self) -> EngineStats:
+        self.stats.missed = self.mixer.missed
+        self.stats.rendered = self.worker.rendered
+        return self.stats
+
+    # ---- playing -----------------------------------------------------------------------------
+
+    def note_on(self, note: int, velocity: int = 100) -> int:
+        """Play a MIDI note; returns the slot it triggered, or -1 if the preset has none for it."""
+        slot = self.keymap.slot_for(int(note))
+        if slot >= 0 and velocity > 0:
+            self.mixer.post(NOTE_ON, slot, int(velocity))
+        elif slot >= 0:
+            self.mixer.post(NOTE_OFF, slot)
+        return slot
+
+    def note_off(self, note: int) -> None:
+        slot = self.keymap.slot_for(int(note))
+        if slot >= 0:
+            self.mixer.post(NOTE_OFF, slot)
+
+    def trigger(self, slot: int, velocity: int = 100) -> None:
+        self.mixer.post(NOTE_ON, self._check_slot(slot), int(velocity))
+
+    def panic(self) -> None:
+        self.mixer.post(ALL_OFF, 0)
+
+    # ---- latent control (per slot) -----------------------------------------------------------
+
+    def _check_slot(self, slot: int) -> int:
+        if not 0 <= slot < self.keymap.slots:
+            raise EngineError(f"slot {slot} is not within 0..{self.keymap.slots - 1}")
+        return slot
+
+    def last_seed(self, slot: int) -> int:
+        """Seed of the variation the slot played last (or of a ready one, before any)."""
+        v = int(self.mixer.last_variation[self._check_slot(slot)])
+        return int(self.pool.seed[slot, max(v, 0)])
+
+    def reroll(self, slot: int) -> None:
+        """A new sound: a new locked seed if the slot is locked, else fresh variations."""
+        state = self.bank.slots[self._check_slot(slot)]
+        if state.locked:
+            self.bank.lock(slot, self.bank.new_seed())
+        self.pool.invalidate(slot)
+
+    def lock(self, slot: int, seed: int | None = None) -> int:
+        """Keep one sound: the one just heard, or the given seed."""
+        seed = self.last_seed(slot) if seed is None else int(seed)
+        self.bank.lock(slot, seed)
+        self.pool.invalidate(slot)
+        return seed
+
+    def unlock(self, slot: int) -> None:
+        self.bank.unlock(self._check_slot(slot))
+        self.pool.invalidate(slot)
+
+    def morph(self, slot: int, seed_a: int, seed_b: int, amount: float) -> None:
+        self.bank.morph(self._check_slot(slot), seed_a, seed_b, amount)
+        self.pool.invalidate(slot)
+
+    # ---- kits ----------------------------------------------------------------------------------
+
+    def kit_json(self) -> dict:
+        slots = [
+            {"name": n, **s} for n, s in zip(self.keymap.names, self.bank.to_json(), strict=True)
+        ]
+        return {"format": KIT_FORMAT, "preset": self.preset.name, "slots": slots}
+
+    def save_kit(self, path: str | Path) -> None:
+        atomic_write_text(path, json.dumps(self.kit_json(), indent=1) + "\n")
+
+    def load_kit(self, path: str | Path) -> None:
+        try:
+            kit = json.loads(Path(path).read_text(encoding="utf-8"))
+            if kit.get("format") != KIT_FORMAT:
+                raise ValueError(f"format {kit.get('format')!r}, expected {KIT_FORMAT}")
+            if kit.get("preset") != self.preset.name:
+                raise ValueError(
+                    f"kit is for preset {kit.get('preset')!r}, not {self.preset.name!r}"
+                )
+            self.bank.load_json(kit["slots"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise EngineError(f"{path}: cannot load kit: {exc}") from exc
+        for slot in range(self.keymap.slots):
+            self.pool.invalidate(slot)

@@ -1,0 +1,81 @@
+"""The generator worker: renders variations in batches with ONNX Runtime, off the audio path."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from ganpad.app.clip import finish_clip
+from ganpad.app.keymap import KeyMap
+from ganpad.app.latents import LatentBank
+from ganpad.app.voice_pool import VoicePool
+from ganpad.presets import Preset
+
+
+class GeneratorWorker(threading.Thread):
+    def __init__(
+        self,
+        preset: Preset,
+        session,
+        pool: VoicePool,
+        bank: LatentBank,
+        keymap: KeyMap,
+        device_rate: int,
+        batch: int = 16,
+    ):
+        super().__init__(name="ganpad-generator", daemon=True)
+        self.preset = preset
+        self.session = session
+        self.pool = pool
+        self.bank = bank
+        self.keymap = keymap
+        self.device_rate = device_rate
+        self.batch = batch
+        self._halt = threading.Event()
+        self.rendered = 0
+        self.errors: list[str] = []
+
+    def stop(self) -> None:
+        self._halt.set()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            jobs = self._take_jobs()
+            if not jobs:
+                time.sleep(0.002)  # polling: the audio thread never signals, so never blocks
+                continue
+            try:
+                self._render(jobs)
+            except Exception as exc:  # keep playing what is there; report, back off, retry
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                self.pool.wanted.extend(jobs)
+                self._halt.wait(0.5)
+
+    def _take_jobs(self) -> list[tuple[int, int]]:
+        jobs = []
+        while self.pool.wanted and len(jobs) < self.batch:
+            jobs.append(self.pool.wanted.popleft())
+        return jobs
+
+    def generate(self, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Raw generator output [B, samples] at the preset's rate."""
+        feed = {"z": z.astype(np.float32, copy=False)}
+        if self.preset.conditional:
+            feed["label"] = labels.astype(np.int64, copy=False)
+        (audio,) = self.session.run(["audio"], feed)
+        return audio
+
+    def _render(self, jobs: list[tuple[int, int]]) -> None:
+        draws = [self.bank.draw(slot) for slot, _ in jobs]
+        generations = [int(self.pool.generation[slot]) for slot, _ in jobs]
+        z = np.stack([d[0] for d in draws])
+        labels = np.array([self.keymap.label[slot] for slot, _ in jobs])
+        audio = self.generate(z, labels)
+        for (slot, v), (_, seed), gen, clip in zip(jobs, draws, generations, audio, strict=True):
+            playable = finish_clip(clip, self.preset.sample_rate, self.device_rate)
+            if self.pool.fill(slot, v, playable, seed, gen):
+                self.rendered += 1
+            elif not self.pool.filled[slot, v] and self.pool.users[slot, v] == 0:
+                self.pool.wanted.append((slot, v))  # the slot changed meanwhile: render anew
