@@ -157,7 +157,9 @@ class Mixer:
 
     def _mix(self, mono: np.ndarray, offset: int, n: int) -> None:
         """Add `n` frames of every active voice into mono[offset:offset + n]."""
-        for i in np.flatnonzero(self.active):
+        for i in range(len(self.active)):  # a plain loop: flatnonzero would allocate
+            if not self.active[i]:
+                continue
             slot, v, pos = int(self.slot[i]), int(self.buf[i]), int(self.pos[i])
             length = int(self.pool.length[slot, v])
             count = min(n, length - pos)

@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_export(sub)
     _add_presets(sub)
+    _add_play(sub)
+    _add_render(sub)
     return parser
 
 
@@ -75,6 +77,55 @@ def _add_presets(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true", help="also open and run each graph")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=_run_presets)
+
+
+def _add_play(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("play", help="headless instrument: MIDI in, generated sounds out")
+    p.add_argument("--preset", default=_default_preset(), help="preset name or folder")
+    midi = p.add_mutually_exclusive_group()
+    midi.add_argument("--midi", metavar="PORT", help="MIDI input port, by name or index")
+    midi.add_argument("--virtual", action="store_true", help="open a MIDI port named 'ganpad'")
+    p.add_argument("--audio", metavar="DEVICE", help="audio output device, by name or index")
+    p.add_argument("--period", type=int, default=128, help="frames per audio callback")
+    p.add_argument("--rate", type=int, default=48000, help="device sample rate")
+    p.add_argument("--kit", help="kit JSON with locked latents to load")
+    p.add_argument("--report", type=float, default=0, help="print meters every N seconds")
+    p.set_defaults(func=_lazy("ganpad.app.cli", "play_command"))
+    d = sub.add_parser("devices", help="list audio outputs and MIDI inputs")
+    d.set_defaults(func=_lazy("ganpad.app.cli", "devices_command"))
+
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="write generated one-shots into sample folders")
+    p.add_argument("--preset", help="preset name or folder")
+    p.add_argument("--out", required=True, help="folder to write <preset>/<class>/*.wav into")
+    p.add_argument("--count", type=int, default=8, help="sounds per class or note")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--classes", nargs="+", metavar="CLASS", help="only these classes")
+    which.add_argument("--notes", nargs="+", type=int, metavar="NOTE", help="only these notes")
+    p.add_argument("--rate", type=int, choices=[44100, 48000], default=48000)
+    p.add_argument("--format", choices=["wav24", "wav32f"], default="wav24")
+    p.add_argument("--seed", type=int, default=0, help="the same seed renders the same files")
+    p.add_argument("--kit", help="render exactly what a kit.json from an earlier render holds")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_lazy("ganpad.app.cli", "render_command"))
+
+
+def _default_preset() -> str:
+    from ganpad.presets.registry import DEFAULT_PRESET
+
+    return DEFAULT_PRESET
+
+
+def _lazy(module: str, name: str):
+    """Import a command's module only when it runs, so `ganpad --help` stays fast."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)(args)
+
+    return run
 
 
 def _run_export(args: argparse.Namespace) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers
 
 DRUMKITS = Path("/usr/share/hydrogen/data/drumkits")
 GMROCK = DRUMKITS / "GMRockKit"
@@ -72,3 +75,24 @@ def tiny_preset(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Pat
     out = tmp_path_factory.mktemp("presets") / "tiny-drums"
     export_preset(tiny_run, out, ExportOptions())
     return out
+
+
+@pytest.fixture
+def jack_server():
+    """A private jackd with the dummy backend (48 kHz, period 128), stopped afterwards."""
+    from helpers.jack_rig import JackServer
+
+    server = JackServer().start()
+    yield server
+    server.stop()
+
+
+def locked_kit(preset, seed0: int = 11) -> dict:
+    """A kit JSON locking every slot of `preset` to a known seed."""
+    from ganpad.app.keymap import KeyMap
+
+    names = KeyMap.for_preset(preset).names
+    slots = [
+        {"name": n, "seed": seed0 + i, "morph_to": -1, "amount": 0.0} for i, n in enumerate(names)
+    ]
+    return {"format": "ganpad-kit/1", "preset": preset.name, "slots": slots}

@@ -1,0 +1,102 @@
+"""`ganpad play`, `ganpad devices` and `ganpad render`: the instrument without a window."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ganpad.presets import PresetError, find_preset
+
+
+def devices_command(args: argparse.Namespace) -> int:
+    try:
+        import sounddevice as sd
+
+        print("Audio outputs:")
+        for index, dev in enumerate(sd.query_devices()):
+            if dev["max_output_channels"] > 0:
+                api = sd.query_hostapis(dev["hostapi"])["name"]
+                print(f"  [{index}] {dev['name']} ({api}, {dev['max_output_channels']} out, "
+                      f"{dev['default_samplerate']:.0f} Hz)")  # fmt: skip
+    except OSError as exc:  # PortAudio missing
+        print(f"Audio outputs: unavailable ({exc})")
+    from ganpad.app.midi import list_inputs
+
+    ports = list_inputs()
+    print("MIDI inputs:")
+    for index, name in enumerate(ports):
+        print(f"  [{index}] {name}")
+    if not ports:
+        print("  none (ganpad play --virtual opens a port named 'ganpad')")
+    return 0
+
+
+def play_command(args: argparse.Namespace) -> int:
+    from ganpad.app.engine import Engine, EngineError
+    from ganpad.app.midi import MidiInput
+
+    try:
+        preset = find_preset(args.preset)
+        engine = Engine(preset, device_rate=args.rate)
+        engine.start()
+        if args.kit:
+            engine.load_kit(args.kit)
+        device = int(args.audio) if args.audio and args.audio.isdigit() else args.audio
+        engine.open_audio(device, period=args.period)
+        midi = MidiInput(engine.note_on, port=args.midi, virtual=args.virtual)
+    except (PresetError, EngineError, OSError) as exc:
+        print(f"ganpad play: {exc}", file=sys.stderr)
+        return 2
+    stream = engine.stream
+    print(f"playing {preset.name} ({preset.kind}, {len(engine.keymap.names)} sounds) "
+          f"from MIDI '{midi.name}' at {engine.rate} Hz, period {args.period} "
+          f"({stream.latency * 1000:.1f} ms output latency); Ctrl-C stops")  # fmt: skip
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(args.report or 3600):
+            s = engine.snapshot()
+            if args.report:
+                print(f"callbacks {s.callbacks} xruns {s.xruns} max callback "
+                      f"{s.max_callback_s * 1000:.2f} ms missed {s.missed} rendered {s.rendered}",
+                      flush=True)  # fmt: skip
+    except KeyboardInterrupt:
+        pass
+    midi.close()
+    engine.close()
+    s = engine.snapshot()
+    print(f"stopped: {s.callbacks} callbacks, {s.xruns} xruns, {s.missed} missed notes")
+    return 0
+
+
+def render_command(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ganpad.app.render import RenderError, plan, render, render_kit
+
+    bar = tqdm(unit="file", disable=args.quiet)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        if args.kit:
+            files = render_kit(Path(args.kit), Path(args.out), args.preset, progress=progress)
+        else:
+            if not args.preset:
+                raise RenderError("pass --preset NAME (or --kit FILE)")
+            preset = find_preset(args.preset)
+            jobs = plan(preset, args.count, args.seed, args.classes, args.notes)
+            files = render(preset, Path(args.out), jobs, args.rate, args.format, progress=progress)
+    except (PresetError, RenderError) as exc:
+        bar.close()
+        print(f"ganpad render: {exc}", file=sys.stderr)
+        return 2
+    bar.close()
+    folders = sorted({str(f.parent.parent) for f in files})
+    print(f"wrote {len(files)} files under {', '.join(folders)}")
+    return 0

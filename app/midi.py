@@ -1,0 +1,130 @@
+"""MIDI in through python-rtmidi: a port by name or index, or a virtual port named `ganpad`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+VIRTUAL_PORT = "ganpad"
+
+NoteHandler = Callable[[int, int], object]  # (note, velocity); velocity 0 means note-off
+
+
+@dataclass
+class MidiParser:
+    """Bytes -> note events: running status, velocity-0 note-on as note-off, the rest ignored."""
+
+    status: int = 0  # running status: the last channel-voice status byte
+    channel: int | None = None  # None: every channel
+
+    def feed(self, data: list[int] | bytes) -> list[tuple[int, int]]:
+        events = []
+        i = 0
+        while i < len(data):
+            byte = data[i]
+            if byte >= 0xF8:  # real-time (clock, start, stop, active sensing) may sit anywhere
+                i += 1
+                continue
+            if byte >= 0xF0:  # system common / sysex: cancels running status, skip its bytes
+                self.status = 0
+                i += 1
+                while i < len(data) and data[i] < 0x80:
+                    i += 1
+                if i < len(data) and data[i] == 0xF7:
+                    i += 1
+                continue
+            if byte >= 0x80:
+                self.status = byte
+                i += 1
+            if not self.status:  # stray data byte with no status to apply
+                i += 1
+                continue
+            kind, size = self.status & 0xF0, (1 if self.status & 0xF0 in (0xC0, 0xD0) else 2)
+            body = data[i : i + size]
+            i += size
+            if len(body) < size:
+                break
+            if self.channel is not None and self.status & 0x0F != self.channel:
+                continue
+            if kind == 0x90:
+                events.append((body[0], body[1]))
+            elif kind == 0x80:
+                events.append((body[0], 0))
+        return events
+
+
+def list_inputs() -> list[str]:
+    import rtmidi
+
+    names = []
+    for api in rtmidi.get_compiled_api():
+        try:
+            names += rtmidi.MidiIn(api).get_ports()
+        except rtmidi.SystemError:
+            continue  # an API compiled in but absent on this machine (ALSA without /dev/snd)
+    return names
+
+
+class MidiInput:
+    """Delivers note events to `handler` from python-rtmidi's own thread."""
+
+    def __init__(self, handler: NoteHandler, port: str | int | None = None, virtual: bool = False,
+                 channel: int | None = None, api: int | None = None):  # fmt: skip
+        import rtmidi
+
+        self.parser = MidiParser(channel=channel)
+        self.handler = handler
+        self.midi = self._open_api(rtmidi, api)
+        self.midi.ignore_types(sysex=True, timing=True, active_sense=True)
+        if virtual:
+            self.midi.open_virtual_port(VIRTUAL_PORT)
+            self.name = VIRTUAL_PORT
+        else:
+            self.name = self._open_port(port)
+        self.midi.set_callback(self._on_message)
+
+    @staticmethod
+    def _open_api(rtmidi, api: int | None):
+        apis = [api] if api is not None else [rtmidi.API_UNIX_JACK, rtmidi.API_LINUX_ALSA,
+                                              rtmidi.API_UNSPECIFIED]  # fmt: skip
+        errors = []
+        for candidate in apis:
+            if candidate not in rtmidi.get_compiled_api() and candidate != rtmidi.API_UNSPECIFIED:
+                continue
+            try:
+                midi = rtmidi.MidiIn(candidate, name="ganpad")
+                if candidate == rtmidi.API_UNIX_JACK:
+                    midi.get_ports()  # fails here if no JACK server runs
+                return midi
+            except rtmidi.SystemError as exc:
+                errors.append(str(exc))
+        raise OSError(f"no MIDI system available ({'; '.join(errors) or 'none compiled in'})")
+
+    def _open_port(self, port: str | int | None) -> str:
+        ports = self.midi.get_ports()
+        if isinstance(port, str) and port.isdigit():
+            port = int(port)
+        if port is None:
+            if not ports:
+                raise OSError("no MIDI input ports; use --virtual to open one named 'ganpad'")
+            port = 0
+        if isinstance(port, int):
+            if not 0 <= port < len(ports):
+                raise OSError(f"MIDI port {port} does not exist (ports: {ports})")
+            index = port
+        else:
+            matches = [i for i, name in enumerate(ports) if port.lower() in name.lower()]
+            if not matches:
+                raise OSError(f"no MIDI port matches {port!r} (ports: {ports})")
+            index = matches[0]
+        self.midi.open_port(index)
+        return ports[index]
+
+    def _on_message(self, message: tuple[list[int], float], data: object = None) -> None:
+        for note, velocity in self.parser.feed(message[0]):
+            self.handler(note, velocity)
+
+    def close(self) -> None:
+        self.midi.cancel_callback()
+        self.midi.close_port()
+        self.midi.delete()

@@ -1,0 +1,123 @@
+"""Real-server test rig: a private jackd (dummy backend), a JACK capture client, a MIDI sender.
+
+Also runnable as a script: `python jack_rig.py send PORT NOTE:VEL:GAP_MS ...` plays notes into a
+JACK MIDI port from this separate process and prints, as JSON, the JACK frame time of each send.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import numpy as np
+
+
+class JackServer:
+    def __init__(self, rate: int = 48000, period: int = 128):
+        self.rate, self.period = rate, period
+        self.name = f"ganpad-test-{uuid.uuid4().hex[:8]}"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_AUDIO_RESERVATION": "1",
+                "JACK_NO_START_SERVER": "1"}  # fmt: skip
+
+    def start(self) -> JackServer:
+        jackd = shutil.which("jackd")
+        if jackd is None:
+            raise RuntimeError("jackd is not installed: apt-get install jackd2 (.ci/run does this)")
+        self.proc = subprocess.Popen(
+            [jackd, "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate),
+             "-p", str(self.period)],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        os.environ.update({k: v for k, v in self.env.items() if k.startswith("JACK_")})
+        deadline = time.monotonic() + 15
+        import jack
+
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jackd exited: {self.proc.stderr.read().decode()[-2000:]}")
+            try:
+                jack.Client("probe", no_start_server=True, servername=self.name).close()
+                return self
+            except jack.JackOpenError:
+                time.sleep(0.1)
+        raise RuntimeError("jackd did not come up within 15 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+class Capture:
+    """A JACK client recording one input port into a preallocated buffer, with frame times."""
+
+    def __init__(self, server: JackServer, seconds: float):
+        import jack
+
+        self.client = jack.Client("capture", no_start_server=True, servername=server.name)
+        self.port = self.client.inports.register("in")
+        self.audio = np.zeros(int(seconds * server.rate), np.float32)
+        self.first_frame = -1
+        self.written = 0
+        self.client.set_process_callback(self._process)
+
+    def _process(self, frames: int) -> None:
+        now = self.client.last_frame_time
+        if self.first_frame < 0:
+            self.first_frame = now
+        at = now - self.first_frame  # by frame time: a skipped cycle leaves zeros, not a shift
+        n = min(frames, len(self.audio) - at)
+        if n > 0:
+            self.audio[at : at + n] = self.port.get_array()[:n]
+            self.written = at + n
+
+    def start(self, source_port: str) -> None:
+        self.client.activate()
+        self.client.connect(source_port, self.port)
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def send_notes(port_match: str, notes: list[tuple[int, int, float]]) -> list[dict]:
+    """Play (note, velocity, wait_ms_before) into the JACK MIDI port matching `port_match`."""
+    import jack
+    import rtmidi
+
+    clock = jack.Client("clock", no_start_server=True)
+    out = rtmidi.MidiOut(rtmidi.API_UNIX_JACK, name="sender")
+    ports = out.get_ports()
+    match = [i for i, p in enumerate(ports) if port_match in p]
+    if not match:
+        raise SystemExit(f"no MIDI port matching {port_match!r} in {ports}")
+    out.open_port(match[0])
+    time.sleep(0.2)  # let the connection settle
+    sent = []
+    for note, velocity, wait_ms in notes:
+        time.sleep(wait_ms / 1000)
+        frame = clock.frame_time
+        out.send_message([0x90, note, velocity])
+        sent.append({"note": note, "velocity": velocity, "frame": frame})
+    time.sleep(0.2)
+    out.close_port()
+    clock.close()
+    return sent
+
+
+if __name__ == "__main__" and sys.argv[1] == "send":
+    spec = [tuple(float(x) for x in item.split(":")) for item in sys.argv[3:]]
+    notes = [(int(n), int(v), w) for n, v, w in spec]
+    print(json.dumps(send_notes(sys.argv[2], notes)))

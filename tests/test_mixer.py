@@ -1,0 +1,132 @@
+import copy
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from ganpad.app.keymap import KeyMap
+from ganpad.app.latents import LatentBank
+from ganpad.app.mixer import ALL_OFF, NOTE_OFF, NOTE_ON, Mixer, MixerConfig
+from ganpad.app.voice_pool import VoicePool
+from ganpad.app.worker import GeneratorWorker
+from ganpad.presets import load_preset
+
+RATE = 48000
+
+
+@pytest.fixture(scope="module")
+def filled_pool(tiny_preset):
+    """Every variation of the tiny preset rendered once by the real worker code."""
+    preset = load_preset(tiny_preset)
+    keymap = KeyMap.for_preset(preset)
+    pool = VoicePool(keymap.slots, 2, 16384 * 3 + 64)
+    worker = GeneratorWorker(preset, preset.session(), pool, LatentBank(keymap.slots, 100, 0),
+                             keymap, RATE)  # fmt: skip
+    while pool.wanted:
+        worker._render(worker._take_jobs())
+    assert pool.ready()
+    return pool, keymap
+
+
+def _run(pool, keymap, events, block, frames=RATE // 2, config=None, note_off=False):
+    mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, config or MixerConfig(), note_off)
+    for frame, kind, slot, velocity in events:
+        mixer.post(kind, slot, velocity, frame)
+    out = np.zeros((frames, 2), np.float32)
+    for start in range(0, frames, block):
+        mixer.process(out[start : start + block])
+    return out, mixer
+
+
+EVENTS = [(0, NOTE_ON, 0, 127), (777, NOTE_ON, 1, 90), (1500, NOTE_ON, 3, 60),
+          (4000, NOTE_ON, 4, 100), (9000, NOTE_ON, 3, 127), (9001, NOTE_ON, 0, 30),
+          (20000, NOTE_ON, 6, 127), (20000, NOTE_ON, 6, 127), (20000, NOTE_ON, 6, 127)]  # fmt: skip
+
+
+def test_output_is_identical_at_every_block_size(filled_pool):
+    pool, keymap = filled_pool
+    outputs = [_run(pool, keymap, EVENTS, block)[0] for block in (32, 64, 128, 1024)]
+    assert np.abs(outputs[0]).max() > 0.1
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])
+
+
+def test_hit_starts_on_its_frame_with_velocity_gain(filled_pool):
+    pool, keymap = filled_pool
+    events = [(1000, NOTE_ON, 0, 127), (30000, NOTE_ON, 0, 64)]
+    out, mixer = _run(pool, keymap, events, 128, frames=RATE)
+    assert not out[:1000].any() and out[1000:1010].any()
+    v = int(mixer.last_variation[0])
+    first = pool.audio[0, 0 if v == 1 else 1]  # the first hit took the other variation
+    np.testing.assert_allclose(out[1000:2000, 0], np.clip(first[:1000] * 0.8, -1, 1), atol=1e-6)
+    soft = (64 / 127) ** 1.6 * 0.8
+    expected = pool.audio[0, v, :500] * soft + first[29000:29500] * 0.8
+    np.testing.assert_allclose(out[30000:30500, 0], expected, atol=1e-6)
+    assert (out[:, 0] == out[:, 1]).all()
+
+
+def test_closed_hat_chokes_open_hat(filled_pool):
+    pool, keymap = filled_pool
+    open_hat, closed = keymap.names.index("open_hat"), keymap.names.index("closed_hat")
+    alone, _ = _run(pool, keymap, [(0, NOTE_ON, open_hat, 127)], 128)
+    choked, mixer = _run(pool, keymap, [(0, NOTE_ON, open_hat, 127), (5000, NOTE_ON, closed, 1)],
+                         128)  # fmt: skip
+    fade = mixer.choke_frames
+    np.testing.assert_array_equal(choked[:5000], alone[:5000])
+    # After the fade only the (nearly silent, velocity 1) closed hat remains.
+    assert np.abs(choked[5000 + fade + 1 : 20000]).max() < 0.01 < np.abs(alone[5000:20000]).max()
+
+
+def test_voice_stealing_takes_the_oldest(filled_pool):
+    pool, keymap = filled_pool
+    config = MixerConfig(polyphony=2)
+    events = [(0, NOTE_ON, 0, 100), (10, NOTE_ON, 1, 100), (20, NOTE_ON, 5, 100)]
+    _, mixer = _run(pool, keymap, events, 64, frames=128, config=config)
+    assert sorted(mixer.slot[mixer.active].tolist()) == [1, 5]
+    assert mixer.pool.users[0].sum() == 0  # the stolen voice gave its buffer back
+
+
+def test_note_off_only_for_pitched_presets(filled_pool):
+    pool, keymap = filled_pool
+    events = [(0, NOTE_ON, 2, 127), (2000, NOTE_OFF, 2, 0)]
+    drum, _ = _run(pool, keymap, events, 128)
+    pitched, mixer = _run(pool, keymap, events, 128, note_off=True)
+    np.testing.assert_array_equal(drum[:2000], pitched[:2000])
+    assert not pitched[2000 + mixer.release_frames :].any() and drum[6000:].any()
+    silenced, _ = _run(pool, keymap, [(0, NOTE_ON, 2, 127), (100, ALL_OFF, 0, 0)], 128)
+    assert not silenced[100 + 200 :].any()
+
+
+def test_missing_variation_counts_and_stays_silent(filled_pool):
+    pool, keymap = filled_pool
+    empty = copy.deepcopy(pool)
+    empty.filled[:] = False
+    mixer = Mixer(empty, RATE, keymap.choke_group)
+    mixer.post(NOTE_ON, 0, 100)
+    out = np.zeros((128, 2), np.float32)
+    mixer.process(out)
+    assert mixer.missed == 1 and not out.any()
+
+
+def _peak_allocation(pool, keymap, block: int) -> int:
+    """Peak bytes allocated while mixing 8 blocks with 6 voices playing."""
+    mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, MixerConfig(max_block=4096))
+    for slot in (0, 1, 2, 5, 6, 7):  # no hats: one would choke the other
+        mixer.post(NOTE_ON, slot, 100)
+    out = np.zeros((block, 2), np.float32)
+    mixer.process(out)  # warm-up
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    for _ in range(8):
+        mixer.process(out)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert mixer.active.sum() == 6
+    return peak - base
+
+
+def test_process_allocates_no_audio_buffers(filled_pool):
+    pool, keymap = filled_pool
+    # What remains is a few small array views; one audio temporary of a 4096-frame block
+    # would be 16 KiB on its own.
+    assert _peak_allocation(pool, keymap, 4096) < 4096
