@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 VIRTUAL_PORT = "ganpad"
 
@@ -14,41 +14,32 @@ NoteHandler = Callable[[int, int], object]  # (note, velocity); velocity 0 means
 class MidiParser:
     """Bytes -> note events: running status, velocity-0 note-on as note-off, the rest ignored."""
 
-    status: int = 0  # running status: the last channel-voice status byte
     channel: int | None = None  # None: every channel
+    status: int = 0  # running status: the last channel-voice status byte (0: none)
+    pending: list[int] = field(default_factory=list)
 
     def feed(self, data: list[int] | bytes) -> list[tuple[int, int]]:
         events = []
-        i = 0
-        while i < len(data):
-            byte = data[i]
-            if byte >= 0xF8:  # real-time (clock, start, stop, active sensing) may sit anywhere
-                i += 1
+        for byte in data:
+            if byte >= 0xF8:  # real-time (clock, start, stop, sensing) may sit anywhere
                 continue
-            if byte >= 0xF0:  # system common / sysex: cancels running status, skip its bytes
-                self.status = 0
-                i += 1
-                while i < len(data) and data[i] < 0x80:
-                    i += 1
-                if i < len(data) and data[i] == 0xF7:
-                    i += 1
+            if byte >= 0xF0:  # sysex and system common cancel running status; skip their data
+                self.status, self.pending = 0, []
                 continue
             if byte >= 0x80:
-                self.status = byte
-                i += 1
-            if not self.status:  # stray data byte with no status to apply
-                i += 1
+                self.status, self.pending = byte, []
                 continue
-            kind, size = self.status & 0xF0, (1 if self.status & 0xF0 in (0xC0, 0xD0) else 2)
-            body = data[i : i + size]
-            i += size
-            if len(body) < size:
-                break
+            if not self.status:
+                continue
+            self.pending.append(byte)
+            if len(self.pending) < (1 if self.status & 0xF0 in (0xC0, 0xD0) else 2):
+                continue
+            body, self.pending = self.pending, []
             if self.channel is not None and self.status & 0x0F != self.channel:
                 continue
-            if kind == 0x90:
+            if self.status & 0xF0 == 0x90:
                 events.append((body[0], body[1]))
-            elif kind == 0x80:
+            elif self.status & 0xF0 == 0x80:
                 events.append((body[0], 0))
         return events
 
