@@ -37,10 +37,11 @@ def devices_command(args: argparse.Namespace) -> int:
 def play_command(args: argparse.Namespace) -> int:
     from ganpad.app.engine import Engine, EngineError
     from ganpad.app.midi import MidiInput
+    from ganpad.app.mixer import MixerConfig
 
     try:
         preset = find_preset(args.preset)
-        engine = Engine(preset, device_rate=args.rate)
+        engine = Engine(preset, args.rate, mixer=MixerConfig(polyphony=args.polyphony))
         engine.start()
         if args.kit:
             engine.load_kit(args.kit)

@@ -58,7 +58,12 @@ class Engine:
             note_off=preset.kind == "notes",
         )
         self.worker = GeneratorWorker(
-            preset, preset.session(providers), self.pool, self.bank, self.keymap, device_rate
+            preset,
+            preset.session(providers, threads=1),
+            self.pool,
+            self.bank,
+            self.keymap,
+            device_rate,
         )
         self.stream = None
         self.stats = EngineStats()

@@ -66,14 +66,22 @@ class Preset:
     def seconds(self) -> float:
         return self.samples / self.sample_rate
 
-    def session(self, providers: list[str] | None = None):
-        """An ONNX Runtime session on the best provider present (CUDA, else CPU)."""
+    def session(self, providers: list[str] | None = None, threads: int = 0):
+        """An ONNX Runtime session on the best provider present (CUDA, else CPU).
+
+        threads > 0 caps ORT's CPU threads and stops them spinning while idle, so a live
+        instrument's audio thread keeps a core.
+        """
         import onnxruntime as ort
 
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
         return ort.InferenceSession(
-            str(self.generator_path), providers=[p for p in wanted if p in available]
+            str(self.generator_path), options, providers=[p for p in wanted if p in available]
         )
 
 

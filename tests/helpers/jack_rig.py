@@ -18,8 +18,8 @@ import numpy as np
 
 
 class JackServer:
-    def __init__(self, rate: int = 48000, period: int = 128):
-        self.rate, self.period = rate, period
+    def __init__(self, rate: int = 48000, period: int = 128, realtime: bool = False):
+        self.rate, self.period, self.realtime = rate, period, realtime
         self.name = f"ganpad-test-{uuid.uuid4().hex[:8]}"
         self.proc: subprocess.Popen | None = None
 
@@ -33,8 +33,8 @@ class JackServer:
         if jackd is None:
             raise RuntimeError("jackd is not installed: apt-get install jackd2 (.ci/run does this)")
         self.proc = subprocess.Popen(
-            [jackd, "-n", self.name, "--no-realtime", "-d", "dummy", "-r", str(self.rate),
-             "-p", str(self.period)],
+            [jackd, "-n", self.name, "-R" if self.realtime else "--no-realtime", "-d", "dummy",
+             "-r", str(self.rate), "-p", str(self.period)],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("JACK_")})
