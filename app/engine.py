@@ -30,6 +30,7 @@ class EngineStats:
     callbacks: int = 0
     xruns: int = 0
     max_callback_s: float = 0.0
+    busy_s: float = 0.0  # time spent inside the callback
     missed: int = 0  # note-ons that found no rendered variation
     rendered: int = 0
 
@@ -67,6 +68,8 @@ class Engine:
         )
         self.stream = None
         self.stats = EngineStats()
+        # Called with (slot, note, velocity) from whichever thread plays a note (MIDI, GUI).
+        self.listeners: list = []
 
     # ---- life cycle --------------------------------------------------------------------------
 
@@ -110,6 +113,7 @@ class Engine:
         self.mixer.process(outdata)
         self.stats.callbacks += 1
         spent = time.perf_counter() - tick
+        self.stats.busy_s += spent
         if spent > self.stats.max_callback_s:
             self.stats.max_callback_s = spent
 
@@ -125,6 +129,8 @@ class Engine:
         slot = self.keymap.slot_for(int(note))
         if slot >= 0 and velocity > 0:
             self.mixer.post(NOTE_ON, slot, int(velocity))
+            for listener in self.listeners:
+                listener(slot, int(note), int(velocity))
         elif slot >= 0:
             self.mixer.post(NOTE_OFF, slot)
         return slot
@@ -136,6 +142,21 @@ class Engine:
 
     def trigger(self, slot: int, velocity: int = 100) -> None:
         self.mixer.post(NOTE_ON, self._check_slot(slot), int(velocity))
+
+    def load(self) -> float:
+        """Share of the audio period spent in the callback, averaged so far (0..1)."""
+        if not self.stats.callbacks or self.stream is None:
+            return 0.0
+        period_s = self.stream.blocksize / self.rate
+        return self.stats.busy_s / (self.stats.callbacks * period_s)
+
+    def last_clip(self, slot: int) -> tuple[np.ndarray, int] | None:
+        """(audio at the device rate, seed) of what the slot played last, copied; None before."""
+        v = int(self.mixer.last_variation[self._check_slot(slot)])
+        if v < 0:
+            return None
+        n = int(self.pool.length[slot, v])
+        return self.pool.audio[slot, v, :n].copy(), int(self.pool.seed[slot, v])
 
     def panic(self) -> None:
         self.mixer.post(ALL_OFF, 0)

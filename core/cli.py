@@ -11,6 +11,7 @@ from ganpad import __version__
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ganpad", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ganpad {__version__}")
+    parser.add_argument("--preset", help="with no command: the preset the window opens with")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     _add_data(sub)
@@ -156,6 +157,10 @@ def _run_scan(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # no sub-command: the desktop instrument
+        from ganpad.app.gui.main import run
+
+        return run(args.preset)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

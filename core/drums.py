@@ -71,3 +71,22 @@ def classify_name(text: str) -> str | None:
 
 def class_for_note(note: int) -> str | None:
     return GM_NOTE_CLASS.get(note)
+
+
+# General MIDI percussion names (the subset a pad grid shows).
+GM_NOTE_NAMES: dict[int, str] = {
+    35: "Acoustic Bass Drum", 36: "Bass Drum", 37: "Side Stick", 38: "Acoustic Snare",
+    39: "Hand Clap", 40: "Electric Snare", 41: "Low Floor Tom", 42: "Closed Hi-Hat",
+    43: "High Floor Tom", 44: "Pedal Hi-Hat", 45: "Low Tom", 46: "Open Hi-Hat",
+    47: "Low-Mid Tom", 48: "Hi-Mid Tom", 49: "Crash Cymbal 1", 50: "High Tom",
+    51: "Ride Cymbal 1", 52: "Chinese Cymbal", 53: "Ride Bell", 54: "Tambourine",
+    55: "Splash Cymbal", 56: "Cowbell", 57: "Crash Cymbal 2", 59: "Ride Cymbal 2",
+}  # fmt: skip
+
+# A 4x4 pad grid, top row first, as on most drum machines (kick bottom left).
+PAD_GRID: tuple[tuple[int, ...], ...] = (
+    (49, 57, 51, 56),
+    (50, 48, 45, 41),
+    (42, 44, 46, 39),
+    (36, 37, 38, 40),
+)

@@ -1,0 +1,124 @@
+"""The 4x4 drum pad grid and the on-screen keyboard: they send notes and light up on notes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDrag, QKeyEvent, QMouseEvent
+from PySide6.QtWidgets import QApplication, QGridLayout, QPushButton, QWidget
+
+from ganpad.drums import GM_NOTE_NAMES, PAD_GRID
+
+# Computer keys for the grid, laid out like it: 1234 / qwer / asdf / zxcv.
+PAD_KEYS = ("1234", "qwer", "asdf", "zxcv")
+LIT = "background: #f0a020; color: black; font-weight: bold;"
+IDLE = "background: #33363b; color: #e8e8e8;"
+DEAD = "background: #222; color: #666;"
+
+
+class Pad(QPushButton):
+    pressed_note = Signal(int)
+    drag_requested = Signal(int)
+
+    def __init__(self, note: int, label: str, key: str, playable: bool):
+        super().__init__(f"{label}\n[{key.upper()}]  {note}")
+        self.note = note
+        self.playable = playable
+        self.setMinimumSize(110, 70)
+        self.setStyleSheet(IDLE if playable else DEAD)
+        self.setEnabled(playable)
+        self._press: QPoint | None = None
+        self._off = QTimer(self, singleShot=True, interval=160)
+        self._off.timeout.connect(lambda: self.setStyleSheet(IDLE))
+
+    def light(self) -> None:
+        self.setStyleSheet(LIT)
+        self._off.start()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.LeftButton:
+            self._press = event.position().toPoint()
+            self.pressed_note.emit(self.note)
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        moved = self._press is not None and (
+            (event.position().toPoint() - self._press).manhattanLength()
+            > QApplication.startDragDistance()
+        )
+        if event.buttons() & Qt.LeftButton and moved:
+            self._press = None
+            self.drag_requested.emit(self.note)
+        super().mouseMoveEvent(event)
+
+
+class PadGrid(QWidget):
+    note = Signal(int)  # the musician hit a pad (mouse or key)
+    drag = Signal(int)
+
+    def __init__(self, playable: Callable[[int], bool]):
+        super().__init__()
+        layout = QGridLayout(self)
+        self.pads: dict[int, Pad] = {}
+        self.keys: dict[str, int] = {}
+        for r, row in enumerate(PAD_GRID):
+            for c, note in enumerate(row):
+                key = PAD_KEYS[r][c]
+                pad = Pad(note, GM_NOTE_NAMES.get(note, str(note)), key, playable(note))
+                pad.pressed_note.connect(self.note)
+                pad.drag_requested.connect(self.drag)
+                layout.addWidget(pad, r, c)
+                self.pads[note] = pad
+                self.keys[key] = note
+        self.setFocusPolicy(Qt.StrongFocus)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        note = self.keys.get(event.text().lower())
+        if note is not None and not event.isAutoRepeat() and self.pads[note].playable:
+            self.note.emit(note)
+            return
+        super().keyPressEvent(event)
+
+    def light(self, note: int) -> None:
+        if note in self.pads:
+            self.pads[note].light()
+
+
+class Keyboard(QWidget):
+    """A row of keys over a pitched preset's range."""
+
+    note = Signal(int)
+    drag = Signal(int)
+
+    def __init__(self, low: int, high: int):
+        super().__init__()
+        layout = QGridLayout(self)
+        layout.setSpacing(1)
+        self.pads: dict[int, Pad] = {}
+        names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+        for i, pitch in enumerate(range(low, high + 1)):
+            name = f"{names[pitch % 12]}{pitch // 12 - 1}"
+            key = Pad(pitch, name, "", True)
+            key.setMinimumSize(28, 90)
+            key.pressed_note.connect(self.note)
+            key.drag_requested.connect(self.drag)
+            layout.addWidget(key, 0 if "#" in name else 1, i)
+            self.pads[pitch] = key
+
+    def light(self, note: int) -> None:
+        if note in self.pads:
+            self.pads[note].light()
+
+
+def file_mime(path: str) -> QMimeData:
+    """A WAV file as a file URL (text/uri-list), the form DAWs and file managers accept."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(path)])
+    return mime
+
+
+def drag_file(source: QWidget, path: str) -> Qt.DropAction:
+    drag = QDrag(source)
+    drag.setMimeData(file_mime(path))
+    return drag.exec(Qt.CopyAction)

@@ -1,0 +1,416 @@
+"""The main window: preset browser, pads or keyboard, per-pad latent controls, meters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ganpad.app.engine import Engine
+from ganpad.app.gui.pads import Keyboard, PadGrid, drag_file
+from ganpad.app.gui.render_dialog import RenderDialog
+from ganpad.app.gui.tasks import Task
+from ganpad.app.gui.waveview import WaveView, XYPad
+from ganpad.app.render import write_wav
+from ganpad.presets import DEFAULT_PRESET, list_presets
+from ganpad.presets.preset import Preset, load_preset
+
+PERIODS = ("64", "128", "256", "512", "1024")
+VIRTUAL_MIDI = "virtual port 'ganpad'"
+NO_AUDIO = "no audio (render and drag only)"
+
+
+def output_devices() -> list[str]:
+    try:
+        import sounddevice as sd
+
+        return [d["name"] for d in sd.query_devices() if d["max_output_channels"] > 0]
+    except OSError:
+        return []
+
+
+def build_engine(preset_dir: str, device: str | None, period: int) -> Engine:
+    """Runs on a worker thread: ONNX session, the first variations, the audio stream."""
+    engine = Engine(load_preset(preset_dir))
+    engine.start()
+    if device is not None:
+        engine.open_audio(device, period=period)
+    return engine
+
+
+def describe(p: Preset) -> str:
+    """Rich text for the preset browser: what it is, what it plays, how it was made."""
+    labels = ", ".join(label.name for label in p.labels) or "unconditional"
+    training = p.meta.get("training", {})
+    lines = [
+        f"<b>{p.name}</b>",
+        f"{p.kind}, {p.family}, {p.sample_rate} Hz, {p.seconds:.2f} s clips",
+        f"labels: {labels}",
+        f"trained {training.get('steps', '?')} steps in {training.get('wall_time_s') or 0:.0f} s",
+    ]
+    for name, value in p.meta.get("metrics", {}).items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v:.3g}" for k, v in value.items() if isinstance(v, float))
+        lines.append(f"{name}: {value}")
+    return "<br>".join(lines)
+
+
+class MainWindow(QMainWindow):
+    note_seen = Signal(int, int, int)  # slot, note, velocity (from any thread)
+    engine_ready = Signal()
+
+    def __init__(self, preset: str | None = None, audio: bool = True):
+        super().__init__()
+        self.setWindowTitle("ganpad")
+        self.settings = QSettings("ganpad", "ganpad")
+        self.engine: Engine | None = None
+        self.midi = None
+        self.audio_enabled = audio
+        self.slot = 0
+        self.task: Task | None = None
+        self._build()
+        self.note_seen.connect(self._on_note)
+        self.meter_timer = QTimer(self, interval=500)
+        self.meter_timer.timeout.connect(self._update_meter)
+        self.meter_timer.start()
+        self._fill_presets()
+        wanted = preset or self.settings.value("preset", DEFAULT_PRESET)
+        self.select_preset(wanted)
+
+    # ---- layout --------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.preset_list = QListWidget()
+        self.preset_list.itemActivated.connect(lambda item: self.load(item.data(Qt.UserRole)))
+        self.preset_list.currentItemChanged.connect(self._show_details)
+        self.details = QLabel()
+        self.details.setWordWrap(True)
+        self.details.setAlignment(Qt.AlignTop)
+        left = QVBoxLayout()
+        left.addWidget(QLabel("<b>Presets</b> (double-click to load)"))
+        left.addWidget(self.preset_list, 2)
+        left.addWidget(self.details, 3)
+
+        self.instrument_box = QVBoxLayout()
+        self.instrument: PadGrid | Keyboard | None = None
+        self.wave = WaveView()
+        centre = QVBoxLayout()
+        centre.addLayout(self.instrument_box, 3)
+        centre.addWidget(self.wave, 2)
+
+        self.pad_name = QLabel("-")
+        self.reroll_button = QPushButton("Re-roll")
+        self.reroll_button.clicked.connect(self.reroll)
+        self.lock_box = QCheckBox("Lock this sound")
+        self.lock_box.toggled.connect(self.set_lock)
+        self.seed_box = QSpinBox(minimum=0, maximum=2**31 - 2)
+        use_seed = QPushButton("Use seed")
+        use_seed.clicked.connect(lambda: self.use_seed(self.seed_box.value()))
+        self.morph_b = QSpinBox(minimum=0, maximum=2**31 - 2, value=1)
+        self.xy = XYPad(self.morph)
+        save_kit, load_kit = QPushButton("Save kit…"), QPushButton("Load kit…")
+        save_kit.clicked.connect(self._save_kit_dialog)
+        load_kit.clicked.connect(self._load_kit_dialog)
+        render_button = QPushButton("Render…")
+        render_button.clicked.connect(self.open_render)
+        pad_box = QGroupBox("Pad")
+        form = QFormLayout(pad_box)
+        form.addRow(self.pad_name)
+        form.addRow(self.reroll_button, self.lock_box)
+        form.addRow(use_seed, self.seed_box)
+        form.addRow("Morph to seed", self.morph_b)
+        form.addRow(self.xy)
+        right = QVBoxLayout()
+        right.addWidget(pad_box)
+        right.addWidget(save_kit)
+        right.addWidget(load_kit)
+        right.addWidget(render_button)
+        right.addStretch()
+
+        self.audio_combo = QComboBox()
+        self.audio_combo.addItems([*output_devices(), NO_AUDIO])
+        self.midi_combo = QComboBox()
+        self.period_combo = QComboBox()
+        self.period_combo.addItems(PERIODS)
+        self.period_combo.setCurrentText(str(self.settings.value("period", "128")))
+        self._restore_combo(self.audio_combo, "audio")
+        apply = QPushButton("Apply")
+        apply.clicked.connect(lambda: self.load(self.current_preset_dir))
+        devices = QHBoxLayout()
+        for label, widget in (("Audio", self.audio_combo), ("MIDI", self.midi_combo),
+                              ("Period", self.period_combo)):  # fmt: skip
+            devices.addWidget(QLabel(label))
+            devices.addWidget(widget, 1)
+        devices.addWidget(apply)
+        self.meter = QLabel("")
+        self.statusBar().addPermanentWidget(self.meter)
+
+        body = QHBoxLayout()
+        body.addLayout(left, 2)
+        body.addLayout(centre, 5)
+        body.addLayout(right, 2)
+        root = QVBoxLayout()
+        root.addLayout(devices)
+        root.addLayout(body)
+        holder = QWidget()
+        holder.setLayout(root)
+        self.setCentralWidget(holder)
+        self.resize(1280, 720)
+        self._fill_midi()
+
+    def _restore_combo(self, combo: QComboBox, key: str) -> None:
+        saved = self.settings.value(key)
+        if saved and combo.findText(saved) >= 0:
+            combo.setCurrentText(saved)
+
+    def _fill_midi(self) -> None:
+        from ganpad.app.midi import list_inputs
+
+        self.midi_combo.clear()
+        try:
+            ports = list_inputs()
+        except Exception:  # no MIDI system at all: the virtual port choice stays
+            ports = []
+        self.midi_combo.addItems([VIRTUAL_MIDI, *ports, "none"])
+        self._restore_combo(self.midi_combo, "midi")
+
+    def _fill_presets(self) -> None:
+        self.preset_list.clear()
+        for entry in list_presets():
+            label = entry.name if entry.error is None else f"{entry.name} (broken)"
+            item = QListWidgetItem(f"{label}  [{entry.source}]")
+            item.setData(Qt.UserRole, str(entry.path))
+            item.setData(Qt.UserRole + 1, entry)
+            self.preset_list.addItem(item)
+
+    def _show_details(self, item: QListWidgetItem | None) -> None:
+        if item is None:
+            return
+        entry = item.data(Qt.UserRole + 1)
+        if entry.preset is None:
+            self.details.setText(f"<b>{entry.name}</b><br>{entry.error}")
+            return
+        self.details.setText(describe(entry.preset))
+
+    # ---- presets and the engine --------------------------------------------------------------
+
+    def select_preset(self, name_or_path: str) -> None:
+        if (Path(name_or_path) / "preset.json").is_file():  # a folder given on the command line
+            self.load(str(Path(name_or_path)))
+            return
+        for i in range(self.preset_list.count()):
+            item = self.preset_list.item(i)
+            entry = item.data(Qt.UserRole + 1)
+            if name_or_path in (entry.name, str(entry.path), entry.path.name):
+                self.preset_list.setCurrentItem(item)
+                self.load(str(entry.path))
+                return
+        self.statusBar().showMessage(f"preset {name_or_path!r} not found")
+
+    def load(self, preset_dir: str) -> None:
+        """Build an engine for a preset on a worker thread; swap it in when ready."""
+        self.current_preset_dir = preset_dir
+        self._close_engine()
+        device = self.audio_combo.currentText()
+        if not self.audio_enabled or device == NO_AUDIO:
+            device = None
+        self.statusBar().showMessage(f"loading {Path(preset_dir).name}…")
+        self.task = Task(build_engine, preset_dir, device, int(self.period_combo.currentText()),
+                         parent=self)  # fmt: skip
+        self.task.done.connect(self._engine_built)
+        self.task.failed.connect(lambda message: self.statusBar().showMessage(message))
+        self.task.start()
+
+    def _engine_built(self, engine: Engine) -> None:
+        self.engine = engine
+        engine.listeners.append(lambda slot, note, vel: self.note_seen.emit(slot, note, vel))
+        preset = engine.preset
+        self.details.setText(describe(preset))
+        if self.instrument is not None:
+            self.instrument.deleteLater()
+        if preset.kind == "notes" and preset.pitch_range:
+            self.instrument = Keyboard(*preset.pitch_range)
+        else:
+            self.instrument = PadGrid(lambda note: engine.keymap.slot_for(note) >= 0)
+        self.instrument.note.connect(lambda note: self.play(note))
+        self.instrument.drag.connect(self.drag_pad)
+        self.instrument_box.addWidget(self.instrument)
+        self.instrument.setFocus()
+        self._open_midi()
+        self.settings.setValue("preset", preset.name)
+        self.settings.setValue("audio", self.audio_combo.currentText())
+        self.settings.setValue("period", self.period_combo.currentText())
+        audio = "no audio" if engine.stream is None else f"{engine.rate} Hz"
+        self.statusBar().showMessage(f"{preset.name} ready ({audio})")
+        self._select_slot(0)
+        self.engine_ready.emit()
+
+    def _open_midi(self) -> None:
+        from ganpad.app.midi import MidiInput
+
+        choice = self.midi_combo.currentText()
+        self.settings.setValue("midi", choice)
+        if choice == "none":
+            return
+        try:
+            if choice == VIRTUAL_MIDI:
+                self.midi = MidiInput(self.engine.note_on, virtual=True)
+            else:
+                self.midi = MidiInput(self.engine.note_on, port=choice)
+        except OSError as exc:
+            self.statusBar().showMessage(f"MIDI: {exc}")
+
+    def _close_engine(self) -> None:
+        if self.midi is not None:
+            self.midi.close()
+            self.midi = None
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+    def closeEvent(self, event) -> None:
+        self._close_engine()
+        super().closeEvent(event)
+
+    # ---- playing ---------------------------------------------------------------------------
+
+    def play(self, note: int, velocity: int = 100) -> None:
+        if self.engine is not None:
+            self.engine.note_on(note, velocity)
+
+    def _on_note(self, slot: int, note: int, velocity: int) -> None:
+        if self.instrument is not None:
+            self.instrument.light(note)
+        self._select_slot(slot)
+        # The audio thread starts the voice within a period; then show what it plays.
+        QTimer.singleShot(40, lambda: self._show_last(slot))
+
+    def _show_last(self, slot: int) -> None:
+        last = self.engine.last_clip(slot) if self.engine else None
+        if last is not None:
+            audio, seed = last
+            self.wave.show_clip(
+                audio, self.engine.rate, f"{self.engine.keymap.names[slot]} #{seed}"
+            )
+
+    def _select_slot(self, slot: int) -> None:
+        if self.engine is None:
+            return
+        self.slot = slot
+        state = self.engine.bank.slots[slot]
+        self.pad_name.setText(f"<b>{self.engine.keymap.names[slot]}</b>")
+        self.lock_box.blockSignals(True)
+        self.lock_box.setChecked(state.locked)
+        self.lock_box.blockSignals(False)
+        if state.locked:
+            self.seed_box.setValue(state.seed)
+
+    # ---- latent control --------------------------------------------------------------------
+
+    def reroll(self) -> None:
+        if self.engine is not None:
+            self.engine.reroll(self.slot)
+            self._select_slot(self.slot)
+
+    def set_lock(self, on: bool) -> None:
+        if self.engine is None:
+            return
+        if on:
+            self.seed_box.setValue(self.engine.lock(self.slot))
+        else:
+            self.engine.unlock(self.slot)
+
+    def use_seed(self, seed: int) -> None:
+        if self.engine is not None:
+            self.engine.lock(self.slot, seed)
+            self._select_slot(self.slot)
+
+    def morph(self, x: float, y: float) -> None:
+        if self.engine is None:
+            return
+        state = self.engine.bank.slots[self.slot]
+        seed_a = state.seed if state.locked else self.engine.lock(self.slot)
+        self.engine.morph(self.slot, seed_a, self.morph_b.value(), x)
+        self._select_slot(self.slot)
+        note = int(self.engine.keymap.note_slot.tolist().index(self.slot))
+        QTimer.singleShot(60, lambda: self.play(note, max(1, int(y * 127))))
+
+    def _save_kit_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save kit", "", "Kit (*.json)")
+        if path and self.engine is not None:
+            self.engine.save_kit(path)
+
+    def _load_kit_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load kit", "", "Kit (*.json)")
+        if path and self.engine is not None:
+            self.engine.load_kit(path)
+            self._select_slot(self.slot)
+
+    # ---- files out ---------------------------------------------------------------------------
+
+    def drag_file_for(self, note: int) -> Path | None:
+        """Write the pad's last sound (or a ready variation) as a WAV to offer in a drag."""
+        if self.engine is None:
+            return None
+        slot = self.engine.keymap.slot_for(note)
+        last = self.engine.last_clip(slot)
+        if last is None:
+            n = int(self.engine.pool.length[slot, 0])
+            last = self.engine.pool.audio[slot, 0, :n].copy(), int(self.engine.pool.seed[slot, 0])
+        audio, seed = last
+        name = self.engine.keymap.names[slot]
+        preset = self.engine.preset.name
+        path = Path(platformdirs.user_cache_dir("ganpad")) / "drag" / f"{preset}_{name}_{seed}.wav"
+        if not path.exists():
+            tags = {"title": f"{preset} {name} {seed}", "comment": f'{{"seed": {seed}}}'}
+            write_wav(path, audio, self.engine.rate, "PCM_24", tags)
+        return path
+
+    def drag_pad(self, note: int) -> None:
+        path = self.drag_file_for(note)
+        if path is not None:
+            drag_file(self, str(path))
+
+    def open_render(self) -> RenderDialog | None:
+        if self.engine is None:
+            return None
+        folder = self.settings.value("render_dir", str(Path.home() / "ganpad-samples"))
+        dialog = RenderDialog(self.engine.preset, self.engine.keymap.names, folder, self)
+        dialog.finished_files.connect(
+            lambda files: self.settings.setValue("render_dir", dialog.folder.text())
+        )
+        dialog.show()
+        return dialog
+
+    # ---- meters --------------------------------------------------------------------------------
+
+    def _update_meter(self) -> None:
+        if self.engine is None:
+            self.meter.setText("")
+            return
+        s = self.engine.snapshot()
+        if self.engine.stream is None:
+            self.meter.setText("audio off")
+            return
+        period = self.engine.stream.blocksize
+        self.meter.setText(
+            f"period {period} ({period / self.engine.rate * 1000:.1f} ms) · "
+            f"load {self.engine.load() * 100:.1f}% · xruns {s.xruns} · missed {s.missed}"
+        )

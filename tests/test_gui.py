@@ -1,0 +1,147 @@
+"""The desktop instrument, offscreen, on a real JACK server with a real MIDI port."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+pytest.importorskip("pytestqt", reason="pytest-qt is part of the test extra")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QSettings, Qt  # noqa: E402
+
+from ganpad.app.gui.pads import LIT, file_mime  # noqa: E402
+
+RIG = Path(__file__).parent / "helpers" / "jack_rig.py"
+
+
+@pytest.fixture
+def window(qtbot, jack_server, tiny_preset, tmp_path, monkeypatch):
+    import sounddevice as sd
+
+    # PortAudio lists JACK's devices when it starts: start it again for this test's server,
+    # and stop it before that server goes (PortAudio aborts the process if it outlives it).
+    while sd._initialized:
+        sd._terminate()
+    sd._initialize()
+    QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "settings"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    from ganpad.app.gui.window import MainWindow
+
+    win = MainWindow(str(tiny_preset))
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.engine_ready, timeout=60_000):
+        win.show()
+    assert win.engine.stream is not None, "the window should play through JACK"
+    yield win
+    win.close()
+    while sd._initialized:
+        sd._terminate()
+
+
+def _kick_pad(win):
+    return win.instrument.pads[36]
+
+
+def _wait_played(qtbot, win, slot: int, previous: int = -2):
+    """Until the audio thread has started a voice for the slot."""
+    qtbot.waitUntil(lambda: int(win.engine.mixer.last_variation[slot]) != previous
+                    and win.engine.mixer.last_variation[slot] >= 0, timeout=5000)  # fmt: skip
+
+
+def test_click_plays_through_the_engine_and_shows_the_sound(qtbot, window):
+    assert window.engine.preset.name == "tiny-drums"
+    assert "tiny-drums" in window.details.text() and "kick" in window.details.text()
+    started = len(window.engine.mixer.started)
+    qtbot.mouseClick(_kick_pad(window), Qt.LeftButton)
+    qtbot.waitUntil(lambda: len(window.engine.mixer.started) > started, timeout=5000)
+    slot, _frame = window.engine.mixer.started[-1]
+    assert window.engine.keymap.names[slot] == "kick"
+    assert _kick_pad(window).styleSheet() == LIT
+    qtbot.waitUntil(lambda: window.wave.audio is not None, timeout=5000)
+    assert window.wave.title.startswith("kick")
+    qtbot.keyClick(window.instrument, "c")  # computer keyboard: C is the snare pad
+    qtbot.waitUntil(lambda: window.engine.keymap.names[window.engine.mixer.started[-1][0]]
+                    == "snare", timeout=5000)  # fmt: skip
+
+
+def test_reroll_changes_the_sound_and_lock_keeps_it(qtbot, window):
+    engine = window.engine
+
+    def hit() -> tuple[np.ndarray, int]:
+        before = len(engine.mixer.started)
+        qtbot.mouseClick(_kick_pad(window), Qt.LeftButton)
+        qtbot.waitUntil(lambda: len(engine.mixer.started) > before, timeout=5000)
+        return engine.last_clip(0)
+
+    def settled() -> bool:
+        return engine.pool.ready() and not engine.pool.wanted
+
+    hit()
+    window.lock_box.setChecked(True)
+    locked = window.seed_box.value()
+    qtbot.waitUntil(settled, timeout=10000)
+    a, seed_a = hit()
+    qtbot.waitUntil(settled, timeout=10000)
+    b, seed_b = hit()
+    assert seed_a == seed_b == locked
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    qtbot.mouseClick(window.reroll_button, Qt.LeftButton)
+    qtbot.waitUntil(settled, timeout=10000)
+    c, seed_c = hit()
+    assert seed_c != locked and window.seed_box.value() == seed_c
+    assert not np.allclose(a[:2000], c[:2000], atol=1e-3)
+
+
+def test_render_dialog_writes_the_files(qtbot, window, tmp_path):
+    dialog = window.open_render()
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.count.setValue(2)
+    for i in range(dialog.labels.count()):
+        item = dialog.labels.item(i)
+        item.setCheckState(Qt.Checked if item.text() in ("kick", "snare") else Qt.Unchecked)
+    with qtbot.waitSignal(dialog.finished_files, timeout=60_000) as done:
+        qtbot.mouseClick(dialog.go, Qt.LeftButton)
+    files = done.args[0]
+    assert len(files) == 4 and all(f.exists() for f in files)
+    assert {f.parent.name for f in files} == {"kick", "snare"}
+    assert dialog.results.count() == 4
+    assert sf.info(str(files[0])).samplerate == 48000
+    assert not list((tmp_path / "out").rglob("*.part"))
+
+
+def test_drag_offers_an_existing_wav_as_a_file_url(qtbot, window):
+    path = window.drag_file_for(36)
+    assert path.exists() and path.suffix == ".wav"
+    info = sf.info(str(path))
+    assert info.samplerate == 48000 and info.frames > 1000
+    mime = file_mime(str(path))
+    assert "text/uri-list" in mime.formats()
+    assert [u.toLocalFile() for u in mime.urls()] == [str(path)]
+
+
+def test_midi_note_from_a_real_port_lights_the_pad(qtbot, window, jack_server):
+    snare = window.instrument.pads[38]
+    assert snare.styleSheet() != LIT
+    seen = []
+    window.note_seen.connect(lambda slot, note, vel: seen.append(note))
+    sender = [sys.executable, str(RIG), "send", "ganpad", "38:110:0"]
+    sent = subprocess.run(sender, env=jack_server.env, capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+    qtbot.waitUntil(lambda: 38 in seen, timeout=5000)
+    assert snare.styleSheet() == LIT
+
+
+def test_no_display_says_so_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "ganpad"], env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no display" in lines[0]
+    assert "ganpad render" in lines[0] and "ganpad play" in lines[0]
