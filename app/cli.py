@@ -35,6 +35,8 @@ def devices_command(args: argparse.Namespace) -> int:
 
 
 def play_command(args: argparse.Namespace) -> int:
+    import sounddevice as sd
+
     from ganpad.app.engine import Engine, EngineError
     from ganpad.app.midi import MidiInput
     from ganpad.app.mixer import MixerConfig
@@ -48,7 +50,7 @@ def play_command(args: argparse.Namespace) -> int:
         device = int(args.audio) if args.audio and args.audio.isdigit() else args.audio
         engine.open_audio(device, period=args.period)
         midi = MidiInput(engine.note_on, port=args.midi, virtual=args.virtual)
-    except (PresetError, EngineError, OSError) as exc:
+    except (PresetError, EngineError, OSError, ValueError, sd.PortAudioError) as exc:
         print(f"ganpad play: {exc}", file=sys.stderr)
         return 2
     stream = engine.stream

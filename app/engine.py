@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ganpad.app.clip import finish_clip
 from ganpad.app.keymap import KeyMap
-from ganpad.app.latents import LatentBank
-from ganpad.app.mixer import ALL_OFF, NOTE_OFF, NOTE_ON, Mixer, MixerConfig
+from ganpad.app.latents import FRESH, LatentBank, latent_for_seed, slerp
+from ganpad.app.mixer import ALL_OFF, INVALIDATE, NOTE_OFF, NOTE_ON, Mixer, MixerConfig
 from ganpad.app.voice_pool import VoicePool
 from ganpad.app.worker import GeneratorWorker
 from ganpad.atomic import atomic_write_text
@@ -158,6 +159,26 @@ class Engine:
         n = int(self.pool.length[slot, v])
         return self.pool.audio[slot, v, :n].copy(), int(self.pool.seed[slot, v])
 
+    def played_latent(self, slot: int) -> tuple[np.ndarray, str]:
+        """(latent, name tag) of the sound the slot played last, or of its next one if none."""
+        seed = int(self.mixer.last_seed[self._check_slot(slot)])
+        if seed < 0:
+            z, seed = self.bank.draw(slot)
+            return z, str(seed)
+        state = self.bank.slots[slot]
+        if state.locked and state.seed == seed and state.morph_to != FRESH and state.amount > 0:
+            size = self.preset.latent
+            z = slerp(latent_for_seed(seed, size), latent_for_seed(state.morph_to, size),
+                      state.amount)  # fmt: skip
+            return z, f"{seed}-{state.morph_to}-{state.amount:.3f}"
+        return latent_for_seed(seed, self.preset.latent), str(seed)
+
+    def render_latent(self, slot: int, z: np.ndarray) -> np.ndarray:
+        """A slot's sound for a latent, finished at the device rate. Runs ONNX: call it from a
+        worker thread, never from the audio or GUI thread."""
+        audio = self.worker.generate(z[None], np.array([self.keymap.label[slot]]))[0]
+        return finish_clip(audio, self.preset.sample_rate, self.rate)
+
     def panic(self) -> None:
         self.mixer.post(ALL_OFF, 0)
 
@@ -173,27 +194,35 @@ class Engine:
         v = int(self.mixer.last_variation[self._check_slot(slot)])
         return int(self.pool.seed[slot, max(v, 0)])
 
+    def _invalidate(self, slot: int) -> None:
+        """Re-render a slot's variations. While audio runs, the audio thread does the
+        bookkeeping (it owns the pool's flags); without a stream nothing else touches them."""
+        if self.stream is not None and self.stream.active:
+            self.mixer.post(INVALIDATE, slot)
+        else:
+            self.pool.invalidate(slot)
+
     def reroll(self, slot: int) -> None:
         """A new sound: a new locked seed if the slot is locked, else fresh variations."""
         state = self.bank.slots[self._check_slot(slot)]
         if state.locked:
             self.bank.lock(slot, self.bank.new_seed())
-        self.pool.invalidate(slot)
+        self._invalidate(slot)
 
     def lock(self, slot: int, seed: int | None = None) -> int:
         """Keep one sound: the one just heard, or the given seed."""
         seed = self.last_seed(slot) if seed is None else int(seed)
         self.bank.lock(slot, seed)
-        self.pool.invalidate(slot)
+        self._invalidate(slot)
         return seed
 
     def unlock(self, slot: int) -> None:
         self.bank.unlock(self._check_slot(slot))
-        self.pool.invalidate(slot)
+        self._invalidate(slot)
 
     def morph(self, slot: int, seed_a: int, seed_b: int, amount: float) -> None:
         self.bank.morph(self._check_slot(slot), seed_a, seed_b, amount)
-        self.pool.invalidate(slot)
+        self._invalidate(slot)
 
     # ---- kits ----------------------------------------------------------------------------------
 
@@ -209,8 +238,8 @@ class Engine:
     def load_kit(self, path: str | Path) -> None:
         try:
             kit = json.loads(Path(path).read_text(encoding="utf-8"))
-            if kit.get("format") != KIT_FORMAT:
-                raise ValueError(f"format {kit.get('format')!r}, expected {KIT_FORMAT}")
+            if not isinstance(kit, dict) or kit.get("format") != KIT_FORMAT:
+                raise ValueError(f"not a {KIT_FORMAT} file")
             if kit.get("preset") != self.preset.name:
                 raise ValueError(
                     f"kit is for preset {kit.get('preset')!r}, not {self.preset.name!r}"
@@ -219,4 +248,4 @@ class Engine:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise EngineError(f"{path}: cannot load kit: {exc}") from exc
         for slot in range(self.keymap.slots):
-            self.pool.invalidate(slot)
+            self._invalidate(slot)

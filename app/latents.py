@@ -71,8 +71,12 @@ class LatentBank:
         return [asdict(s) for s in self.slots]
 
     def load_json(self, rows: list[dict]) -> None:
-        if len(rows) != len(self.slots):
-            raise ValueError(f"kit has {len(rows)} slots, the preset has {len(self.slots)}")
-        self.slots = [
-            SlotLatent(int(r["seed"]), int(r["morph_to"]), float(r["amount"])) for r in rows
-        ]
+        if not isinstance(rows, list) or len(rows) != len(self.slots):
+            raise ValueError(f"kit needs a list of {len(self.slots)} slots")
+        slots = [SlotLatent(int(r["seed"]), int(r["morph_to"]), float(r["amount"])) for r in rows]
+        for i, s in enumerate(slots):
+            if not (FRESH <= s.seed < 2**63 and FRESH <= s.morph_to < 2**63):
+                raise ValueError(f"slot {i}: seeds must be -1 (fresh) or 0 and above")
+            if not 0.0 <= s.amount <= 1.0:
+                raise ValueError(f"slot {i}: morph amount {s.amount} is not within 0..1")
+        self.slots = slots

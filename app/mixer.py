@@ -16,6 +16,7 @@ from ganpad.app.voice_pool import VoicePool
 NOTE_ON = 1
 NOTE_OFF = 2
 ALL_OFF = 3
+INVALIDATE = 4  # a slot's latents changed: its pool is re-rendered (pool flags stay audio-owned)
 NOW = -1  # event frame: at the start of the next block
 
 
@@ -23,7 +24,7 @@ NOW = -1  # event frame: at the start of the next block
 class MixerConfig:
     polyphony: int = 32
     max_block: int = 4096
-    choke_ms: float = 4.0  # fade when a voice is choked or stolen
+    choke_ms: float = 4.0  # fade when a voice is choked (a stolen voice is cut)
     release_ms: float = 60.0  # fade after note-off (pitched presets)
     velocity_exponent: float = 1.6  # gain = (velocity / 127) ** exponent
     master_gain: float = 0.8
@@ -62,6 +63,7 @@ class Mixer:
         self.frame = 0  # frames mixed so far
         self.started: deque[tuple[int, int]] = deque(maxlen=4096)  # (slot, frame) for meters
         self.last_variation = np.full(pool.slots, -1, np.int64)  # what each slot played last
+        self.last_seed = np.full(pool.slots, -1, np.int64)  # and that variation's seed
         self.missed = 0  # note-ons with no rendered variation ready
 
     # ---- called from any thread ------------------------------------------------------------
@@ -115,25 +117,27 @@ class Mixer:
         if kind == NOTE_ON:
             self._note_on(slot, velocity, frame)
         elif kind == NOTE_OFF and self.honour_note_off:
-            held = self.active & (self.slot == slot) & (self.fade_len == 0)
-            self._fade(held, self.release_frames)
+            for i in range(len(self.active)):
+                if self.active[i] and self.slot[i] == slot and self.fade_len[i] == 0:
+                    self._fade(i, self.release_frames)
         elif kind == ALL_OFF:
-            self._fade(self.active, self.choke_frames)
+            for i in range(len(self.active)):
+                if self.active[i]:
+                    self._fade(i, self.choke_frames)
+        elif kind == INVALIDATE:
+            self.pool.invalidate(slot)
 
     def _note_on(self, slot: int, velocity: int, frame: int) -> None:
         group = self.choke_group[slot]
         if group:
-            self._fade(self.active & (self.choke_group[self.slot] == group), self.choke_frames)
+            for i in range(len(self.active)):
+                if self.active[i] and self.choke_group[self.slot[i]] == group:
+                    self._fade(i, self.choke_frames)
         v = self.pool.take(slot)
         if v < 0:
             self.missed += 1
             return
-        free = np.flatnonzero(~self.active)
-        if len(free):
-            i = int(free[0])
-        else:  # steal the oldest voice
-            i = int(np.argmin(self.age))
-            self._stop(i)
+        i = self._free_voice()
         self.active[i] = True
         self.slot[i] = slot
         self.buf[i] = v
@@ -144,12 +148,26 @@ class Mixer:
         self.fade_pos[i] = 0
         self.started.append((slot, frame))
         self.last_variation[slot] = v
+        self.last_seed[slot] = self.pool.seed[slot, v]
 
-    def _fade(self, mask: np.ndarray, frames: int) -> None:
-        for i in np.flatnonzero(mask):
-            if self.fade_len[i] == 0 or self.fade_len[i] - self.fade_pos[i] > frames:
-                self.fade_len[i] = frames
-                self.fade_pos[i] = 0
+    def _free_voice(self) -> int:
+        """An idle voice, or the oldest one stolen (cut: a fade would need a voice of its own)."""
+        oldest = 0
+        for i in range(len(self.active)):
+            if not self.active[i]:
+                return i
+            if self.age[i] < self.age[oldest]:
+                oldest = i
+        self._stop(oldest)
+        return oldest
+
+    def _fade(self, i: int, frames: int) -> None:
+        """Fade voice i out over `frames`, from wherever an earlier fade has got to."""
+        if self.fade_len[i] == 0:
+            self.fade_len[i], self.fade_pos[i] = frames, 0
+        elif self.fade_len[i] - self.fade_pos[i] > frames:
+            self.gain[i] *= 1.0 - self.fade_pos[i] / self.fade_len[i]
+            self.fade_len[i], self.fade_pos[i] = frames, 0
 
     def _stop(self, i: int) -> None:
         self.active[i] = False

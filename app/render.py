@@ -72,6 +72,15 @@ def file_path(root: Path, preset: Preset, job: Job) -> Path:
     return root / preset.name / job.name / f"{preset.name}_{job.name}_{job.seed}.wav"
 
 
+def wav_tags(preset: str, name: str, seed: int | str) -> dict[str, str]:
+    """What a sample carries in its INFO chunk: enough to find and regenerate it."""
+    return {
+        "title": f"{preset} {name} {seed}",
+        "software": f"ganpad {__version__}",
+        "comment": json.dumps({"preset": preset, "class": name, "seed": seed}),
+    }
+
+
 def write_wav(path: Path, audio: np.ndarray, rate: int, subtype: str, tags: dict[str, str]) -> None:
     """Temporary file, then rename: an interrupted render never leaves a half WAV."""
     with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", rate, 1, subtype, format="WAV") as f:
@@ -104,17 +113,10 @@ def render(
         if cancelled():
             break
         chunk = jobs[start : start + batch]
-        feed = {"z": np.stack([j.z for j in chunk]).astype(np.float32)}
-        if preset.conditional:
-            feed["label"] = np.array([j.slot for j in chunk], np.int64)
-        (audio,) = session.run(["audio"], feed)
+        audio = preset.generate(session, np.stack([j.z for j in chunk]), [j.slot for j in chunk])
         for job, clip in zip(chunk, audio, strict=True):
             path = file_path(out, preset, job)
-            tags = {
-                "title": f"{preset.name} {job.name} {job.seed}",
-                "software": f"ganpad {__version__}",
-                "comment": json.dumps({"preset": preset.name, "class": job.name, "seed": job.seed}),
-            }
+            tags = wav_tags(preset.name, job.name, job.seed)
             write_wav(path, finish_clip(clip, preset.sample_rate, rate), rate, FORMATS[fmt], tags)
             written.append(path)
         if progress:
@@ -146,8 +148,11 @@ def render_kit(kit_path: Path, out: Path, preset_name: str | None = None, **kwar
             raise ValueError(f"format {kit.get('format')!r}, expected {RENDER_KIT_FORMAT}")
         preset = find_preset(preset_name or kit["preset"])
         jobs = jobs_from_kit(preset, kit)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        bad = [j.seed for j in jobs if j.z.shape != (preset.latent,)]
+        if bad:
+            raise ValueError(f"latents of sounds {bad[:3]} are not {preset.latent} long")
+        kwargs.setdefault("rate", int(kit["rate"]))
+        kwargs.setdefault("fmt", str(kit["file_format"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RenderError(f"{kit_path}: cannot read kit: {exc}") from exc
-    kwargs.setdefault("rate", kit["rate"])
-    kwargs.setdefault("fmt", kit["file_format"])
     return render(preset, out, jobs, **kwargs)

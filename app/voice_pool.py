@@ -80,6 +80,12 @@ class VoicePool:
         self.seed[slot, v] = seed
         self.stale[slot, v] = False
         self.filled[slot, v] = True  # last: the audio thread reads nothing before this
+        if generation != self.generation[slot]:  # invalidated while we wrote: not fresh after all
+            self.stale[slot, v] = True
+            if self.users[slot, v] == 0:
+                self.filled[slot, v] = False
+                self.wanted.append((slot, v))
+            return False
         return True
 
     def ready(self) -> bool:

@@ -61,15 +61,12 @@ class GeneratorWorker(threading.Thread):
 
     def generate(self, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Raw generator output [B, samples] at the preset's rate."""
-        feed = {"z": z.astype(np.float32, copy=False)}
-        if self.preset.conditional:
-            feed["label"] = labels.astype(np.int64, copy=False)
-        (audio,) = self.session.run(["audio"], feed)
-        return audio
+        return self.preset.generate(self.session, z, labels)
 
     def _render(self, jobs: list[tuple[int, int]]) -> None:
-        draws = [self.bank.draw(slot) for slot, _ in jobs]
+        # The generation first: a latent change after this makes fill() refuse the result.
         generations = [int(self.pool.generation[slot]) for slot, _ in jobs]
+        draws = [self.bank.draw(slot) for slot, _ in jobs]
         z = np.stack([d[0] for d in draws])
         labels = np.array([self.keymap.label[slot] for slot, _ in jobs])
         audio = self.generate(z, labels)

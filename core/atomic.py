@@ -9,6 +9,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+# mkstemp/mkdtemp make private (0600/0700) files; finished ones get the usual permissions.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -21,6 +25,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_path
         _fsync(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
@@ -41,9 +46,16 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         for child in tmp.iterdir():
             _fsync(child)
-        if target.exists():
-            shutil.rmtree(target)
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        old = None
+        if target.exists():  # set the old one aside first: a crash never leaves neither
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+            )
+            os.rename(target, old / target.name)
         os.rename(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_presets(sub)
     _add_play(sub)
     _add_render(sub)
+    _add_eval(sub)
     return parser
 
 
@@ -111,6 +112,22 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kit", help="render exactly what a kit.json from an earlier render holds")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_lazy("ganpad.app.cli", "render_command"))
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="IS, Frechet distance, NDB/k (and pitch) beside real data")
+    p.add_argument("target", help="preset name or folder, run folder, or folder of WAVs")
+    p.add_argument("--reference", required=True, help="real held-out clips (folder or kit)")
+    p.add_argument("--n", type=int, default=1000, help="clips to generate")
+    p.add_argument("--out", help="folder for report.json, report.md and grid.png")
+    p.add_argument("--k", type=int, default=20, help="NDB bins")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_lazy("ganpad.training.cli", "eval_command"))
+    c = sub.add_parser("classifier", help="train the drum classifier the metrics use")
+    c.add_argument("--data", default="/usr/share/hydrogen/data/drumkits",
+                   help="folder of Hydrogen kits (the test kits are held out)")  # fmt: skip
+    c.add_argument("--epochs", type=int, default=40)
+    c.set_defaults(func=_lazy("ganpad.training.cli", "classifier_command"))
 
 
 def _default_preset() -> str:

@@ -66,6 +66,13 @@ class Preset:
     def seconds(self) -> float:
         return self.samples / self.sample_rate
 
+    def generate(self, session, z: np.ndarray, labels=None) -> np.ndarray:
+        """Run the graph: audio [B, samples] for latents [B, latent] (and label indices)."""
+        feed = {"z": np.ascontiguousarray(z, np.float32)}
+        if self.conditional:
+            feed["label"] = np.asarray(labels, np.int64)
+        return session.run(["audio"], feed)[0]
+
     def session(self, providers: list[str] | None = None, threads: int = 0):
         """An ONNX Runtime session on the best provider present (CUDA, else CPU).
 
@@ -125,8 +132,16 @@ def read_json(root: Path) -> dict[str, Any]:
     return meta
 
 
+def _safe_name(path: Path, what: str, name: str) -> str:
+    """Names become folder and file names when rendering: no separators, no hidden names."""
+    if not name or "/" in name or "\\" in name or ".." in name or name.startswith("."):
+        raise PresetError(path, f"{what} {name!r} cannot be used as a file name")
+    return name
+
+
 def _parse(root: Path, meta: dict[str, Any]) -> Preset:
     path = root / PRESET_FILE
+    _safe_name(path, "name", meta["name"])
     labels = []
     for i, raw in enumerate(meta["labels"]):
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
@@ -136,7 +151,11 @@ def _parse(root: Path, meta: dict[str, Any]) -> Preset:
             isinstance(n, int) and 0 <= n < 128 for n in notes
         ):
             raise PresetError(path, f"labels[{i}].gm_notes must be MIDI notes 0-127")
-        labels.append(Label(int(raw.get("index", i)), raw["name"], tuple(notes)))
+        index = raw.get("index", i)
+        if not isinstance(index, int):
+            raise PresetError(path, f"labels[{i}].index must be an integer")
+        name = _safe_name(path, f"labels[{i}].name", raw["name"])
+        labels.append(Label(index, name, tuple(notes)))
     if [label.index for label in labels] != list(range(len(labels))):
         raise PresetError(path, "labels must be indexed 0..n-1 in order")
     if meta["conditional"] and not labels:
@@ -191,16 +210,14 @@ def check_generator(preset: Preset) -> None:
     custom = session.get_modelmeta().custom_metadata_map
     declared = {k[len(META_PREFIX) :]: v for k, v in custom.items() if k.startswith(META_PREFIX)}
     for key in ("sample_rate", "samples", "latent"):
-        if key in declared and int(declared[key]) != getattr(preset, key):
+        if key in declared and declared[key] != str(getattr(preset, key)):
             raise PresetError(
                 preset.root / PRESET_FILE,
                 f"{key} is {getattr(preset, key)} but the graph was exported with {declared[key]}",
             )
-    feed = {"z": np.zeros((2, preset.latent), np.float32)}
-    if preset.conditional:
-        feed["label"] = np.array([0, len(preset.labels) - 1], np.int64)
     try:
-        (audio,) = session.run(["audio"], feed)
+        z = np.zeros((2, preset.latent), np.float32)
+        audio = preset.generate(session, z, [0, max(0, len(preset.labels) - 1)])
     except Exception as exc:
         raise PresetError(path, f"fails to run: {exc}") from exc
     if audio.shape != (2, preset.samples):

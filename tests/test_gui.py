@@ -79,19 +79,24 @@ def test_reroll_changes_the_sound_and_lock_keeps_it(qtbot, window):
         return engine.last_clip(0)
 
     def settled() -> bool:
-        return engine.pool.ready() and not engine.pool.wanted
+        """Every kick variation re-rendered for the slot's current seed (voices still playing
+        keep the old sound until they end, so this can take a clip's length)."""
+        seed = engine.bank.slots[0].seed
+        pool = engine.pool
+        return bool(
+            pool.filled[0].all() and (pool.seed[0] == seed).all() and not pool.stale[0].any()
+        )
 
     hit()
     window.lock_box.setChecked(True)
     locked = window.seed_box.value()
     qtbot.waitUntil(settled, timeout=10000)
     a, seed_a = hit()
-    qtbot.waitUntil(settled, timeout=10000)
     b, seed_b = hit()
     assert seed_a == seed_b == locked
     np.testing.assert_allclose(a, b, atol=1e-6)
     qtbot.mouseClick(window.reroll_button, Qt.LeftButton)
-    qtbot.waitUntil(settled, timeout=10000)
+    qtbot.waitUntil(lambda: engine.bank.slots[0].seed != locked and settled(), timeout=10000)
     c, seed_c = hit()
     assert seed_c != locked and window.seed_box.value() == seed_c
     assert not np.allclose(a[:2000], c[:2000], atol=1e-3)

@@ -103,3 +103,22 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     except (OSError, SafetensorError) as exc:
         raise CheckpointError(f"{path / WEIGHTS}: unreadable weights: {exc}") from exc
     return tensors, state
+
+
+def best_value(run_dir: Path) -> float:
+    """The metric value of checkpoints/best, or infinity if there is none yet."""
+    try:
+        best = json.loads((checkpoint_dir(run_dir) / "best" / "best.json").read_text())
+        return float(best["value"])
+    except (OSError, ValueError, KeyError):
+        return float("inf")
+
+
+def keep_best(run_dir: Path, source: Path, metric: str, value: float, step: int) -> Path:
+    """Copy a checkpoint folder to checkpoints/best (atomically) with what made it the best."""
+    best = checkpoint_dir(run_dir) / "best"
+    with atomic_dir(best) as tmp:
+        for item in source.iterdir():
+            shutil.copy2(item, tmp / item.name)
+        (tmp / "best.json").write_text(json.dumps({"metric": metric, "value": value, "step": step}))
+    return best

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ganpad.presets import PresetError
+from ganpad.training.checkpoint import CheckpointError
 from ganpad.training.config import ConfigError, RunConfig, apply_overrides, load_toml
 from ganpad.training.data import load_clips
 from ganpad.training.finetune import PresetStart, adopt_model, load_preset_start
@@ -57,7 +58,8 @@ def train_command(args: argparse.Namespace) -> int:
         if trainer.is_main:
             _record_command(Path(args.out))
         result = trainer.train()
-    except (ConfigError, TrainError, PresetError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, TrainError, PresetError, CheckpointError, FileNotFoundError,
+            ValueError) as exc:  # fmt: skip
         print(f"ganpad train: {exc}", file=sys.stderr)
         return 2
     if trainer.is_main:
@@ -85,4 +87,29 @@ def scan_command(args: argparse.Namespace) -> int:
         print(json.dumps(clips.report.to_json(), indent=1))
     else:
         print(clips.report.format())
+    return 0
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    from ganpad.training.evaluate import EvalError, evaluate, markdown
+
+    try:
+        report = evaluate(args.target, args.reference, args.n, args.out, args.k, args.seed)
+    except (EvalError, PresetError, FileNotFoundError, RuntimeError) as exc:
+        print(f"ganpad eval: {exc}", file=sys.stderr)
+        return 2
+    print(markdown(report))
+    return 0
+
+
+def classifier_command(args: argparse.Namespace) -> int:
+    from ganpad.training.classifier import CARD, kit_split, save_classifier, train_classifier
+
+    train, test = kit_split(args.data)
+    result = train_classifier(train, test, epochs=args.epochs)
+    save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]))
+    print(
+        f"accuracy on held-out kits {result.test_accuracy:.3f} "
+        f"(train {result.train_accuracy:.3f}); card in {CARD}"
+    )
     return 0

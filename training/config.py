@@ -65,6 +65,9 @@ class TrainConfig:
     max_rollbacks: int = 5
     rollback_lr_factor: float = 0.5
     progress: bool = True
+    eval_every: int = 0  # steps between cheap evaluations (0: never)
+    eval_n: int = 256  # clips generated for each
+    eval_reference: str = ""  # real clips to compare with ("" -> data.path)
 
 
 @dataclass
@@ -76,6 +79,13 @@ class RunConfig:
 
 class ConfigError(ValueError):
     pass
+
+
+_POSITIVE = {
+    "train.steps", "train.batch_size", "train.n_critic", "train.log_every",
+    "train.checkpoint_every", "train.keep_checkpoints", "train.eval_n", "model.d",
+    "model.latent", "data.sample_rate", "data.slice_len",
+}  # fmt: skip
 
 
 def to_dict(config: RunConfig) -> dict[str, Any]:
@@ -117,7 +127,10 @@ def set_value(config: RunConfig, dotted: str, value: Any, source: str = "overrid
     if key not in hints:
         known = ", ".join(f.name for f in dataclasses.fields(section))
         raise ConfigError(f"{source}: unknown setting {dotted!r} (known: {known})")
-    setattr(section, key, _coerce(hints[key], value, f"{source}: {dotted}"))
+    value = _coerce(hints[key], value, f"{source}: {dotted}")
+    if dotted in _POSITIVE and value < 1:
+        raise ConfigError(f"{source}: {dotted} must be at least 1, got {value}")
+    setattr(section, key, value)
 
 
 def apply_overrides(config: RunConfig, overrides: list[str]) -> None:

@@ -31,6 +31,8 @@ def pick_device(requested: str, local_rank: int = 0) -> torch.device:
     device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {requested!r} asked for, but this machine has no CUDA GPU")
+    if requested == "cuda":  # one process per GPU under torchrun
+        return torch.device(f"cuda:{local_rank}")
     return device
 
 

@@ -90,6 +90,7 @@ class Trainer:
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=betas)
         self.step = 0
+        self._saved_step = -1
         self.rollbacks = 0
         self.elapsed = 0.0
         if saved:
@@ -225,6 +226,8 @@ class Trainer:
 
     def _after_step(self, metrics: dict[str, float]) -> None:
         t = self.cfg.train
+        if t.eval_every and self.step % t.eval_every == 0:
+            self.evaluate_now()  # on every rank: keeping a best checkpoint is a collective save
         if not self.is_main:
             return
         if self.step % t.log_every == 0 or self.step == t.steps:
@@ -244,6 +247,47 @@ class Trainer:
         label = torch.arange(len(names), device=self.device) if self.cfg.model.conditional else None
         audio = self.G_ema(z, label)[:, 0]
         self.log.samples(self.step, audio, names)
+
+    def evaluate_now(self) -> dict[str, float]:
+        """Frechet distance and Inception score of the EMA generator against real clips; the
+        checkpoint with the lowest distance so far is kept in checkpoints/best."""
+        from ganpad.training.classifier import load_classifier, predict
+        from ganpad.training.evaluate import generate_with, load_real
+        from ganpad.training.metrics import frechet_distance, inception_score
+
+        t = self.cfg.train
+        if not hasattr(self, "_eval_reference"):
+            self._eval_classifier = load_classifier()
+            real = load_real(t.eval_reference or self.cfg.data.path, self.cfg.data.cache_dir)
+            self._eval_reference = predict(self._eval_classifier, real.audio)[1]
+            self._best = checkpoint.best_value(self.run_dir)
+        classes = list(self.classes) if self.cfg.model.conditional else None
+        clips = generate_with(
+            self.G_ema.cpu() if False else self.G_ema,
+            self.cfg.model.latent,
+            classes,
+            self.cfg.data.sample_rate,
+            t.eval_n,
+            0,
+            "eval",
+        )
+        probs, emb = predict(self._eval_classifier, clips.audio)
+        result = {"eval/frechet_distance": frechet_distance(emb, self._eval_reference),
+                  "eval/inception_score": inception_score(probs)}  # fmt: skip
+        if self.log:
+            self.log.scalars(self.step, result)
+        # Rank 0 decides, so every rank joins the same (collective) save.
+        (better,) = distributed.any_rank(
+            [self.is_main and result["eval/frechet_distance"] < self._best], self.dist
+        )
+        if better:
+            self._best = result["eval/frechet_distance"]
+            self.save(result)
+            if self.is_main:
+                source = checkpoint.checkpoint_dir(self.run_dir) / f"step-{self.step:08d}"
+                checkpoint.keep_best(self.run_dir, source, "frechet_distance", self._best,
+                                     self.step)  # fmt: skip
+        return result
 
     @contextlib.contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
@@ -296,6 +340,8 @@ class Trainer:
         return out
 
     def save(self, metrics: dict[str, float] | None = None) -> None:
+        if self._saved_step == self.step and checkpoint.latest(self.run_dir) is not None:
+            return  # this step is on disk already (an evaluation kept it)
         rng = self._rng_tensors()  # a collective: every rank takes part
         if self.is_main:
             g_opt, g_meta = checkpoint.optimizer_to_flat(self.opt_g, "opt_g")
@@ -320,6 +366,7 @@ class Trainer:
             checkpoint.save(
                 self.run_dir, self.step, tensors, state, self.cfg.train.keep_checkpoints
             )
+        self._saved_step = self.step
         distributed.barrier(self.dist)
 
     def _restore(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
@@ -363,6 +410,14 @@ class Trainer:
             # Steps after the checkpoint will be trained again: drop their lines.
             kept = [
                 line for line in metrics.read_text().splitlines()
-                if line.strip() and json.loads(line)["step"] <= self.step
+                if (_step_of(line) or self.step + 1) <= self.step
             ]  # fmt: skip
             atomic_write_text(metrics, "".join(line + "\n" for line in kept))
+
+
+def _step_of(line: str) -> int | None:
+    """The step of a metrics.jsonl line; None for a line cut short by a crash."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None

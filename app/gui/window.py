@@ -23,12 +23,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ganpad.app.engine import Engine
+from ganpad.app.engine import Engine, EngineError
 from ganpad.app.gui.pads import Keyboard, PadGrid, drag_file
 from ganpad.app.gui.render_dialog import RenderDialog
 from ganpad.app.gui.tasks import Task
 from ganpad.app.gui.waveview import WaveView, XYPad
-from ganpad.app.render import write_wav
+from ganpad.app.render import wav_tags, write_wav
 from ganpad.presets import DEFAULT_PRESET, list_presets
 from ganpad.presets.preset import Preset, load_preset
 
@@ -85,6 +85,8 @@ class MainWindow(QMainWindow):
         self.audio_enabled = audio
         self.slot = 0
         self.task: Task | None = None
+        self.drag_paths: dict[int, Path] = {}  # slot -> WAV of the sound it played last
+        self.side_tasks: list[Task] = []
         self._build()
         self.note_seen.connect(self._on_note)
         self.meter_timer = QTimer(self, interval=500)
@@ -239,7 +241,12 @@ class MainWindow(QMainWindow):
         self.task.start()
 
     def _engine_built(self, engine: Engine) -> None:
+        if self.sender() is not self.task:  # a load that another load overtook
+            engine.close()
+            return
+        self._close_engine()
         self.engine = engine
+        self.drag_paths.clear()
         engine.listeners.append(lambda slot, note, vel: self.note_seen.emit(slot, note, vel))
         preset = engine.preset
         self.details.setText(describe(preset))
@@ -265,6 +272,9 @@ class MainWindow(QMainWindow):
     def _open_midi(self) -> None:
         from ganpad.app.midi import MidiInput
 
+        if self.midi is not None:
+            self.midi.close()
+            self.midi = None
         choice = self.midi_combo.currentText()
         self.settings.setValue("midi", choice)
         if choice == "none":
@@ -299,8 +309,30 @@ class MainWindow(QMainWindow):
         if self.instrument is not None:
             self.instrument.light(note)
         self._select_slot(slot)
-        # The audio thread starts the voice within a period; then show what it plays.
+        # The audio thread starts the voice within a period; then show what it plays, and
+        # write it as a WAV on a worker thread, ready for a drag.
         QTimer.singleShot(40, lambda: self._show_last(slot))
+        QTimer.singleShot(40, lambda: self._prepare_drag(slot))
+
+    def _prepare_drag(self, slot: int) -> None:
+        if self.engine is None:
+            return
+        task = Task(self.write_played, self.engine, slot, parent=self)
+        task.done.connect(lambda result: self.drag_paths.__setitem__(*result))
+        task.finished.connect(lambda: self.side_tasks.remove(task))
+        self.side_tasks.append(task)
+        task.start()
+
+    @staticmethod
+    def write_played(engine: Engine, slot: int) -> tuple[int, Path]:
+        """Render the slot's last sound from its latent and write it (worker thread)."""
+        z, tag = engine.played_latent(slot)
+        name, preset = engine.keymap.names[slot], engine.preset.name
+        path = Path(platformdirs.user_cache_dir("ganpad")) / "drag" / f"{preset}_{name}_{tag}.wav"
+        if not path.exists():
+            audio = engine.render_latent(slot, z)
+            write_wav(path, audio, engine.rate, "PCM_24", wav_tags(preset, name, tag))
+        return slot, path
 
     def _show_last(self, slot: int) -> None:
         last = self.engine.last_clip(slot) if self.engine else None
@@ -360,27 +392,22 @@ class MainWindow(QMainWindow):
     def _load_kit_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load kit", "", "Kit (*.json)")
         if path and self.engine is not None:
-            self.engine.load_kit(path)
+            try:
+                self.engine.load_kit(path)
+            except EngineError as exc:
+                self.statusBar().showMessage(str(exc))
             self._select_slot(self.slot)
 
     # ---- files out ---------------------------------------------------------------------------
 
     def drag_file_for(self, note: int) -> Path | None:
-        """Write the pad's last sound (or a ready variation) as a WAV to offer in a drag."""
+        """The WAV of the pad's last sound (written after each hit); made now if not yet."""
         if self.engine is None:
             return None
         slot = self.engine.keymap.slot_for(note)
-        last = self.engine.last_clip(slot)
-        if last is None:
-            n = int(self.engine.pool.length[slot, 0])
-            last = self.engine.pool.audio[slot, 0, :n].copy(), int(self.engine.pool.seed[slot, 0])
-        audio, seed = last
-        name = self.engine.keymap.names[slot]
-        preset = self.engine.preset.name
-        path = Path(platformdirs.user_cache_dir("ganpad")) / "drag" / f"{preset}_{name}_{seed}.wav"
-        if not path.exists():
-            tags = {"title": f"{preset} {name} {seed}", "comment": f'{{"seed": {seed}}}'}
-            write_wav(path, audio, self.engine.rate, "PCM_24", tags)
+        path = self.drag_paths.get(slot)
+        if path is None or not path.exists():  # dragged before the pad was ever played
+            path = self.write_played(self.engine, slot)[1]
         return path
 
     def drag_pad(self, note: int) -> None:

@@ -1,0 +1,128 @@
+"""The evaluation metrics against the shipped drum classifier, on real drums and real notes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ganpad.training.classifier import CARD, load_classifier, predict
+from ganpad.training.evaluate import compare, evaluate, fit, load_real
+from ganpad.training.metrics import (
+    frechet_distance,
+    inception_score,
+    ndb,
+    pitch_metrics,
+    spectral_features,
+    track_pitch,
+)
+
+TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return load_classifier()
+
+
+@pytest.fixture(scope="module")
+def real(gmrock, clip_cache):
+    return load_real(str(gmrock), str(clip_cache))
+
+
+def test_classifier_card_states_held_out_accuracy():
+    card = json.loads(CARD.read_text())
+    assert "GMRockKit" in card["test_kits"]
+    assert card["test_accuracy"] > 0.6  # eight classes: chance is 0.125
+
+
+def test_inception_score_real_high_noise_and_copies_near_one(classifier, real):
+    rng = np.random.default_rng(0)
+    real_is = inception_score(predict(classifier, real.audio)[0])
+    noise = (rng.standard_normal((86, 16384)) * 0.3).astype(np.float32)
+    noise_is = inception_score(predict(classifier, noise)[0])
+    copies = np.repeat(real.audio[:1], 86, axis=0)
+    copies_is = inception_score(predict(classifier, copies)[0])
+    assert real_is > 3.0
+    assert noise_is < 1.5 and copies_is < 1.01
+
+
+def test_frechet_distance_real_vs_real_far_below_real_vs_noise(classifier, real):
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(real.audio))
+    a, b = real.audio[order[:43]], real.audio[order[43:]]
+    emb_a, emb_b = predict(classifier, a)[1], predict(classifier, b)[1]
+    noise = (rng.standard_normal((43, 16384)) * 0.3).astype(np.float32)
+    fd_real = frechet_distance(emb_b, emb_a)
+    fd_noise = frechet_distance(predict(classifier, noise)[1], emb_a)
+    assert fd_real * 5 < fd_noise
+
+
+def test_ndb_real_vs_real_low_and_collapsed_high(real):
+    rng = np.random.default_rng(2)
+    order = rng.permutation(len(real.audio))
+    a = spectral_features(real.audio[order[:43]], 16000)
+    b = spectral_features(real.audio[order[43:]], 16000)
+    collapsed = spectral_features(np.repeat(real.audio[order[43:46]], 15, axis=0), 16000)
+    _, real_ratio = ndb(a, b, k=10)
+    _, collapsed_ratio = ndb(a, collapsed, k=10)
+    assert real_ratio <= 0.2
+    assert collapsed_ratio >= 0.5
+
+
+def test_pitch_accuracy_of_soundfont_notes_is_near_one():
+    from ganpad.training.soundfont import render_note
+
+    pitches = [p for p in range(40, 85, 4)]
+    notes = [render_note(TIMGM, program, p, 100, 0.8, 16000) for program in (0, 40)
+             for p in pitches]  # fmt: skip
+    audio = fit(np.stack([np.pad(n[:16384], (0, max(0, 16384 - len(n)))) for n in notes]), 16000)
+    tracked = track_pitch(audio, 16000)
+    result = pitch_metrics(tracked, np.array(pitches * 2, float))
+    assert result["pitch_accuracy"] >= 0.9
+    assert result["pitch_entropy"] == pytest.approx(np.log2(len(pitches)), abs=0.3)
+    noise = np.random.default_rng(3).standard_normal((6, 16384)).astype(np.float32) * 0.3
+    assert np.isnan(track_pitch(noise, 16000)).all()
+
+
+def test_eval_command_reports_ratios_and_files(
+    tiny_preset, gmrock, clip_cache, tmp_path, classifier
+):
+    report = evaluate(str(tiny_preset), str(gmrock), n=64, out=tmp_path / "report", k=10,
+                      cache_dir=str(clip_cache))  # fmt: skip
+    metrics = report["metrics"]
+    assert set(metrics) == {"inception_score", "frechet_distance", "ndb_over_k"}
+    for m in metrics.values():
+        if m["real"]:
+            assert m["ratio"] == pytest.approx(m["generated"] / m["real"], rel=1e-2)
+        else:
+            assert m["ratio"] is None
+    # Two training steps make noise: far from the real drums.
+    assert metrics["frechet_distance"]["ratio"] > 2
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
+        "grid.png", "report.json", "report.md"]  # fmt: skip
+    assert "| frechet_distance |" in (tmp_path / "report" / "report.md").read_text()
+    # A folder of real WAVs evaluated against itself sits near the real baseline.
+    same = compare(real := load_real(str(gmrock), str(clip_cache)), real, classifier, k=10)
+    assert same["inception_score"]["ratio"] == pytest.approx(1.0)
+
+
+def test_trainer_keeps_the_best_checkpoint(tiny_config, tmp_path):
+    from ganpad.training.loop import Trainer
+
+    cfg = tiny_config(steps=2, eval_every=1, eval_n=16)
+    Trainer(cfg, tmp_path / "run").train()
+    best = tmp_path / "run" / "checkpoints" / "best"
+    info = json.loads((best / "best.json").read_text())
+    assert info["metric"] == "frechet_distance" and info["step"] in (1, 2)
+    assert (best / "weights.safetensors").exists()
+
+
+def test_frechet_distance_matches_the_matrix_square_root_form():
+    from scipy import linalg
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(300, 16)), rng.normal(size=(300, 16)) * 1.5 + 0.3
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    direct = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb))
+    assert frechet_distance(a, b) == pytest.approx(float(direct.real), rel=1e-9)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
