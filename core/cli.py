@@ -71,6 +71,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     precision.add_argument("--int8", action="store_true", help="ship a static int8 graph")
     p.add_argument("--license", help="licence of the training data (default: from the kits)")
     p.add_argument("--kind", choices=["drums", "notes"], default="drums")
+    p.add_argument(
+        "--polyphase", action=argparse.BooleanOptionalAction, default=True,
+        help="write transposed convolutions as convolution + interleave (default; faster)",
+    )  # fmt: skip
     p.set_defaults(func=_run_export)
 
 

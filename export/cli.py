@@ -14,7 +14,8 @@ from ganpad.training.checkpoint import CheckpointError
 
 def export_command(args: argparse.Namespace) -> int:
     precision = "fp16" if args.fp16 else "int8" if args.int8 else "fp32"
-    options = ExportOptions(args.name, args.ema, precision, args.license, args.kind)
+    options = ExportOptions(args.name, args.ema, precision, args.license, args.kind,
+                            args.polyphase)  # fmt: skip
     try:
         report = export_preset(Path(args.run), Path(args.out), options)
     except (ExportError, CheckpointError, PresetError, FileNotFoundError) as exc:

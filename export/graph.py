@@ -38,6 +38,7 @@ def export_onnx(
         # The TorchScript exporter is deprecated in favour of the torch.export one, which
         # needs onnxscript; it still gives a plain, fully static-shaped graph here.
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)  # shape-inference chatter on reshapes
         torch.onnx.export(
             model, args, str(path), input_names=names, output_names=["audio"],
             dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,

@@ -100,3 +100,32 @@ def test_export_cli(tiny_run, tmp_path, capsys):
     assert load_preset(tmp_path / "p").name == "mine"
     assert main(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "q")]) == 2
     assert "no checkpoint here" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("k", "s"), [(25, 4), (25, 2), (5, 2), (24, 4)])
+def test_polyphase_transposed_conv_is_the_same_sum(k, s):
+    from torch import nn
+
+    from ganpad.export.polyphase import PolyphaseConvTranspose1d, rewrite
+
+    torch.manual_seed(k * s)
+    p = (k - s + 1) // 2
+    layer = nn.ConvTranspose1d(8, 5, k, s, p, 2 * p - (k - s))
+    x = torch.randn(3, 8, 37)
+    with torch.no_grad():
+        torch.testing.assert_close(PolyphaseConvTranspose1d(layer)(x), layer(x), atol=1e-5, rtol=0)
+    rewritten = rewrite(nn.Sequential(layer))
+    assert isinstance(rewritten[0], PolyphaseConvTranspose1d)
+    assert isinstance(layer, nn.ConvTranspose1d)  # the original is left alone
+
+
+def test_both_graph_forms_export(tiny_run, tmp_path):
+    fast = export_preset(tiny_run, tmp_path / "poly", ExportOptions())
+    plain = export_preset(tiny_run, tmp_path / "plain", ExportOptions(polyphase=False))
+    assert fast.errors["fp32"] <= 1e-4 and plain.errors["fp32"] <= 1e-4
+    import onnx
+
+    ops = {name: {n.op_type for n in onnx.load(str(tmp_path / name / "generator.onnx")).graph.node}
+           for name in ("poly", "plain")}  # fmt: skip
+    assert "ConvTranspose" in ops["plain"] and "ConvTranspose" not in ops["poly"]
+    assert load_preset(tmp_path / "poly").meta["graph"] == "polyphase"

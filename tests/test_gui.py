@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytestqt  # noqa: E402,F401  (the test extra; a missing install fails here, never skips)
 import soundfile as sf
 
-pytest.importorskip("pytestqt", reason="pytest-qt is part of the test extra")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
