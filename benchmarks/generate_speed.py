@@ -1,4 +1,4 @@
-"""Clips/s for a preset: PyTorch eager vs ONNX Runtime fp32 / fp16 / int8 at batch 1 and 16.
+"""Clips/s for a preset: PyTorch eager vs ONNX Runtime (transposed / polyphase fp32, fp16, int8).
 
 Run:  python benchmarks/generate_speed.py [--preset NAME] [--batches 1 16] [--repeats 7]
 Every engine is timed on the same inputs in the same process, so the ratios hold on a busy machine.
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ganpad.export import parity
-from ganpad.export.graph import ContractGenerator
+from ganpad.export.graph import ContractGenerator, export_onnx
 from ganpad.export.precision import convert
 from ganpad.presets import DEFAULT_PRESET, find_preset
 from ganpad.training import checkpoint
@@ -30,6 +30,12 @@ def torch_model(preset_name: str) -> ContractGenerator:
     return ContractGenerator(generator.eval(), cfg.model.conditional).eval()
 
 
+def plain_graph(model: ContractGenerator, preset, path: Path) -> Path:
+    """The same generator exported with ConvTranspose nodes, for comparison."""
+    export_onnx(model, preset.latent, path, {})
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default=DEFAULT_PRESET)
@@ -41,7 +47,8 @@ def main() -> None:
     model = torch_model(args.preset)
     n_labels = len(preset.labels) if preset.conditional else 0
     with tempfile.TemporaryDirectory() as tmp:
-        graphs = {"onnx_fp32": preset.generator_path}
+        graphs = {"onnx_transposed": plain_graph(model, preset, Path(tmp) / "plain.onnx"),
+                  "onnx_fp32": preset.generator_path}  # fmt: skip
         calibration = parity.feeds(preset.latent, n_labels, 8, seed=2)
         for precision in ("fp16", "int8"):
             graphs[f"onnx_{precision}"] = Path(tmp) / f"{precision}.onnx"
@@ -52,7 +59,7 @@ def main() -> None:
 
         print(f"preset {preset.name}: {preset.samples} samples at {preset.sample_rate} Hz, "
               f"torch {torch.__version__} with {torch.get_num_threads()} threads")  # fmt: skip
-        print(f"{'engine':<12} {'batch':>5} {'clips/s':>9} {'x realtime':>11} {'vs torch':>9} "
+        print(f"{'engine':<16} {'batch':>5} {'clips/s':>9} {'x realtime':>11} {'vs torch':>9} "
               f"{'max|err|':>9}")  # fmt: skip
         for batch in args.batches:
             feed = parity.feeds(preset.latent, n_labels, per_label=batch, seed=1)[0]
@@ -65,7 +72,7 @@ def main() -> None:
             for name, rate in rates.items():
                 realtime = rate * preset.seconds
                 error = errors.get(name, 0.0)
-                print(f"{name:<12} {batch:>5} {rate:>9.1f} {realtime:>11.1f} "
+                print(f"{name:<16} {batch:>5} {rate:>9.1f} {realtime:>11.1f} "
                       f"{rate / rates['torch_eager']:>8.2f}x {error:>9.2g}")  # fmt: skip
 
 

@@ -37,6 +37,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=int, help="model sample rate in Hz")
     p.add_argument("--batch", type=int, help="batch size per process")
     p.add_argument("--conditional", action="store_true", help="condition on the drum class")
+    p.add_argument("--loss", help="wgan-gp (default), lsgan, wgan (weight clipping) or bwgan")
+    p.add_argument("--critic", help="conv (WaveGAN, default) or lstm")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--finetune", metavar="PRESET", help="start from a preset's checkpoint")
     p.add_argument(

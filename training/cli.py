@@ -38,6 +38,8 @@ def config_from_args(args: argparse.Namespace, start: PresetStart | None = None)
         "train.batch_size": args.batch,
         "model.conditional": True if args.conditional else None,
         "train.device": args.device,
+        "train.loss": args.loss,
+        "model.critic": args.critic,
     }
     apply_overrides(config, [f"{k}={v}" for k, v in flags.items() if v is not None])
     apply_overrides(config, args.set)

@@ -40,6 +40,9 @@ class ModelConfig:
     kernel: int = 25
     phase_shuffle: int = 2
     conditional: bool = False
+    critic: str = "conv"  # conv (WaveGAN) | lstm
+    lstm_step: int = 4  # lstm critic: samples per LSTM step (the report's 4)
+    lstm_layers: int = 1  # lstm critic: 1 or 2 layers of 64 units
     upsample: str = "transpose"  # "transpose" or "nearest" (Donahue et al. tried both)
 
 
@@ -51,8 +54,15 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.9
     n_critic: int = 5
-    loss: str = "wgan-gp"
-    gp_lambda: float = 10.0
+    loss: str = "wgan-gp"  # wgan-gp | lsgan | wgan | bwgan
+    gp_lambda: float = 10.0  # gradient penalty weight (wgan-gp, bwgan)
+    ls_a: float = 0.0  # lsgan: target for fake clips in the critic loss
+    ls_b: float = 1.0  # lsgan: target for real clips
+    ls_c: float = 1.0  # lsgan: target the generator pushes fakes to
+    clip_value: float = 0.01  # wgan: critic weights clamped to [-c, c]
+    bw_s: float = 0.0  # bwgan: Sobolev smoothness s
+    bw_p: float = 2.0  # bwgan: Sobolev exponent p
+    bw_gamma: float = 5.0  # bwgan: gamma (the report's c)
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

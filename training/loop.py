@@ -58,7 +58,7 @@ class Trainer:
         self.cfg = config
         self.run_dir = Path(run_dir)
         check_config(config.model, config.data.slice_len)
-        self.critic_loss, self.generator_loss = get_loss(config.train.loss)
+        self.loss = get_loss(config.train.loss)  # both fail here, before any data is read
         found = checkpoint.latest(self.run_dir)
         if resume and found is None:
             raise TrainError(f"{self.run_dir}: nothing to resume (no checkpoints/latest.json)")
@@ -148,15 +148,17 @@ class Trainer:
             with torch.no_grad(), self._autocast():
                 fake = self.G_train(z, label).to(real.dtype)
             with self._autocast():
-                result = self.critic_loss(self.D_train, real, fake, label, t)
+                result = self.loss.critic(self.D_train, real, fake, label, t)
             self.opt_d.zero_grad(set_to_none=True)
             result.loss.backward()
             self.opt_d.step()
+            if self.loss.after_critic_step is not None:
+                self.loss.after_critic_step(self.D, t)
         _, label = self._batch()
         with self._autocast():
             fake = self.G_train(self._z(), label)
             # The plain critic: its gradients are not wanted here, so DDP must not sync them.
-            g_loss = self.generator_loss(self.D, fake, label, t)
+            g_loss = self.loss.generator(self.D, fake, label, t)
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=list(self.G.parameters()))
         self.opt_g.step()

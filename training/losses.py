@@ -1,11 +1,17 @@
-"""GAN objectives. Each returns the critic loss with its parts, and the generator loss."""
+"""GAN objectives: WGAN-GP, LSGAN, WGAN with weight clipping, and Banach WGAN (Sobolev norm).
+
+Each loss gives the critic loss with its parts for logging, the generator loss, and an optional
+step to run after each critic update (weight clipping).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from ganpad.training.config import TrainConfig
 
@@ -24,20 +30,38 @@ def gradient_penalty(grads: torch.Tensor, target: float = 1.0) -> torch.Tensor:
     return ((norms - target) ** 2).mean()
 
 
-def wgan_gp_critic(
-    critic: Critic,
-    real: torch.Tensor,
-    fake: torch.Tensor,
-    label: torch.Tensor | None,
-    cfg: TrainConfig,
-) -> CriticResult:
-    """E[D(fake)] - E[D(real)] + lambda * GP; real, fake and interpolates go in one critic pass."""
-    batch = real.shape[0]
-    alpha = torch.rand(batch, *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
-    interp = (real + alpha * (fake - real)).detach().requires_grad_(True)
-    labels = None if label is None else label.repeat(3)
-    scores = critic(torch.cat([real, fake, interp]), labels).float()
-    d_real, d_fake, d_interp = scores.split(batch)
+def sobolev_dual_norm(grads: torch.Tensor, s: float, p: float) -> torch.Tensor:
+    """||g||_{W^{-s,p*}} per example (Adler & Lunz 2018): the dual of the W^{s,p} norm.
+
+    The Fourier multiplier (1 + |xi|^2)^(-s/2), xi in radians per sample, is applied along
+    time, then the L^{p*} norm
+    with p* = p / (p - 1) is taken over all values. s = 0, p = 2 is the plain L2 norm.
+    """
+    g = grads.float().flatten(1)
+    if s != 0:
+        xi = 2 * math.pi * torch.fft.rfftfreq(g.shape[1], device=g.device)
+        g = torch.fft.irfft(torch.fft.rfft(g) * (1 + xi**2) ** (-s / 2), n=g.shape[1])
+    p_star = p / (p - 1)
+    return g.abs().pow(p_star).sum(dim=1).pow(1 / p_star)
+
+
+def _critic_scores(critic: Critic, batches: list[torch.Tensor], label: torch.Tensor | None):
+    """One critic pass over several equal-sized batches (one forward, one backward)."""
+    labels = None if label is None else label.repeat(len(batches))
+    return critic(torch.cat(batches), labels).float().split(batches[0].shape[0])
+
+
+def _interpolates(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device,
+                       dtype=real.dtype)  # fmt: skip
+    return (real + alpha * (fake - real)).detach().requires_grad_(True)
+
+
+def wgan_gp_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+                   label: torch.Tensor | None, cfg: TrainConfig) -> CriticResult:  # fmt: skip
+    """E[D(fake)] - E[D(real)] + lambda * GP; real, fake and interpolates go in one pass."""
+    interp = _interpolates(real, fake)
+    d_real, d_fake, d_interp = _critic_scores(critic, [real, fake, interp], label)
     (grads,) = torch.autograd.grad(d_interp.sum(), interp, create_graph=True)
     gp = gradient_penalty(grads)
     wasserstein = d_real.mean() - d_fake.mean()
@@ -45,16 +69,69 @@ def wgan_gp_critic(
     return CriticResult(loss, {"wasserstein": wasserstein.detach(), "gp": gp.detach()})
 
 
-def wgan_generator(
-    critic: Critic, fake: torch.Tensor, label: torch.Tensor | None, cfg: TrainConfig
-) -> torch.Tensor:
+def bwgan_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+                 label: torch.Tensor | None, cfg: TrainConfig) -> CriticResult:  # fmt: skip
+    """(E[D(fake)] - E[D(real)]) / gamma + lambda * E[(||dD||_{W^{-s,p*}} / gamma - 1)^2]."""
+    interp = _interpolates(real, fake)
+    d_real, d_fake, d_interp = _critic_scores(critic, [real, fake, interp], label)
+    (grads,) = torch.autograd.grad(d_interp.sum(), interp, create_graph=True)
+    norms = sobolev_dual_norm(grads, cfg.bw_s, cfg.bw_p)
+    gp = ((norms / cfg.bw_gamma - 1) ** 2).mean()
+    wasserstein = d_real.mean() - d_fake.mean()
+    loss = -wasserstein / cfg.bw_gamma + cfg.gp_lambda * gp
+    return CriticResult(loss, {"wasserstein": wasserstein.detach(), "gp": gp.detach()})
+
+
+def wgan_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+                label: torch.Tensor | None, cfg: TrainConfig) -> CriticResult:  # fmt: skip
+    """E[D(fake)] - E[D(real)]; the Lipschitz bound comes from clip_weights after the step."""
+    d_real, d_fake = _critic_scores(critic, [real, fake], label)
+    wasserstein = d_real.mean() - d_fake.mean()
+    return CriticResult(-wasserstein, {"wasserstein": wasserstein.detach()})
+
+
+def wgan_generator(critic: Critic, fake: torch.Tensor, label: torch.Tensor | None,
+                   cfg: TrainConfig) -> torch.Tensor:  # fmt: skip
     return -critic(fake, label).float().mean()
 
 
-LOSSES = {"wgan-gp": (wgan_gp_critic, wgan_generator)}
+def lsgan_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+                 label: torch.Tensor | None, cfg: TrainConfig) -> CriticResult:  # fmt: skip
+    """1/2 E[(D(real) - b)^2] + 1/2 E[(D(fake) - a)^2] (Mao et al. 2017)."""
+    d_real, d_fake = _critic_scores(critic, [real, fake], label)
+    loss = 0.5 * ((d_real - cfg.ls_b) ** 2).mean() + 0.5 * ((d_fake - cfg.ls_a) ** 2).mean()
+    return CriticResult(loss, {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()})
 
 
-def get_loss(name: str) -> tuple[Callable[..., CriticResult], Callable[..., torch.Tensor]]:
+def lsgan_generator(critic: Critic, fake: torch.Tensor, label: torch.Tensor | None,
+                    cfg: TrainConfig) -> torch.Tensor:  # fmt: skip
+    """1/2 E[(D(G(z)) - c)^2]."""
+    return 0.5 * ((critic(fake, label).float() - cfg.ls_c) ** 2).mean()
+
+
+@torch.no_grad()
+def clip_weights(critic: nn.Module, cfg: TrainConfig) -> None:
+    """WGAN's crude Lipschitz bound: every critic weight clamped to [-c, c] after each step."""
+    for param in critic.parameters():
+        param.clamp_(-cfg.clip_value, cfg.clip_value)
+
+
+@dataclass(frozen=True)
+class Loss:
+    critic: Callable[..., CriticResult]
+    generator: Callable[..., torch.Tensor]
+    after_critic_step: Callable[[nn.Module, TrainConfig], None] | None = None
+
+
+LOSSES = {
+    "wgan-gp": Loss(wgan_gp_critic, wgan_generator),
+    "lsgan": Loss(lsgan_critic, lsgan_generator),
+    "wgan": Loss(wgan_critic, wgan_generator, clip_weights),
+    "bwgan": Loss(bwgan_critic, wgan_generator),
+}
+
+
+def get_loss(name: str) -> Loss:
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSSES)}")
     return LOSSES[name]

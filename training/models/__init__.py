@@ -5,20 +5,32 @@ from __future__ import annotations
 from torch import nn
 
 from ganpad.training.config import ModelConfig
+from ganpad.training.models.lstm_critic import SLICES as LSTM_SLICES
+from ganpad.training.models.lstm_critic import LSTMCritic
 from ganpad.training.models.wavegan import WaveGANCritic, WaveGANGenerator, layout
 
 FAMILIES = ("wavegan",)
+CRITICS = ("conv", "lstm")
 
 
 def check_config(cfg: ModelConfig, slice_len: int) -> None:
     """Raise ValueError for a model config that cannot be built, before any data is read."""
     if cfg.family not in FAMILIES:
         raise ValueError(f"unknown model family {cfg.family!r}; choose from {', '.join(FAMILIES)}")
+    if cfg.critic not in CRITICS:
+        raise ValueError(f"unknown critic {cfg.critic!r}; choose from {', '.join(CRITICS)}")
     layout(slice_len)
+    if cfg.critic == "lstm" and slice_len not in LSTM_SLICES:
+        raise ValueError(
+            f"--critic lstm is not supported with {slice_len}-sample clips: an LSTM over "
+            f"{slice_len // 4} steps is too slow to train; use --slice {LSTM_SLICES[0]}"
+        )
 
 
 def build_models(cfg: ModelConfig, slice_len: int, n_classes: int) -> tuple[nn.Module, nn.Module]:
-    """(generator, critic) for a model family."""
-    if cfg.family == "wavegan":
-        return WaveGANGenerator(cfg, slice_len, n_classes), WaveGANCritic(cfg, slice_len, n_classes)
-    raise ValueError(f"unknown model family {cfg.family!r}; choose from {', '.join(FAMILIES)}")
+    """(generator, critic) for a model family and critic choice."""
+    check_config(cfg, slice_len)
+    generator = WaveGANGenerator(cfg, slice_len, n_classes)
+    if cfg.critic == "lstm":
+        return generator, LSTMCritic(cfg, slice_len, n_classes)
+    return generator, WaveGANCritic(cfg, slice_len, n_classes)
