@@ -129,6 +129,17 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=20, help="NDB bins")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_lazy("ganpad.training.cli", "eval_command"))
+    m = sub.add_parser("compare", help="train every loss x critic the same steps; a table")
+    m.add_argument("--data", required=True)
+    m.add_argument("--steps", type=int, required=True)
+    m.add_argument("--out", required=True, help="folder for the runs and compare.md/json")
+    m.add_argument("--d", "--dim", dest="d", type=int, default=8)
+    m.add_argument("--batch", type=int, default=8)
+    m.add_argument("--losses", nargs="+", help="default: all")
+    m.add_argument("--critics", nargs="+", help="default: all")
+    m.add_argument("--conditional", action="store_true")
+    m.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    m.set_defaults(func=_lazy("ganpad.training.cli", "compare_command"))
     c = sub.add_parser("classifier", help="train the drum classifier the metrics use")
     c.add_argument("--data", default="/usr/share/hydrogen/data/drumkits",
                    help="folder of Hydrogen kits (the test kits are held out)")  # fmt: skip

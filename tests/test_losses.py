@@ -1,5 +1,6 @@
 """The published loss and critic variants: every combination trains, bad ones fail at start."""
 
+import json
 import math
 
 import pytest
@@ -77,3 +78,18 @@ def test_bwgan_with_s0_p2_is_wgan_gp_scaled_by_gamma():
     # With gamma = 1 it is exactly the WGAN-GP penalty.
     torch.testing.assert_close(run(1.0).parts["gp"], gradient_penalty(critic[1].weight[None]))
     assert cfg.bw_gamma == 5.0
+
+
+def test_compare_writes_a_table(gmrock, clip_cache, tmp_path):
+    from ganpad.cli import main
+
+    out = tmp_path / "cmp"
+    code = main(["compare", "--data", str(gmrock), "--steps", "2", "--out", str(out),
+                 "--d", "4", "--batch", "2", "--losses", "wgan-gp", "lsgan", "--critics", "conv",
+                 "--set", f"data.cache_dir={clip_cache}", "--set", "train.n_critic=1"])  # fmt: skip
+    assert code == 0
+    rows = json.loads((out / "compare.json").read_text())
+    assert [(r["loss"], r["critic"]) for r in rows[:2]] == [("wgan-gp", "conv"), ("lsgan", "conv")]
+    assert all(r["frechet_distance"] > 0 and r["s_per_step"] > 0 for r in rows[:2])
+    assert rows[-1]["model"] == "real data" and rows[-1]["inception_score"] > 3
+    assert "| wavegan | lsgan | conv |" in (out / "compare.md").read_text()

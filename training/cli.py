@@ -115,3 +115,19 @@ def classifier_command(args: argparse.Namespace) -> int:
         f"(train {result.train_accuracy:.3f}); card in {CARD}"
     )
     return 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    from ganpad.training.compare import compare, table
+
+    config = RunConfig()
+    try:
+        apply_overrides(config, [f"data.path={args.data}", f"model.d={args.d}",
+                                 f"train.batch_size={args.batch}", f"train.steps={args.steps}",
+                                 f"model.conditional={args.conditional}", *args.set])  # fmt: skip
+        rows = compare(config, Path(args.out), args.losses, args.critics)
+    except (ConfigError, TrainError, ValueError, FileNotFoundError) as exc:
+        print(f"ganpad compare: {exc}", file=sys.stderr)
+        return 2
+    print(table(rows))
+    return 0
