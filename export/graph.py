@@ -21,7 +21,8 @@ class ContractGenerator(nn.Module):
         self.conditional = conditional
 
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        audio = self.generator(z, label if self.conditional else None)
+        label = label if self.conditional else None
+        audio = self.generator.to_audio(self.generator(z, label))
         return audio.reshape(z.shape[0], -1).clamp(-1.0, 1.0)
 
 

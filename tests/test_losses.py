@@ -11,10 +11,13 @@ from ganpad.training.loop import Trainer, TrainError
 from ganpad.training.losses import LOSSES, bwgan_critic, gradient_penalty, sobolev_dual_norm
 
 
-@pytest.mark.parametrize("critic", ["conv", "lstm"])
+@pytest.mark.parametrize(
+    ("family", "critic"), [("wavegan", "conv"), ("wavegan", "lstm"), ("specgan", "conv")]
+)
 @pytest.mark.parametrize("loss", sorted(LOSSES))
-def test_every_loss_and_critic_trains(tiny_config, tmp_path, loss, critic):
+def test_every_model_loss_and_critic_trains(tiny_config, tmp_path, loss, family, critic):
     cfg = tiny_config(steps=3, loss=loss, n_critic=1, batch_size=2)
+    cfg.model.family = family
     cfg.model.critic = critic
     cfg.model.lstm_step = 64  # the report's 4 works too, but its double backward is slow on CPU
     cfg.model.conditional = True
@@ -29,6 +32,8 @@ def test_every_loss_and_critic_trains(tiny_config, tmp_path, loss, critic):
     ("changes", "message"),
     [
         ({"critic": "lstm", "slice": 32768}, "--critic lstm is not supported with 32768"),
+        ({"family": "specgan", "critic": "lstm"}, "specgan's critic sees spectrograms"),
+        ({"family": "specgan", "slice": 65536}, "specgan takes 16384-sample clips"),
         ({"critic": "gru"}, "unknown critic 'gru'"),
         ({"loss": "hinge"}, "unknown loss 'hinge'"),
     ],
@@ -39,6 +44,7 @@ def test_unsupported_combinations_fail_at_start(tiny_config, tmp_path, monkeypat
 
     cfg = tiny_config(steps=1)
     cfg.model.critic = changes.get("critic", "conv")
+    cfg.model.family = changes.get("family", "wavegan")
     cfg.data.slice_len = changes.get("slice", 16384)
     cfg.train.loss = changes.get("loss", "wgan-gp")
     monkeypatch.setattr(loop, "load_clips", lambda *a: pytest.fail("read data before checking"))

@@ -44,6 +44,7 @@ class ModelConfig:
     lstm_step: int = 4  # lstm critic: samples per LSTM step (the report's 4)
     lstm_layers: int = 1  # lstm critic: 1 or 2 layers of 64 units
     upsample: str = "transpose"  # "transpose" or "nearest" (Donahue et al. tried both)
+    gl_iterations: int = 16  # specgan: Griffin-Lim iterations back to audio (also in the graph)
 
 
 @dataclass

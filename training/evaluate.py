@@ -23,7 +23,7 @@ from ganpad.training.metrics import (
     spectral_features,
     track_pitch,
 )
-from ganpad.training.models import build_models
+from ganpad.training.models import build_models, synthesize
 
 
 class EvalError(ValueError):
@@ -93,7 +93,7 @@ def generate_with(generator: torch.nn.Module, latent: int, classes: list[str] | 
     out = []
     for i in range(0, n, 64):
         label = torch.from_numpy(labels[i : i + 64]).to(device) if classes else None
-        audio = generator(torch.from_numpy(z[i : i + 64]).to(device), label)
+        audio = synthesize(generator, torch.from_numpy(z[i : i + 64]).to(device), label)
         out.append(audio[:, 0].float().cpu().numpy())
     generator.train(was_training)
     names = [classes[i] for i in labels] if classes else None

@@ -23,7 +23,7 @@ from ganpad.training.config import RunConfig, save_toml, to_dict
 from ganpad.training.data import ClipSet, load_clips
 from ganpad.training.finetune import PresetStart
 from ganpad.training.losses import get_loss
-from ganpad.training.models import build_models, check_config
+from ganpad.training.models import build_models, check_config, synthesize
 from ganpad.training.tblog import TensorBoardLog
 
 CONFIG_FILE = "config.toml"
@@ -84,6 +84,8 @@ class Trainer:
         n_classes = len(self.classes) if config.model.conditional else 0
         g, d = build_models(config.model, config.data.slice_len, n_classes)
         self.G, self.D = g.to(self.device), d.to(self.device)
+        if not saved and not start:
+            self.G.fit_features(self.audio)  # spectral models: normalisation statistics
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         t = config.train
         betas = (t.beta1, t.beta2)
@@ -97,6 +99,9 @@ class Trainer:
             self._restore(*saved)
         elif start:
             self._start_from(start)
+        with torch.no_grad():  # what the critic sees of the real clips (audio, or spectrograms)
+            self.real = torch.cat([self.G.features(self.audio[i : i + 64])
+                                   for i in range(0, len(self.audio), 64)])  # fmt: skip
         if self.dist.enabled:
             self.G_train = DistributedDataParallel(self.G)
             self.D_train = DistributedDataParallel(self.D)
@@ -131,10 +136,10 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = torch.randint(len(self.audio), (self.cfg.train.batch_size,), generator=self.data_gen)
+        idx = torch.randint(len(self.real), (self.cfg.train.batch_size,), generator=self.data_gen)
         idx = idx.to(self.device)
         label = self.labels[idx] if self.cfg.model.conditional else None
-        return self.audio[idx], label
+        return self.real[idx], label
 
     def _z(self) -> torch.Tensor:
         return torch.randn(self.cfg.train.batch_size, self.cfg.model.latent, device=self.device)
@@ -247,7 +252,7 @@ class Trainer:
         g = torch.Generator().manual_seed(12345)
         z = torch.randn(len(names), self.cfg.model.latent, generator=g).to(self.device)
         label = torch.arange(len(names), device=self.device) if self.cfg.model.conditional else None
-        audio = self.G_ema(z, label)[:, 0]
+        audio = synthesize(self.G_ema, z, label)[:, 0]
         self.log.samples(self.step, audio, names)
 
     def evaluate_now(self) -> dict[str, float]:

@@ -81,6 +81,16 @@ class WaveGANGenerator(nn.Module):
             for c_in, c_out, s in zip(widths, outs, strides, strict=True)
         )
 
+    # The generator protocol spectral models fill in: WaveGAN works on audio directly.
+    def fit_features(self, audio: torch.Tensor) -> None:
+        """Nothing to fit: the critic sees audio."""
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        return audio
+
+    def to_audio(self, output: torch.Tensor) -> torch.Tensor:
+        return output
+
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
         """z [B, latent] (+ label [B]) -> audio [B, c, T] in [-1, 1]."""
         if self.embed is not None:
