@@ -135,6 +135,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", required=True, help="folder for the runs and compare.md/json")
     m.add_argument("--d", "--dim", dest="d", type=int, default=8)
     m.add_argument("--batch", type=int, default=8)
+    m.add_argument("--models", nargs="+", help="default: wavegan specgan wavenet-gan")
     m.add_argument("--losses", nargs="+", help="default: all")
     m.add_argument("--critics", nargs="+", help="default: all")
     m.add_argument("--conditional", action="store_true")

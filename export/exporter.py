@@ -94,6 +94,11 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
     run = load_run(source)
     prefix = "G_ema" if options.ema else "G"
     generator = build_generator(run, prefix)
+    if getattr(generator, "autoregressive", False):
+        raise ExportError(
+            f"{run.config.model.family} generates one sample per network pass (a second of "
+            "audio is 16000 passes), so it is not exported as a playable preset"
+        )
     conditional = run.config.model.conditional
     model = ContractGenerator(generator, conditional).eval()  # the reference for parity
     graph_model = (

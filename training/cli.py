@@ -125,7 +125,7 @@ def compare_command(args: argparse.Namespace) -> int:
         apply_overrides(config, [f"data.path={args.data}", f"model.d={args.d}",
                                  f"train.batch_size={args.batch}", f"train.steps={args.steps}",
                                  f"model.conditional={args.conditional}", *args.set])  # fmt: skip
-        rows = compare(config, Path(args.out), args.losses, args.critics)
+        rows = compare(config, Path(args.out), args.losses, args.critics, models=args.models)
     except (ConfigError, TrainError, ValueError, FileNotFoundError) as exc:
         print(f"ganpad compare: {exc}", file=sys.stderr)
         return 2

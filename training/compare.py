@@ -17,27 +17,37 @@ from ganpad.training.evaluate import generate_with, load_real
 from ganpad.training.loop import METRICS_FILE, Trainer
 from ganpad.training.losses import LOSSES
 from ganpad.training.metrics import frechet_distance, inception_score
-from ganpad.training.models import CRITICS
+from ganpad.training.models import CRITICS, FAMILIES
 
 
-def combinations(losses: list[str] | None, critics: list[str] | None) -> list[tuple[str, str]]:
+def combinations(models: list[str] | None, losses: list[str] | None,
+                 critics: list[str] | None) -> list[tuple[str, str, str]]:  # fmt: skip
+    """Every (model, loss, critic) that can be built: the LSTM critic is WaveGAN's alone."""
     return [
-        (loss, critic) for loss in (losses or sorted(LOSSES)) for critic in (critics or CRITICS)
+        (model, loss, critic)
+        for model in (models or FAMILIES)
+        for loss in (losses or sorted(LOSSES))
+        for critic in (critics or CRITICS)
+        if critic == "conv" or model == "wavegan"
     ]
 
 
 def compare(base: RunConfig, out: Path, losses: list[str] | None = None,
-            critics: list[str] | None = None, eval_n: int = 128) -> list[dict]:  # fmt: skip
-    """Train each combination in out/<loss>-<critic>; a table row per run."""
+            critics: list[str] | None = None, eval_n: int = 128,
+            models: list[str] | None = None) -> list[dict]:  # fmt: skip
+    """Train each combination in out/<model>-<loss>-<critic>; a table row per run.
+
+    Autoregressive models (wavenet-gan) get no Inception score or Frechet distance here:
+    sampling eval_n clips takes a network pass per sample.
+    """
     clips = load_clips(base.data)
     classifier = load_classifier()
     real = load_real(base.data.path, base.data.cache_dir)
     real_probs, real_emb = predict(classifier, real.audio)
     rows = []
-    for loss, critic in combinations(losses, critics):
-        cfg = RunConfig(
-            base.data, replace(base.model, critic=critic), replace(base.train, loss=loss)
-        )
+    for model, loss, critic in combinations(models, losses, critics):
+        cfg = RunConfig(base.data, replace(base.model, family=model, critic=critic),
+                        replace(base.train, loss=loss, sample_every=0))  # fmt: skip
         cfg.train.progress = False
         run_dir = out / f"{cfg.model.family}-{loss}-{critic}"
         start = time.perf_counter()
@@ -46,17 +56,20 @@ def compare(base: RunConfig, out: Path, losses: list[str] | None = None,
         seconds = time.perf_counter() - start
         lines = [json.loads(x) for x in (run_dir / METRICS_FILE).read_text().splitlines()]
         tail = lines[-max(1, len(lines) // 5) :]
-        classes = list(trainer.classes) if cfg.model.conditional else None
-        gen = generate_with(trainer.G_ema, cfg.model.latent, classes, cfg.data.sample_rate,
-                            eval_n, 0, run_dir.name)  # fmt: skip
-        probs, emb = predict(classifier, gen.audio)
+        scores = {"frechet_distance": "-", "inception_score": "-"}
+        if not getattr(trainer.G_ema, "autoregressive", False):
+            classes = list(trainer.classes) if cfg.model.conditional else None
+            gen = generate_with(trainer.G_ema, cfg.model.latent, classes, cfg.data.sample_rate,
+                                eval_n, 0, run_dir.name)  # fmt: skip
+            probs, emb = predict(classifier, gen.audio)
+            scores = {"frechet_distance": round(frechet_distance(emb, real_emb), 3),
+                      "inception_score": round(inception_score(probs), 3)}  # fmt: skip
         rows.append({
             "model": cfg.model.family, "loss": loss, "critic": critic, "steps": cfg.train.steps,
             "s_per_step": round(seconds / cfg.train.steps, 3),
             "critic_loss": round(float(np.mean([x["loss/critic"] for x in tail])), 4),
             "generator_loss": round(float(np.mean([x["loss/generator"] for x in tail])), 4),
-            "frechet_distance": round(frechet_distance(emb, real_emb), 3),
-            "inception_score": round(inception_score(probs), 3),
+            **scores,
         })  # fmt: skip
     rows.append({"model": "real data", "loss": "-", "critic": "-", "steps": 0, "s_per_step": 0,
                  "critic_loss": 0, "generator_loss": 0, "frechet_distance": 0.0,

@@ -43,6 +43,9 @@ class ModelConfig:
     critic: str = "conv"  # conv (WaveGAN) | lstm
     lstm_step: int = 4  # lstm critic: samples per LSTM step (the report's 4)
     lstm_layers: int = 1  # lstm critic: 1 or 2 layers of 64 units
+    wn_channels: int = 32  # wavenet-gan: residual channels
+    wn_skip: int = 64  # wavenet-gan: skip channels
+    wn_layers: int = 10  # wavenet-gan: dilated layers (dilations 1..512, repeating)
     upsample: str = "transpose"  # "transpose" or "nearest" (Donahue et al. tried both)
     gl_iterations: int = 16  # specgan: Griffin-Lim iterations back to audio (also in the graph)
 
@@ -64,6 +67,8 @@ class TrainConfig:
     bw_s: float = 0.0  # bwgan: Sobolev smoothness s
     bw_p: float = 2.0  # bwgan: Sobolev exponent p
     bw_gamma: float = 5.0  # bwgan: gamma (the report's c)
+    lambda_adv: float = 1.0  # weight of the adversarial generator loss
+    lambda_match: float = 1.0  # wavenet-gan: weight of the matching (likelihood) loss
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N

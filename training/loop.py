@@ -23,7 +23,7 @@ from ganpad.training.config import RunConfig, save_toml, to_dict
 from ganpad.training.data import ClipSet, load_clips
 from ganpad.training.finetune import PresetStart
 from ganpad.training.losses import get_loss
-from ganpad.training.models import build_models, check_config, synthesize
+from ganpad.training.models import build_models, check_config, fake_batch, synthesize
 from ganpad.training.tblog import TensorBoardLog
 
 CONFIG_FILE = "config.toml"
@@ -151,7 +151,7 @@ class Trainer:
             real, label = self._batch()
             z = self._z()
             with torch.no_grad(), self._autocast():
-                fake = self.G_train(z, label).to(real.dtype)
+                fake = fake_batch(self.G_train, real, z, label)[0].to(real.dtype)
             with self._autocast():
                 result = self.loss.critic(self.D_train, real, fake, label, t)
             self.opt_d.zero_grad(set_to_none=True)
@@ -159,11 +159,14 @@ class Trainer:
             self.opt_d.step()
             if self.loss.after_critic_step is not None:
                 self.loss.after_critic_step(self.D, t)
-        _, label = self._batch()
+        real, label = self._batch()
         with self._autocast():
-            fake = self.G_train(self._z(), label)
+            fake, extra = fake_batch(self.G_train, real, self._z(), label)
             # The plain critic: its gradients are not wanted here, so DDP must not sync them.
-            g_loss = self.loss.generator(self.D, fake, label, t)
+            g_loss = t.lambda_adv * self.loss.generator(self.D, fake, label, t)
+            if extra is not None:
+                g_loss = g_loss + t.lambda_match * extra
+                result.parts["match"] = extra.detach()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=list(self.G.parameters()))
         self.opt_g.step()
@@ -252,7 +255,10 @@ class Trainer:
         g = torch.Generator().manual_seed(12345)
         z = torch.randn(len(names), self.cfg.model.latent, generator=g).to(self.device)
         label = torch.arange(len(names), device=self.device) if self.cfg.model.conditional else None
-        audio = synthesize(self.G_ema, z, label)[:, 0]
+        if getattr(self.G_ema, "autoregressive", False):  # a quarter second: one pass a sample
+            audio = self.G_ema.sample(z, label, self.cfg.data.sample_rate // 4)[:, 0]
+        else:
+            audio = synthesize(self.G_ema, z, label)[:, 0]
         self.log.samples(self.step, audio, names)
 
     def evaluate_now(self) -> dict[str, float]:

@@ -11,8 +11,9 @@ from ganpad.training.models.lstm_critic import LSTMCritic
 from ganpad.training.models.specgan import SLICES as SPEC_SLICES
 from ganpad.training.models.specgan import SpecGANCritic, SpecGANGenerator
 from ganpad.training.models.wavegan import WaveGANCritic, WaveGANGenerator, layout
+from ganpad.training.models.wavenet import PatchCritic, WaveNetGenerator
 
-FAMILIES = ("wavegan", "specgan")
+FAMILIES = ("wavegan", "specgan", "wavenet-gan")
 CRITICS = ("conv", "lstm")
 
 
@@ -27,8 +28,8 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         raise ValueError(
             f"specgan takes {SPEC_SLICES[0]}-sample clips (128 frames), not {slice_len}"
         )
-    if cfg.family == "specgan" and cfg.critic != "conv":
-        raise ValueError("--critic lstm reads waveforms; specgan's critic sees spectrograms")
+    if cfg.family != "wavegan" and cfg.critic != "conv":
+        raise ValueError(f"--critic {cfg.critic} is for wavegan; {cfg.family} has its own critic")
     if cfg.critic == "lstm" and slice_len not in LSTM_SLICES:
         raise ValueError(
             f"--critic lstm is not supported with {slice_len}-sample clips: an LSTM over "
@@ -41,6 +42,8 @@ def build_models(cfg: ModelConfig, slice_len: int, n_classes: int) -> tuple[nn.M
     check_config(cfg, slice_len)
     if cfg.family == "specgan":
         return SpecGANGenerator(cfg, slice_len, n_classes), SpecGANCritic(cfg, slice_len, n_classes)
+    if cfg.family == "wavenet-gan":
+        return WaveNetGenerator(cfg, slice_len, n_classes), PatchCritic(cfg, slice_len, n_classes)
     generator = WaveGANGenerator(cfg, slice_len, n_classes)
     if cfg.critic == "lstm":
         return generator, LSTMCritic(cfg, slice_len, n_classes)
@@ -50,3 +53,16 @@ def build_models(cfg: ModelConfig, slice_len: int, n_classes: int) -> tuple[nn.M
 def synthesize(generator: nn.Module, z: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
     """Audio [B, c, T] from any family's generator (spectral ones invert their output)."""
     return generator.to_audio(generator(z, label))
+
+
+def fake_batch(generator: nn.Module, real: torch.Tensor, z: torch.Tensor,
+               label: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    """(what the critic sees as fake, an extra generator loss or None).
+
+    Most families draw fakes from z alone; an autoregressive one predicts each real clip from
+    its own past and adds its matching loss. `generator` may be wrapped in DDP.
+    """
+    module = getattr(generator, "module", generator)
+    if getattr(module, "autoregressive", False):
+        return generator(z, label, teacher=real)
+    return generator(z, label), None
