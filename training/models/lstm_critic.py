@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ganpad.training.config import ModelConfig
+from ganpad.training.models.projection import projected_score
 
 SLICES = (16384,)
 
@@ -49,9 +50,4 @@ class LSTMCritic(nn.Module):
         for conv in self.convs:
             h = nn.functional.leaky_relu(conv(h), 0.2)
         h = h.flatten(1)
-        score = self.out(h).squeeze(1)
-        if self.embed is not None:
-            if label is None:
-                raise ValueError("this critic is class-conditional: pass a label")
-            score = score + (self.embed(label) * h).sum(dim=1)
-        return score
+        return projected_score(self.out, self.embed, h, label)

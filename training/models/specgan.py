@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ganpad.training.config import ModelConfig
+from ganpad.training.models.projection import projected_score
 from ganpad.training.models.spectral import ConvSTFT, griffin_lim
 
 N_FFT, HOP, SIZE = 256, 128, 128
@@ -110,9 +111,4 @@ class SpecGANCritic(nn.Module):
         for conv in self.convs:
             x = nn.functional.leaky_relu(conv(x), 0.2)
         h = x.flatten(1)
-        score = self.out(h).squeeze(1)
-        if self.embed is not None:
-            if label is None:
-                raise ValueError("this critic is class-conditional: pass a label")
-            score = score + (self.embed(label) * h).sum(dim=1)
-        return score
+        return projected_score(self.out, self.embed, h, label)

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ganpad.training.config import ModelConfig
+from ganpad.training.models.projection import projected_score
 from ganpad.training.phase_shuffle import PhaseShuffle
 
 BASE_LEN = 16
@@ -127,9 +128,4 @@ class WaveGANCritic(nn.Module):
             if i < len(self.convs) - 1:
                 x = self.shuffle(x)
         h = x.flatten(1)
-        score = self.out(h).squeeze(1)
-        if self.embed is not None:
-            if label is None:
-                raise ValueError("this critic is class-conditional: pass a label")
-            score = score + (self.embed(label) * h).sum(dim=1)
-        return score
+        return projected_score(self.out, self.embed, h, label)

@@ -142,8 +142,8 @@ class PatchCritic(nn.Module):
         for conv in self.convs:
             x = nn.functional.leaky_relu(conv(x), 0.2)
         score = self.score(x)[:, 0].mean(dim=1)
-        if self.embed is not None:
-            if label is None:
-                raise ValueError("this critic is class-conditional: pass a label")
-            score = score + (self.embed(label) * x.mean(dim=2)).sum(dim=1)
-        return score
+        if self.embed is None:
+            return score
+        if label is None:
+            raise ValueError("this critic is class-conditional: pass a label")
+        return score + (self.embed(label) * x.mean(dim=2)).sum(dim=1)
