@@ -150,3 +150,17 @@ def test_no_display_says_so_in_one_line(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "no display" in lines[0]
     assert "ganpad render" in lines[0] and "ganpad play" in lines[0]
+
+
+def test_a_remembered_preset_that_is_gone_falls_back_to_the_default(qtbot, tmp_path):
+    from ganpad.app.gui.window import MainWindow
+    from ganpad.presets import DEFAULT_PRESET
+
+    QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "settings"))
+    QSettings("ganpad", "ganpad").setValue("preset", "deleted-preset")
+    win = MainWindow(audio=False)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.engine_ready, timeout=60_000):
+        win.show()
+    assert win.engine.preset.name == DEFAULT_PRESET
+    win.close()

@@ -224,6 +224,8 @@ class MainWindow(QMainWindow):
                 self.preset_list.setCurrentItem(item)
                 self.load(str(entry.path))
                 return
+        if name_or_path != DEFAULT_PRESET:  # a remembered preset that has gone: the default
+            self.select_preset(DEFAULT_PRESET)
         self.statusBar().showMessage(f"preset {name_or_path!r} not found")
 
     def load(self, preset_dir: str) -> None:
