@@ -32,14 +32,14 @@ class PolyphaseConvTranspose1d(nn.Module):
         lo = min(carry - len(taps) + 1 for carry, taps in phases)
         hi = max(carry for carry, _ in phases)
         width = hi - lo + 1
-        weight = torch.zeros(s, c_out, c_in, width, dtype=w.dtype)
+        weight = torch.zeros(s, c_out, c_in, width, dtype=w.dtype, device=w.device)
         for r, (carry, taps) in enumerate(phases):
             for j, tap in enumerate(taps):
                 weight[r, :, :, carry - j - lo] = w[:, :, tap].T
         self.stride, self.c_out = s, c_out
         self.pad = (max(0, -lo), max(0, hi))
         self.crop = max(0, lo)
-        self.conv = nn.Conv1d(c_in, s * c_out, width, bias=False)
+        self.conv = nn.Conv1d(c_in, s * c_out, width, bias=False, device=w.device)
         self.conv.weight.data.copy_(weight.reshape(s * c_out, c_in, width))
         self.bias = nn.Parameter(layer.bias.detach().clone()) if layer.bias is not None else None
 

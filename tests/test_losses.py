@@ -102,3 +102,27 @@ def test_compare_writes_a_table(gmrock, clip_cache, tmp_path):
     assert all(r["frechet_distance"] > 0 and r["s_per_step"] > 0 for r in rows[:2])
     assert rows[-1]["model"] == "real data" and rows[-1]["inception_score"] > 3
     assert "| wavegan | lsgan | conv |" in (out / "compare.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("model", "c", 2, "the data is mono"),
+        ("model", "kernel", 24, "odd kernel"),
+        ("model", "lstm_step", 3, "does not divide 16384"),
+        ("train", "bw_p", 1.0, "bwgan needs p > 1"),
+    ],
+)
+def test_bad_model_settings_fail_at_start(tiny_config, tmp_path, section, key, value, message):
+    cfg = tiny_config(steps=1, loss="bwgan")
+    cfg.model.critic = "lstm"
+    setattr(getattr(cfg, section), key, value)
+    with pytest.raises((ValueError, TrainError), match=message):
+        Trainer(cfg, tmp_path / "run")
+
+
+def test_wavenet_gan_refuses_evaluation_during_training(tiny_config, tmp_path):
+    cfg = tiny_config(steps=1, eval_every=1)
+    cfg.model.family = "wavenet-gan"
+    with pytest.raises(TrainError, match="too slow to evaluate during training"):
+        Trainer(cfg, tmp_path / "run")

@@ -123,23 +123,26 @@ def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20,
     The real set is split in two halves A and B: the baseline compares B with A, the model
     compares as many generated clips with A, so both figures see the same sample sizes.
     """
-    order = np.random.default_rng(seed).permutation(len(real.audio))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(real.audio))
     half = len(order) // 2
     a, b = real.audio[order[:half]], real.audio[order[half:]]
-    g = generated.audio
+    # As many generated clips as the real baseline has, drawn at random (a folder's file
+    # order groups its sounds).
+    chosen = rng.permutation(len(generated.audio))[: len(b)]
+    g = generated.audio[chosen]
     g_probs, g_emb = predict(model, g)
-    r_probs, _ = predict(model, real.audio)
+    b_probs, b_emb = predict(model, b)
     _, a_emb = predict(model, a)
-    _, b_emb = predict(model, b)
-    g_same = g_emb[: len(b)]
     a_feat, b_feat, g_feat = (spectral_features(x, RATE) for x in (a, b, g))
     metrics = {
-        "inception_score": (inception_score(g_probs), inception_score(r_probs)),
-        "frechet_distance": (frechet_distance(g_same, a_emb), frechet_distance(b_emb, a_emb)),
+        "inception_score": (inception_score(g_probs), inception_score(b_probs)),
+        "frechet_distance": (frechet_distance(g_emb, a_emb), frechet_distance(b_emb, a_emb)),
         "ndb_over_k": (ndb(a_feat, g_feat, k, seed=seed)[1], ndb(a_feat, b_feat, k, seed=seed)[1]),
     }
     if pitched and generated.labels and real.labels:
-        g_pitch = pitch_metrics(track_pitch(g, RATE), np.array(generated.labels, float))
+        targets = np.array(generated.labels, float)[chosen]
+        g_pitch = pitch_metrics(track_pitch(g, RATE), targets)
         r_pitch = pitch_metrics(track_pitch(real.audio, RATE), np.array(real.labels, float))
         for key in ("pitch_accuracy", "pitch_entropy"):
             metrics[key] = (g_pitch[key], r_pitch[key])

@@ -59,6 +59,13 @@ class Trainer:
         self.run_dir = Path(run_dir)
         check_config(config.model, config.data.slice_len)
         self.loss = get_loss(config.train.loss)  # both fail here, before any data is read
+        if config.train.loss == "bwgan" and config.train.bw_p <= 1:
+            raise TrainError(f"train.bw_p = {config.train.bw_p}: bwgan needs p > 1")
+        if config.model.family == "wavenet-gan" and config.train.eval_every:
+            raise TrainError(
+                "train.eval_every: wavenet-gan samples one pass per sample, too slow "
+                "to evaluate during training; run ganpad eval on the run instead"
+            )
         found = checkpoint.latest(self.run_dir)
         if resume and found is None:
             raise TrainError(f"{self.run_dir}: nothing to resume (no checkpoints/latest.json)")

@@ -37,12 +37,15 @@ def sobolev_dual_norm(grads: torch.Tensor, s: float, p: float) -> torch.Tensor:
     time, then the L^{p*} norm
     with p* = p / (p - 1) is taken over all values. s = 0, p = 2 is the plain L2 norm.
     """
-    g = grads.float().flatten(1)
-    if s != 0:
-        xi = 2 * math.pi * torch.fft.rfftfreq(g.shape[1], device=g.device)
-        g = torch.fft.irfft(torch.fft.rfft(g) * (1 + xi**2) ** (-s / 2), n=g.shape[1])
+    if p <= 1:
+        raise ValueError(f"bwgan needs p > 1 (its dual exponent is p / (p - 1)), got {p}")
+    g = grads.float()
+    if s != 0:  # along the last axis: time for waveforms, frames for spectrograms
+        n = g.shape[-1]
+        xi = 2 * math.pi * torch.fft.rfftfreq(n, device=g.device)
+        g = torch.fft.irfft(torch.fft.rfft(g, dim=-1) * (1 + xi**2) ** (-s / 2), n=n, dim=-1)
     p_star = p / (p - 1)
-    return g.abs().pow(p_star).sum(dim=1).pow(1 / p_star)
+    return g.flatten(1).abs().pow(p_star).sum(dim=1).pow(1 / p_star)
 
 
 def _critic_scores(critic: Critic, batches: list[torch.Tensor], label: torch.Tensor | None):

@@ -37,7 +37,9 @@ def ndb(reference: np.ndarray, samples: np.ndarray, k: int = 20, alpha: float = 
     z-test says the samples fall into it at a different rate than the reference (p < alpha).
     """
     k = min(k, len(reference))
-    centres, ref_bins = kmeans2(reference.astype(np.float64), k, minit="++", seed=seed)
+    centres, _ = kmeans2(reference.astype(np.float64), k, minit="++", seed=seed)
+    # Both sets binned by the final centres (kmeans2's labels predate its last update).
+    ref_bins = _nearest(reference.astype(np.float64), centres)
     sample_bins = _nearest(samples.astype(np.float64), centres)
     p_ref = np.bincount(ref_bins, minlength=k) / len(reference)
     p_gen = np.bincount(sample_bins, minlength=k) / len(samples)

@@ -24,6 +24,12 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
     if cfg.critic not in CRITICS:
         raise ValueError(f"unknown critic {cfg.critic!r}; choose from {', '.join(CRITICS)}")
     layout(slice_len)
+    if cfg.c != 1:
+        raise ValueError(f"model.c = {cfg.c}: the data is mono, so every model takes 1 channel")
+    if cfg.kernel % 2 == 0:
+        raise ValueError(f"model.kernel = {cfg.kernel}: strided convs need an odd kernel")
+    if cfg.critic == "lstm" and slice_len % cfg.lstm_step:
+        raise ValueError(f"model.lstm_step = {cfg.lstm_step} does not divide {slice_len}")
     if cfg.family == "specgan" and slice_len not in SPEC_SLICES:
         raise ValueError(
             f"specgan takes {SPEC_SLICES[0]}-sample clips (128 frames), not {slice_len}"
