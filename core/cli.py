@@ -57,6 +57,15 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     scan.add_argument("--slice", type=int, default=16384)
     scan.add_argument("--json", action="store_true", help="print the report as JSON")
     scan.set_defaults(func=_run_scan)
+    font = data_sub.add_parser("soundfont", help="render a SoundFont note by note (NSynth-like)")
+    font.add_argument("sf2")
+    font.add_argument("--out", required=True)
+    font.add_argument("--programs", type=int, nargs="+", default=[0], help="GM programs")
+    font.add_argument("--pitches", default="24-84", help="MIDI range LOW-HIGH")
+    font.add_argument("--velocities", type=int, nargs="+", default=[75, 100, 127])
+    font.add_argument("--seconds", type=float, default=4.0)
+    font.add_argument("--rate", type=int, default=16000)
+    font.set_defaults(func=_lazy("ganpad.training.cli", "soundfont_command"))
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:

@@ -131,3 +131,32 @@ def compare_command(args: argparse.Namespace) -> int:
         return 2
     print(table(rows))
     return 0
+
+
+def soundfont_command(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ganpad.training.soundfont import SoundFontError, build_note_set
+
+    try:
+        low, high = (int(x) for x in args.pitches.split("-"))
+    except ValueError:
+        print(f"ganpad data soundfont: --pitches {args.pitches!r} is not LOW-HIGH", file=sys.stderr)
+        return 2
+    bar = tqdm(unit="note")
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        pitches = list(range(low, high + 1))
+        summary = build_note_set(args.sf2, args.out, args.programs, pitches, args.velocities,
+                                 args.seconds, args.rate, progress=progress)  # fmt: skip
+    except SoundFontError as exc:
+        print(f"ganpad data soundfont: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
+    print(f"{len(summary['notes'])} notes in {args.out}, {len(summary['skipped'])} silent skipped")
+    return 0

@@ -47,3 +47,48 @@ def render_note(sf2: str | Path, program: int, pitch: int, velocity: int = 100,
         if done.returncode != 0 or not wav.exists():
             raise SoundFontError(f"fluidsynth failed on {sf2}: {done.stderr.strip()[-300:]}")
         return to_mono(decode(wav).audio)
+
+
+def note_name(pitch: int) -> str:
+    names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+    return f"{names[pitch % 12]}{pitch // 12 - 1}"
+
+
+def build_note_set(sf2: str | Path, out: str | Path, programs: list[int], pitches: list[int],
+                   velocities: list[int], seconds: float = 4.0, rate: int = 16000,
+                   silence_db: float = -60.0, progress=None) -> dict:  # fmt: skip
+    """An NSynth-like folder: one WAV per (program, pitch, velocity) and notes.json.
+
+    Each note is held for three quarters of `seconds` and cut at `seconds` (its release fades
+    in the last quarter); notes a SoundFont leaves silent are skipped and listed.
+    """
+    import json
+
+    import soundfile as sf
+
+    from ganpad.atomic import atomic_path, atomic_write_text
+
+    out = Path(out)
+    notes, skipped = [], []
+    total = len(programs) * len(pitches) * len(velocities)
+    for program in programs:
+        for pitch in pitches:
+            for velocity in velocities:
+                audio = render_note(sf2, program, pitch, velocity, seconds * 0.75, rate)
+                audio = np.pad(audio, (0, max(0, int(seconds * rate) - len(audio))))
+                audio = audio[: int(seconds * rate)]
+                name = f"p{program:03d}_{note_name(pitch)}_{pitch:03d}_v{velocity:03d}.wav"
+                peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+                if peak <= 10 ** (silence_db / 20):
+                    skipped.append({"file": name, "reason": "silent"})
+                else:
+                    with atomic_path(out / f"{program:03d}" / name) as tmp:
+                        sf.write(tmp, audio, rate, subtype="PCM_16", format="WAV")
+                    notes.append({"file": f"{program:03d}/{name}", "program": program,
+                                  "pitch": pitch, "velocity": velocity})  # fmt: skip
+                if progress:
+                    progress(len(notes) + len(skipped), total)
+    summary = {"soundfont": str(sf2), "rate": rate, "seconds": seconds, "notes": notes,
+               "skipped": skipped}  # fmt: skip
+    atomic_write_text(out / "notes.json", json.dumps(summary, indent=1) + "\n")
+    return summary
