@@ -34,3 +34,29 @@ def test_data_soundfont_builds_an_nsynth_like_set(tmp_path):
 def test_missing_soundfont_is_named(tmp_path):
     with pytest.raises(SoundFontError, match="nope.sf2: no such SoundFont"):
         render_note(tmp_path / "nope.sf2", 0, 60)
+
+
+def test_pitched_folder_labels_from_index_name_or_listening(tmp_path, clip_cache):
+    from ganpad.training.config import DataConfig
+    from ganpad.training.data import load_clips
+    from ganpad.training.pitch_labels import pitch_from_name
+
+    assert [pitch_from_name(n) for n in ("C4.wav", "F#2.flac", "Bb3.wav", "flute_72.wav")] == [
+        60, 42, 58, 72]  # fmt: skip
+    notes = tmp_path / "set"
+    main(["data", "soundfont", TIMGM, "--out", str(notes), "--programs", "0", "--pitches",
+          "60-61", "--velocities", "100", "--seconds", "1"])  # fmt: skip
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    sf.write(loose / "G4.wav", render_note(TIMGM, 40, 67, 100, 0.8), 16000)  # named
+    sf.write(loose / "mystery.wav", render_note(TIMGM, 73, 72, 100, 0.8), 16000)  # heard
+    sf.write(loose / "hiss.wav", np.random.default_rng(0).normal(0, 0.2, 16000), 16000)
+
+    indexed = load_clips(DataConfig(path=str(notes), labels="pitch", cache_dir=str(clip_cache)))
+    assert indexed.classes == ("60", "61")
+    other = load_clips(DataConfig(path=str(loose), labels="pitch", cache_dir=str(clip_cache)))
+    by_file = {p.rsplit("/", 1)[-1]: other.classes[i] for p, i in zip(other.paths, other.labels,
+                                                                      strict=True)}  # fmt: skip
+    assert by_file == {"G4.wav": "67", "mystery.wav": "72"}
+    assert [(s.path.rsplit("/", 1)[-1], s.reason) for s in other.report.skipped] == [
+        ("hiss.wav", "unpitched")]  # fmt: skip

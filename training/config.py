@@ -29,6 +29,7 @@ class DataConfig:
     min_ms: float = 5.0  # shorter clips are skipped as too short
     cache_dir: str = ""  # "" -> the user cache folder
     exclude_kits: list[str] = field(default_factory=list)  # Hydrogen kit names held out
+    labels: str = "drums"  # drums (kit xml, names) | pitch (notes.json, note names, or YIN)
 
 
 @dataclass

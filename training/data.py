@@ -19,6 +19,7 @@ from ganpad.audio import AudioError, is_audio_file, load_mono
 from ganpad.drums import DRUM_CLASSES, classify_name
 from ganpad.training.config import DataConfig
 from ganpad.training.drumkit import KIT_FILE, read_kit
+from ganpad.training.pitch_labels import pitch_label, pitches_from_index
 
 CACHE_VERSION = 1
 FALLBACK_CLASS = "percussion"  # a sound from a drum pack that no rule names
@@ -173,7 +174,11 @@ def _cache_key(path: Path, cfg: DataConfig) -> str:
         "path": str(path.resolve()),
         "size": stat.st_size,
         "mtime": stat.st_mtime_ns,
-        **{k: v for k, v in asdict(cfg).items() if k not in {"path", "cache_dir", "exclude_kits"}},
+        **{
+            k: v
+            for k, v in asdict(cfg).items()
+            if k not in {"path", "cache_dir", "exclude_kits", "labels"}
+        },
     }
     return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
@@ -224,15 +229,29 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         results = list(pool.map(lambda s: _load_one(s, cfg, cache), sources))
     clips, labels, paths = [], [], []
     unlabelled = 0
+    pitched = cfg.labels == "pitch"
+    index = pitches_from_index(root) if pitched else {}
     for source, result in zip(sources, results, strict=True):
         if isinstance(result, Skipped):
             skipped.append(result)
             continue
+        if pitched:
+            pitch = pitch_label(str(source.path), result, cfg.sample_rate, index)
+            if pitch is None:
+                detail = "no pitch in notes.json or the file name, and none heard"
+                skipped.append(Skipped(str(source.path), "unpitched", detail))
+                continue
+            label = str(pitch)
+        else:
+            unlabelled += source.label is None
+            label = source.label or FALLBACK_CLASS
         clips.append(result)
-        unlabelled += source.label is None
-        labels.append(source.label or FALLBACK_CLASS)
+        labels.append(label)
         paths.append(str(source.path))
-    classes = tuple(c for c in DRUM_CLASSES if c in set(labels))
+    if pitched:
+        classes = tuple(sorted(set(labels), key=int))
+    else:
+        classes = tuple(c for c in DRUM_CLASSES if c in set(labels))
     counts = Counter(labels)
     report = IngestReport(
         root=str(root),

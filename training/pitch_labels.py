@@ -1,0 +1,54 @@
+"""MIDI pitch labels for pitched notes: notes.json, then the file name, then listening."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+_NOTE = re.compile(r"(?<![A-Za-z])([A-Ga-g])([#sb]?)(-?\d)(?![\d])")
+_NUMBER = re.compile(r"(?<![\dv])(\d{2,3})(?!\d)")
+_STEPS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+
+
+def pitch_from_name(name: str) -> int | None:
+    """'C4' -> 60, 'F#2' / 'Fs2' -> 42, 'Bb3' -> 58, 'piano_60' -> 60; None if none is there."""
+    stem = Path(name).stem
+    match = _NOTE.search(stem)
+    if match:
+        letter, accidental, octave = match.groups()
+        shift = {"#": 1, "s": 1, "b": -1}.get(accidental, 0)
+        pitch = 12 * (int(octave) + 1) + _STEPS[letter.lower()] + shift
+        return pitch if 0 <= pitch < 128 else None
+    for number in _NUMBER.findall(stem):
+        if 0 <= int(number) < 128:
+            return int(number)
+    return None
+
+
+def pitches_from_index(root: Path) -> dict[str, int]:
+    """File -> pitch from a notes.json that `ganpad data soundfont` wrote, if there is one."""
+    index = Path(root) / "notes.json"
+    if not index.is_file():
+        return {}
+    try:
+        notes = json.loads(index.read_text(encoding="utf-8"))["notes"]
+        return {str((Path(root) / n["file"]).resolve()): int(n["pitch"]) for n in notes}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def pitch_label(path: str, clip: np.ndarray, rate: int, index: dict[str, int]) -> int | None:
+    """The pitch of one note: the index, its name, or (failing both) YIN on the audio."""
+    known = index.get(str(Path(path).resolve()))
+    if known is not None:
+        return known
+    named = pitch_from_name(Path(path).name)
+    if named is not None:
+        return named
+    from ganpad.training.metrics import track_pitch
+
+    heard = track_pitch(clip[None], rate)[0]
+    return None if np.isnan(heard) else int(round(heard))
