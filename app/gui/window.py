@@ -40,9 +40,11 @@ NO_AUDIO = "no audio (render and drag only)"
 def output_devices() -> list[str]:
     try:
         import sounddevice as sd
-
+    except OSError:  # no PortAudio library at all
+        return []
+    try:
         return [d["name"] for d in sd.query_devices() if d["max_output_channels"] > 0]
-    except OSError:
+    except sd.PortAudioError:
         return []
 
 
