@@ -82,6 +82,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     precision.add_argument("--int8", action="store_true", help="ship a static int8 graph")
     p.add_argument("--license", help="licence of the training data (default: from the kits)")
     p.add_argument("--kind", choices=["drums", "notes"], default="drums")
+    p.add_argument("--eval-reference", metavar="DIR",
+                   help="also evaluate against these real held-out clips; the figures go into "
+                        "preset.json")  # fmt: skip
     p.add_argument(
         "--polyphase", action=argparse.BooleanOptionalAction, default=True,
         help="write transposed convolutions as convolution + interleave (default; faster)",

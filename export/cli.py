@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from ganpad.export.exporter import ExportError, ExportOptions, export_preset
 from ganpad.export.parity import TOLERANCE
-from ganpad.presets import PresetError
+from ganpad.presets import PRESET_FILE, PresetError
 from ganpad.training.checkpoint import CheckpointError
+
+
+def add_evaluation(preset_dir: Path, reference: str, n: int = 1000) -> dict:
+    """Evaluate the written preset against real clips and record it in its preset.json."""
+    from ganpad.atomic import atomic_write_text
+    from ganpad.training.evaluate import evaluate
+
+    report = evaluate(str(preset_dir), reference, n=n)
+    meta_path = preset_dir / PRESET_FILE
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["metrics"]["evaluation"] = {"reference": reference, "n": n, **report["metrics"]}
+    atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
+    return report
 
 
 def export_command(args: argparse.Namespace) -> int:
@@ -21,6 +35,8 @@ def export_command(args: argparse.Namespace) -> int:
     except (ExportError, CheckpointError, PresetError, FileNotFoundError) as exc:
         print(f"ganpad export: {exc}", file=sys.stderr)
         return 2
+    if args.eval_reference:
+        add_evaluation(Path(args.out), args.eval_reference)
     print(f"wrote {report.path}")
     for name, error in report.errors.items():
         print(f"  ORT {name} vs PyTorch: max |diff| {error:.3g} (limit {TOLERANCE[name]:g})")

@@ -129,3 +129,13 @@ def test_both_graph_forms_export(tiny_run, tmp_path):
            for name in ("poly", "plain")}  # fmt: skip
     assert "ConvTranspose" in ops["plain"] and "ConvTranspose" not in ops["poly"]
     assert load_preset(tmp_path / "poly").meta["graph"] == "polyphase"
+
+
+def test_export_can_record_an_evaluation(tiny_run, gmrock, tmp_path):
+    from ganpad.cli import main
+
+    out = tmp_path / "evaluated"
+    assert main(["export", str(tiny_run), "--out", str(out), "--eval-reference", str(gmrock)]) == 0
+    evaluation = load_preset(out).meta["metrics"]["evaluation"]
+    assert evaluation["reference"] == str(gmrock)
+    assert evaluation["frechet_distance"]["real"] > 0 and evaluation["inception_score"]["ratio"] > 0
