@@ -13,21 +13,9 @@ from pathlib import Path
 import torch
 
 from ganpad.export import parity
-from ganpad.export.graph import ContractGenerator, export_onnx
+from ganpad.export.graph import ContractGenerator, export_onnx, preset_model
 from ganpad.export.precision import convert
 from ganpad.presets import DEFAULT_PRESET, find_preset
-from ganpad.training import checkpoint
-from ganpad.training.finetune import load_preset_start
-from ganpad.training.models import build_models
-
-
-def torch_model(preset_name: str) -> ContractGenerator:
-    start = load_preset_start(preset_name)
-    cfg = start.config
-    n_classes = len(start.classes) if cfg.model.conditional else 0
-    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_classes)
-    checkpoint.load_module(generator, start.tensors, "G")
-    return ContractGenerator(generator.eval(), cfg.model.conditional).eval()
 
 
 def plain_graph(model: ContractGenerator, preset, path: Path) -> Path:
@@ -44,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
 
     preset = find_preset(args.preset)
-    model = torch_model(args.preset)
+    model = preset_model(args.preset)
     n_labels = len(preset.labels) if preset.conditional else 0
     with tempfile.TemporaryDirectory() as tmp:
         graphs = {"onnx_transposed": plain_graph(model, preset, Path(tmp) / "plain.onnx"),

@@ -37,33 +37,19 @@ def cpu_peak_gflops() -> tuple[float, str]:
     return cores * mhz / 1000 * per_cycle, desc
 
 
-def _model(preset_name: str):
-    from ganpad.export.graph import ContractGenerator
-    from ganpad.training import checkpoint
-    from ganpad.training.finetune import load_preset_start
-    from ganpad.training.models import build_models
-
-    start = load_preset_start(preset_name)
-    cfg = start.config
-    n = len(start.classes) if cfg.model.conditional else 0
-    generator, _ = build_models(cfg.model, cfg.data.slice_len, n)
-    checkpoint.load_module(generator, start.tensors, "G")
-    return ContractGenerator(generator.eval(), cfg.model.conditional).eval()
-
-
 def _runner(engine: str, preset_name: str, tmp: str):
     """(callable on a feed, label count) for one engine; builds graphs as it needs them."""
     import numpy as np
     import torch
 
     from ganpad.export import parity
-    from ganpad.export.graph import ContractGenerator, export_onnx
+    from ganpad.export.graph import ContractGenerator, export_onnx, preset_model
     from ganpad.export.polyphase import rewrite
     from ganpad.export.precision import convert
     from ganpad.presets import find_preset
 
     preset = find_preset(preset_name)
-    model = _model(preset_name)
+    model = preset_model(preset_name)
     if engine == "torch_eager":
         return lambda f: parity.torch_audio(model, f)
     if engine == "torch_compile":
@@ -90,6 +76,7 @@ def _measure(engine: str, preset_name: str, batches: list[int], repeats: int, tm
     from torch.utils.flop_counter import FlopCounterMode
 
     from ganpad.export import parity
+    from ganpad.export.graph import preset_model
     from ganpad.presets import find_preset
 
     preset = find_preset(preset_name)
@@ -99,7 +86,7 @@ def _measure(engine: str, preset_name: str, batches: list[int], repeats: int, tm
     except Exception as exc:  # torch.compile where it does not work: say so, go on
         out.put((engine, None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:80]}"))
         return
-    model = _model(preset_name)
+    model = preset_model(preset_name)
     rows = []
     for batch in batches:
         feed = parity.feeds(preset.latent, n_labels, per_label=batch, seed=1)[0]

@@ -49,3 +49,17 @@ def export_onnx(
         graph.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
+
+
+def preset_model(preset_name: str) -> ContractGenerator:
+    """A preset's generator in PyTorch, from its fine-tuning checkpoint (for comparisons)."""
+    from ganpad.training import checkpoint
+    from ganpad.training.finetune import load_preset_start
+    from ganpad.training.models import build_models
+
+    start = load_preset_start(preset_name)
+    cfg = start.config
+    n_classes = len(start.classes) if cfg.model.conditional else 0
+    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_classes)
+    checkpoint.load_module(generator, start.tensors, "G")
+    return ContractGenerator(generator.eval(), cfg.model.conditional).eval()
