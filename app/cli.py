@@ -79,12 +79,10 @@ def render_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ganpad.app.render import RenderError, plan, render, render_kit
+    from ganpad.progress import progress_callback
 
     bar = tqdm(unit="file", disable=args.quiet)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
+    progress = progress_callback(bar)
 
     try:
         if args.kit:

@@ -45,7 +45,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override any config value, e.g. --set train.lr=2e-4 (repeatable)",
     )  # fmt: skip
-    p.set_defaults(func=_run_train)
+    p.set_defaults(func=_lazy("ganpad.training.cli", "train_command"))
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     scan.add_argument("--rate", type=int, default=16000)
     scan.add_argument("--slice", type=int, default=16384)
     scan.add_argument("--json", action="store_true", help="print the report as JSON")
-    scan.set_defaults(func=_run_scan)
+    scan.set_defaults(func=_lazy("ganpad.training.cli", "scan_command"))
     font = data_sub.add_parser("soundfont", help="render a SoundFont note by note (NSynth-like)")
     font.add_argument("sf2")
     font.add_argument("--out", required=True)
@@ -89,14 +89,14 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "--polyphase", action=argparse.BooleanOptionalAction, default=True,
         help="write transposed convolutions as convolution + interleave (default; faster)",
     )  # fmt: skip
-    p.set_defaults(func=_run_export)
+    p.set_defaults(func=_lazy("ganpad.export.cli", "export_command"))
 
 
 def _add_presets(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("presets", help="list installed presets (shipped and user)")
     p.add_argument("--check", action="store_true", help="also open and run each graph")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
-    p.set_defaults(func=_run_presets)
+    p.set_defaults(func=_lazy("ganpad.presets.cli", "presets_command"))
 
 
 def _add_play(sub: argparse._SubParsersAction) -> None:
@@ -175,30 +175,6 @@ def _lazy(module: str, name: str):
         return getattr(importlib.import_module(module), name)(args)
 
     return run
-
-
-def _run_export(args: argparse.Namespace) -> int:
-    from ganpad.export.cli import export_command
-
-    return export_command(args)
-
-
-def _run_presets(args: argparse.Namespace) -> int:
-    from ganpad.presets.cli import presets_command
-
-    return presets_command(args)
-
-
-def _run_train(args: argparse.Namespace) -> int:
-    from ganpad.training.cli import train_command
-
-    return train_command(args)
-
-
-def _run_scan(args: argparse.Namespace) -> int:
-    from ganpad.training.cli import scan_command
-
-    return scan_command(args)
 
 
 def main(argv: list[str] | None = None) -> int:

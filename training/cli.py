@@ -136,6 +136,7 @@ def compare_command(args: argparse.Namespace) -> int:
 def soundfont_command(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ganpad.progress import progress_callback
     from ganpad.training.soundfont import SoundFontError, build_note_set
 
     try:
@@ -144,10 +145,7 @@ def soundfont_command(args: argparse.Namespace) -> int:
         print(f"ganpad data soundfont: --pitches {args.pitches!r} is not LOW-HIGH", file=sys.stderr)
         return 2
     bar = tqdm(unit="note")
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
+    progress = progress_callback(bar)
 
     try:
         pitches = list(range(low, high + 1))
