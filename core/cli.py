@@ -81,7 +81,11 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     precision.add_argument("--fp16", action="store_true", help="ship an fp16 graph")
     precision.add_argument("--int8", action="store_true", help="ship a static int8 graph")
     p.add_argument("--license", help="licence of the training data (default: from the kits)")
-    p.add_argument("--kind", choices=["drums", "notes"], default="drums")
+    p.add_argument(
+        "--kind",
+        choices=["drums", "notes"],
+        help="default: notes for pitch-labelled training data, else drums",
+    )
     p.add_argument("--eval-reference", metavar="DIR",
                    help="also evaluate against these real held-out clips; the figures go into "
                         "preset.json")  # fmt: skip

@@ -33,6 +33,7 @@ from ganpad.training.config import RunConfig, from_dict, to_dict
 from ganpad.training.drumkit import kit_licenses
 from ganpad.training.loop import COMMANDS_FILE, DATA_REPORT
 from ganpad.training.models import build_models
+from ganpad.training.soundfont import soundfont_license
 
 PRESET_CHECKPOINT_FORMAT = "ganpad-preset-checkpoint/1"
 
@@ -47,7 +48,7 @@ class ExportOptions:
     ema: bool = True
     precision: str = "fp32"
     license: str | None = None  # default: read from the kits' drumkit.xml
-    kind: str = "drums"
+    kind: str | None = None  # default: "notes" when the run was trained on pitch labels
     polyphase: bool = True  # transposed convs as one conv + interleave (same sums, faster)
 
 
@@ -55,6 +56,7 @@ class ExportOptions:
 class ExportReport:
     path: Path
     errors: dict[str, float] = field(default_factory=dict)  # precision -> max |ORT - torch|
+    limits: dict[str, float] = field(default_factory=dict)  # precision -> the limit it met
     speed: dict[str, float] = field(default_factory=dict)  # engine -> clips/s at batch 16
 
 
@@ -115,8 +117,9 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
     with atomic_dir(out) as tmp:
         graph = tmp / GENERATOR_FILE
         export_onnx(graph_model, latent, graph, _graph_metadata(run, name))
-        spectral = hasattr(generator, "stft")
-        _check(report, "fp32", parity.max_abs_error(model, graph, inputs), spectral)
+        spectral = getattr(generator, "spectral", False)
+        rounding = parity.rounding_error(model, inputs)
+        _check(report, "fp32", parity.max_abs_error(model, graph, inputs), spectral, rounding)
         bench = parity.feeds(latent, n_labels, per_label=16, seed=1)[0]
         report.speed["torch_eager"] = parity.clips_per_second(
             lambda f: parity.torch_audio(model, f), bench
@@ -136,9 +139,10 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
     return report
 
 
-def _check(report: ExportReport, precision: str, error: float, spectral: bool) -> None:
+def _check(report: ExportReport, precision: str, error: float, spectral: bool,
+           rounding: float = 0.0) -> None:  # fmt: skip
     report.errors[precision] = error
-    limit = parity.tolerance(precision, spectral)
+    limit = report.limits[precision] = parity.tolerance(precision, spectral, rounding)
     if not error <= limit:
         raise ExportError(
             f"ONNX Runtime {precision} differs from PyTorch by {error:.3g} (limit {limit:g}); "
@@ -183,27 +187,37 @@ def _write_checkpoint(folder: Path, run: LoadedRun, generator: torch.nn.Module) 
 def _preset_json(run: LoadedRun, name: str, options: ExportOptions, report: ExportReport) -> dict:
     cfg = run.config
     conditional = cfg.model.conditional
+    pitched = cfg.data.labels == "pitch" and conditional
+    kind = options.kind or ("notes" if pitched else "drums")
+    if kind == "notes" and not pitched:
+        raise ExportError("--kind notes needs a model conditioned on pitch (data.labels = pitch)")
     labels = [
-        {"index": i, "name": c, "gm_notes": list(CLASS_GM_NOTES.get(c, ()))}
+        {
+            "index": i,
+            "name": c,
+            "gm_notes": [int(c)] if pitched else list(CLASS_GM_NOTES.get(c, ())),
+        }
         for i, c in enumerate(run.classes if conditional else [])
     ]
+    pitches = [int(c) for c in run.classes] if pitched else []
     return {
         "schema_version": SCHEMA_VERSION,
         "name": name,
-        "kind": options.kind,
+        "kind": kind,
         "family": cfg.model.family,
         "sample_rate": cfg.data.sample_rate,
         "samples": cfg.data.slice_len,
         "latent": cfg.model.latent,
         "conditional": conditional,
         "labels": labels,
-        "pitch_range": None,
+        "pitch_range": [min(pitches), max(pitches)] if pitches else None,
         "precision": options.precision,
         "graph": "polyphase" if options.polyphase else "transposed",
         "generator_weights": "ema" if options.ema else "raw",
         "training": _training_summary(run),
         "metrics": {
             "onnx_max_abs_error": report.errors,
+            "onnx_error_limit": report.limits,
             "clips_per_s_batch16_cpu": {k: round(v, 2) for k, v in report.speed.items()},
         },
         "license": _license(run, options),
@@ -245,6 +259,9 @@ def _license(run: LoadedRun, options: ExportOptions) -> dict[str, Any]:
     if options.license:
         return {"data": options.license}
     path = Path(run.config.data.path)
+    font = soundfont_license(path)
+    if font:
+        return font
     kits = kit_licenses(path, frozenset(run.config.data.exclude_kits)) if path.is_dir() else {}
     if not kits:
         return {"data": "unknown: pass --license to state the licence of the training data"}

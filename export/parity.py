@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -15,8 +16,16 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-1}
 SPECTRAL_FP32 = 1e-3
 
 
-def tolerance(precision: str, spectral: bool) -> float:
-    return SPECTRAL_FP32 if spectral and precision == "fp32" else TOLERANCE[precision]
+def tolerance(precision: str, spectral: bool, rounding: float = 0.0) -> float:
+    """The limit for one precision; at fp32 never tighter than twice the model's own rounding.
+
+    A deep generator's fp32 output can sit further than 1e-4 from the exact (fp64) answer in
+    PyTorch itself (GANSynth's exp(log magnitude) magnifies it); ONNX Runtime is then held to
+    being about as close to the exact answer as PyTorch is.
+    """
+    if precision != "fp32":
+        return TOLERANCE[precision]
+    return max(SPECTRAL_FP32 if spectral else TOLERANCE["fp32"], 2.0 * rounding)
 
 
 def feeds(
@@ -44,6 +53,18 @@ def session(path: Path, threads: int = 0) -> ort.InferenceSession:
 def torch_audio(model: torch.nn.Module, feed: dict[str, np.ndarray]) -> np.ndarray:
     label = torch.from_numpy(feed["label"]) if "label" in feed else None
     return model(torch.from_numpy(feed["z"]), label).numpy()
+
+
+@torch.no_grad()
+def rounding_error(model: torch.nn.Module, inputs: list[dict[str, np.ndarray]]) -> float:
+    """max |PyTorch fp32 - PyTorch fp64| over `inputs`: how far the model's rounding goes."""
+    exact = copy.deepcopy(model).double()
+    worst = 0.0
+    for feed in inputs:
+        label = torch.from_numpy(feed["label"]) if "label" in feed else None
+        ref = exact(torch.from_numpy(feed["z"]).double(), label).numpy()
+        worst = max(worst, float(np.abs(torch_audio(model, feed) - ref).max()))
+    return worst
 
 
 def max_abs_error(model: torch.nn.Module, path: Path, inputs: list[dict[str, np.ndarray]]) -> float:

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from ganpad.presets import PresetError
 from ganpad.training.checkpoint import CheckpointError
-from ganpad.training.config import ConfigError, RunConfig, apply_overrides, load_toml
+from ganpad.training.config import (
+    FAMILY_DEFAULTS,
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    load_toml,
+    set_value,
+)
 from ganpad.training.data import load_clips
 from ganpad.training.finetune import PresetStart, adopt_model, load_preset_start
 from ganpad.training.loop import COMMANDS_FILE, CONFIG_FILE, Trainer, TrainError
@@ -28,6 +35,9 @@ def config_from_args(args: argparse.Namespace, start: PresetStart | None = None)
         config = RunConfig()
     if start is not None:
         adopt_model(config, start)
+    elif not args.resume and args.model in FAMILY_DEFAULTS:
+        for key, value in FAMILY_DEFAULTS[args.model].items():
+            set_value(config, key, value, f"--model {args.model}")
     flags = {
         "data.path": args.data,
         "model.family": args.model,

@@ -49,6 +49,7 @@ class ModelConfig:
     wn_layers: int = 10  # wavenet-gan: dilated layers (dilations 1..512, repeating)
     upsample: str = "transpose"  # "transpose" or "nearest" (Donahue et al. tried both)
     gl_iterations: int = 16  # specgan: Griffin-Lim iterations back to audio (also in the graph)
+    representation: str = "if"  # gansynth: "if" (log magnitude + IF) or "mel-if" (M-IF-Mel)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class TrainConfig:
     bw_gamma: float = 5.0  # bwgan: gamma (the report's c)
     lambda_adv: float = 1.0  # weight of the adversarial generator loss
     lambda_match: float = 1.0  # wavenet-gan: weight of the matching (likelihood) loss
+    lambda_aux: float = 1.0  # critics with a classifier head (gansynth): AC-GAN term weight
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -96,6 +98,16 @@ class RunConfig:
 
 class ConfigError(ValueError):
     pass
+
+
+# What a family's paper trains with, applied when `--model` picks it for a new run; the
+# command line and --set still win. GANSynth: progressive-GAN settings, pitch-labelled notes.
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gansynth": {
+        "model.latent": 256, "model.conditional": True, "data.labels": "pitch",
+        "train.n_critic": 1, "train.lr": 8e-4, "train.beta1": 0.0, "train.beta2": 0.99,
+    },
+}  # fmt: skip
 
 
 _POSITIVE = {

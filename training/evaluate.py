@@ -101,7 +101,11 @@ def generate_with(generator: torch.nn.Module, latent: int, classes: list[str] | 
 
 
 def load_real(path: str, cache_dir: str = "") -> Clips:
-    clips = load_clips(DataConfig(path=path, sample_rate=RATE, slice_len=CLIP, cache_dir=cache_dir))
+    """Real clips, labelled by pitch if `ganpad data soundfont` made the folder, else by drum."""
+    labels = "pitch" if (Path(path) / "notes.json").is_file() else "drums"
+    config = DataConfig(path=path, sample_rate=RATE, slice_len=CLIP, cache_dir=cache_dir,
+                        labels=labels)  # fmt: skip
+    clips = load_clips(config)
     if len(clips.audio) < 4:
         raise EvalError(f"{path}: needs at least 4 usable clips, found {len(clips.audio)}")
     return Clips(Path(path).name, clips.audio, [clips.classes[i] for i in clips.labels])

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from ganpad.atomic import atomic_write_text
 from ganpad.training import checkpoint, distributed
+from ganpad.training.auxiliary import AuxiliaryTap, accuracy, has_classifier
 from ganpad.training.config import RunConfig, save_toml, to_dict
 from ganpad.training.data import ClipSet, load_clips
 from ganpad.training.finetune import PresetStart
@@ -91,6 +92,7 @@ class Trainer:
         n_classes = len(self.classes) if config.model.conditional else 0
         g, d = build_models(config.model, config.data.slice_len, n_classes)
         self.G, self.D = g.to(self.device), d.to(self.device)
+        self.auxiliary = has_classifier(self.D)  # AC-GAN: the critic also names the class
         if not saved and not start:
             self.G.fit_features(self.audio)  # spectral models: normalisation statistics
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -159,8 +161,12 @@ class Trainer:
             z = self._z()
             with torch.no_grad(), self._autocast():
                 fake = fake_batch(self.G_train, real, z, label)[0].to(real.dtype)
+            critic = AuxiliaryTap(self.D_train) if self.auxiliary else self.D_train
             with self._autocast():
-                result = self.loss.critic(self.D_train, real, fake, label, t)
+                result = self.loss.critic(critic, real, fake, label, t)
+                if self.auxiliary:
+                    aux = self._auxiliary(critic, label, "real", result.parts)
+                    result.loss = result.loss + t.lambda_aux * aux
             self.opt_d.zero_grad(set_to_none=True)
             result.loss.backward()
             self.opt_d.step()
@@ -170,7 +176,12 @@ class Trainer:
         with self._autocast():
             fake, extra = fake_batch(self.G_train, real, self._z(), label)
             # The plain critic: its gradients are not wanted here, so DDP must not sync them.
-            g_loss = t.lambda_adv * self.loss.generator(self.D, fake, label, t)
+            critic = AuxiliaryTap(self.D) if self.auxiliary else self.D
+            g_loss = t.lambda_adv * self.loss.generator(critic, fake, label, t)
+            if self.auxiliary:
+                g_loss = g_loss + t.lambda_aux * self._auxiliary(
+                    critic, label, "fake", result.parts
+                )
             if extra is not None:
                 g_loss = g_loss + t.lambda_match * extra
                 result.parts["match"] = extra.detach()
@@ -180,6 +191,15 @@ class Trainer:
         self._update_ema()
         parts = {f"loss/{k}": v.item() for k, v in result.parts.items()}
         return {"loss/critic": result.loss.item(), "loss/generator": g_loss.item(), **parts}
+
+    @staticmethod
+    def _auxiliary(tap: AuxiliaryTap, label: torch.Tensor, kind: str,
+                   parts: dict[str, torch.Tensor]) -> torch.Tensor:  # fmt: skip
+        """The AC-GAN cross-entropy of the tapped pass; it and its accuracy go to the logs."""
+        loss = tap.loss(label)
+        parts[f"aux_{kind}"] = loss.detach()
+        parts[f"aux_acc_{kind}"] = accuracy(tap.logits[0][: len(label)].detach(), label)
+        return loss
 
     @torch.no_grad()
     def _update_ema(self) -> None:

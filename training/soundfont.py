@@ -92,3 +92,29 @@ def build_note_set(sf2: str | Path, out: str | Path, programs: list[int], pitche
                "skipped": skipped}  # fmt: skip
     atomic_write_text(out / "notes.json", json.dumps(summary, indent=1) + "\n")
     return summary
+
+
+# SoundFonts Debian ships, with the licence its copyright file gives.
+DEBIAN_FONTS = {
+    "TimGM6mb.sf2": ("timgm6mb-soundfont", "GPL-2"),
+    "FluidR3_GM.sf2": ("fluid-soundfont-gm", "MIT"),
+}
+
+
+def soundfont_license(notes_dir: Path) -> dict[str, str] | None:
+    """The licence of the SoundFont a `ganpad data soundfont` folder was rendered from."""
+    import json
+
+    try:
+        font = Path(json.loads((Path(notes_dir) / "notes.json").read_text())["soundfont"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    known = DEBIAN_FONTS.get(Path(font).resolve().name) or DEBIAN_FONTS.get(font.name)
+    if known is None:
+        return {"data": f"notes rendered from {font}: licence unknown, pass --license"}
+    package, licence = known
+    return {
+        "data": f"notes rendered from {font.name} (Debian {package}), {licence}; full terms in "
+        f"/usr/share/doc/{package}/copyright",
+        "soundfont": str(font),
+    }

@@ -6,6 +6,8 @@ import torch
 from torch import nn
 
 from ganpad.training.config import ModelConfig
+from ganpad.training.models.gansynth import REPRESENTATIONS, GANSynthCritic, GANSynthGenerator
+from ganpad.training.models.gansynth import check_shape as gansynth_shape
 from ganpad.training.models.lstm_critic import SLICES as LSTM_SLICES
 from ganpad.training.models.lstm_critic import LSTMCritic
 from ganpad.training.models.specgan import SLICES as SPEC_SLICES
@@ -13,7 +15,7 @@ from ganpad.training.models.specgan import SpecGANCritic, SpecGANGenerator
 from ganpad.training.models.wavegan import WaveGANCritic, WaveGANGenerator, layout
 from ganpad.training.models.wavenet import PatchCritic, WaveNetGenerator
 
-FAMILIES = ("wavegan", "specgan", "wavenet-gan")
+FAMILIES = ("wavegan", "specgan", "wavenet-gan", "gansynth")
 CRITICS = ("conv", "lstm")
 
 
@@ -23,7 +25,10 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         raise ValueError(f"unknown model family {cfg.family!r}; choose from {', '.join(FAMILIES)}")
     if cfg.critic not in CRITICS:
         raise ValueError(f"unknown critic {cfg.critic!r}; choose from {', '.join(CRITICS)}")
-    layout(slice_len)
+    if cfg.family == "gansynth":
+        _check_gansynth(cfg, slice_len)
+    else:
+        layout(slice_len)
     if cfg.c != 1:
         raise ValueError(f"model.c = {cfg.c}: the data is mono, so every model takes 1 channel")
     if cfg.kernel % 2 == 0:
@@ -43,11 +48,26 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         )
 
 
+def _check_gansynth(cfg: ModelConfig, slice_len: int) -> None:
+    gansynth_shape(slice_len)
+    if not cfg.conditional:
+        raise ValueError("gansynth is pitch-conditional: set model.conditional = true")
+    if cfg.representation not in REPRESENTATIONS:
+        raise ValueError(
+            f"model.representation = {cfg.representation!r}; choose from "
+            f"{', '.join(REPRESENTATIONS)}"
+        )
+
+
 def build_models(cfg: ModelConfig, slice_len: int, n_classes: int) -> tuple[nn.Module, nn.Module]:
     """(generator, critic) for a model family and critic choice."""
     check_config(cfg, slice_len)
     if cfg.family == "specgan":
         return SpecGANGenerator(cfg, slice_len, n_classes), SpecGANCritic(cfg, slice_len, n_classes)
+    if cfg.family == "gansynth":
+        return GANSynthGenerator(cfg, slice_len, n_classes), GANSynthCritic(
+            cfg, slice_len, n_classes
+        )
     if cfg.family == "wavenet-gan":
         return WaveNetGenerator(cfg, slice_len, n_classes), PatchCritic(cfg, slice_len, n_classes)
     generator = WaveGANGenerator(cfg, slice_len, n_classes)

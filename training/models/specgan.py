@@ -38,6 +38,8 @@ def _check(slice_len: int) -> None:
 
 
 class SpecGANGenerator(nn.Module):
+    spectral = True  # exported audio passes through Griffin-Lim: parity allows for it
+
     def __init__(self, cfg: ModelConfig, slice_len: int, n_classes: int = 0):
         super().__init__()
         _check(slice_len)

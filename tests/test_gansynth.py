@@ -1,0 +1,176 @@
+"""GANSynth on real notes from Debian's TimGM6mb: blocks, representation, train, export, play."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ganpad.app.clip import finish_clip
+from ganpad.app.engine import Engine
+from ganpad.app.latents import latent_for_seed
+from ganpad.cli import main
+from ganpad.presets import load_preset
+from ganpad.training.config import ModelConfig
+from ganpad.training.models import build_models, check_config
+from ganpad.training.models.gansynth import minibatch_stddev, pixel_norm
+from ganpad.training.models.phase_spec import snr_db
+from ganpad.training.soundfont import render_note
+
+TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+PITCHES = range(60, 65)
+# Stated thresholds for audio -> the critic's view -> audio: the log magnitude is clipped at
+# 3 sigma below each bin's mean, which raises the quietest bins; mel warping loses more.
+FEATURE_SNR_DB = {"if": 25.0, "mel-if": 15.0}
+
+
+def _tiny(representation: str = "if") -> ModelConfig:
+    return ModelConfig(family="gansynth", d=4, latent=256, conditional=True,
+                       representation=representation)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def notes() -> torch.Tensor:
+    played = [render_note(TIMGM, program, pitch, 100, 0.8)[:16384]
+              for program, pitch in ((0, 48), (24, 60), (40, 67), (73, 79))]  # fmt: skip
+    padded = [np.pad(n, (0, 16384 - len(n))) for n in played]
+    return torch.from_numpy(np.stack(padded)).float()[:, None]
+
+
+def _train_and_export(root, clip_cache, name: str, *extra: str):
+    data = root / "notes"
+    if not data.exists():
+        assert main(["data", "soundfont", TIMGM, "--out", str(data), "--programs", "0",
+                     "--pitches", "60-64", "--velocities", "100", "--seconds", "1.024"]) == 0  # fmt: skip
+    run = root / f"run-{name}"
+    assert main(["train", "--model", "gansynth", "--data", str(data), "--out", str(run),
+                 "--d", "4", "--batch", "4", "--steps", "2", "--set",
+                 f"data.cache_dir={clip_cache}", "--set", "train.progress=false",
+                 "--set", "train.log_every=1", *extra]) == 0  # fmt: skip
+    preset = root / name
+    assert main(["export", str(run), "--out", str(preset)]) == 0
+    return run, preset
+
+
+@pytest.fixture(scope="module")
+def notes_run(tmp_path_factory, clip_cache):
+    return _train_and_export(tmp_path_factory.mktemp("gansynth"), clip_cache, "tiny-notes")
+
+
+def test_pixel_norm_and_minibatch_stddev_groups():
+    x = torch.randn(8, 6, 2, 3) * 5
+    assert torch.allclose(pixel_norm(x).pow(2).mean(dim=1), torch.ones(8, 2, 3), atol=1e-4)
+    real, fake = torch.zeros(4, 3, 2, 2), torch.randn(4, 3, 2, 2)
+    std = minibatch_stddev(torch.cat([real, fake]))[:, -1]
+    # Groups of 4 consecutive clips: the real ones (all equal) show no spread at all.
+    assert std.shape == (8, 2, 2) and std[:4].max() < 1e-3 and std[4:].min() > 0.1
+    odd = minibatch_stddev(torch.randn(6, 3, 2, 2))  # groups of 3
+    assert odd.shape == (6, 4, 2, 2) and not torch.equal(odd[0, -1], odd[3, -1])
+
+
+def test_tiny_model_shapes_follow_the_table():
+    generator, critic = build_models(_tiny(), 16384, 5)
+    spec = generator(torch.randn(3, 256), torch.tensor([0, 2, 4]))
+    assert spec.shape == (3, 2, 64, 512) and spec.abs().max() <= 1.0
+    score, logits = critic(spec)
+    assert score.shape == (3,) and logits.shape == (3, 5)
+    assert generator.to_audio(spec).shape == (3, 1, 16384)
+    # Equalised learning rate: weights stored at unit variance, scaled when used.
+    assert abs(float(generator.blocks[0][0].weight.detach().std()) - 1.0) < 0.1
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"conditional": False}, "pitch-conditional"),
+        ({"representation": "cqt"}, "representation"),
+    ],
+)
+def test_bad_configs_are_named(change, message):
+    cfg = _tiny()
+    for key, value in change.items():
+        setattr(cfg, key, value)
+    with pytest.raises(ValueError, match=message):
+        check_config(cfg, 16384)
+    with pytest.raises(ValueError, match="multiple of 8192 samples"):
+        check_config(_tiny(), 16000)
+
+
+@pytest.mark.parametrize("representation", ["if", "mel-if"])
+def test_real_notes_survive_the_critics_view(notes, representation):
+    generator, _ = build_models(_tiny(representation), 16384, 4)
+    generator.fit_features(notes)
+    view = generator.features(notes)
+    assert view.shape == (4, 2, 64, 512) and view.abs().max() <= 1.0
+    audio = generator.to_audio(view)
+    for i in range(len(notes)):
+        assert snr_db(notes[i, 0], audio[i, 0]) > FEATURE_SNR_DB[representation]
+
+
+def test_train_command_uses_the_papers_settings_and_the_ac_gan_term(notes_run):
+    run, _ = notes_run
+    config = (run / "config.toml").read_text()
+    for line in ('family = "gansynth"', "latent = 256", 'labels = "pitch"', "n_critic = 1",
+                 "beta1 = 0.0", "beta2 = 0.99"):  # fmt: skip
+        assert line in config
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert 0 < last["loss/aux_real"] < 10 and 0 < last["loss/aux_fake"] < 10
+    assert 0 <= last["loss/aux_acc_real"] <= 1
+
+
+def test_exported_notes_preset_returns_every_pitch(notes_run):
+    _, folder = notes_run
+    preset = load_preset(folder)
+    assert preset.kind == "notes" and preset.family == "gansynth"
+    assert preset.pitch_range == (60, 64)
+    assert [label.gm_notes for label in preset.labels] == [(p,) for p in PITCHES]
+    assert "GPL-2" in preset.meta["license"]["data"]
+    n = len(preset.labels)
+    z = np.random.default_rng(1).standard_normal((n, preset.latent)).astype(np.float32)
+    audio = preset.generate(preset.session(), z, np.arange(n, dtype=np.int64))
+    assert audio.shape == (n, 16384) and np.isfinite(audio).all()
+    assert np.abs(audio).max() <= 1.0 and (np.sqrt((audio**2).mean(axis=1)) > 1e-4).all()
+
+
+def test_mel_variant_exports_within_tolerance(tmp_path, clip_cache):
+    _, folder = _train_and_export(tmp_path, clip_cache, "tiny-mel",
+                                  "--set", "model.representation=mel-if")  # fmt: skip
+    meta = json.loads((folder / "preset.json").read_text())
+    assert meta["training"]["config"]["model"]["representation"] == "mel-if"
+    metrics = meta["metrics"]
+    assert metrics["onnx_max_abs_error"]["fp32"] <= metrics["onnx_error_limit"]["fp32"] <= 0.05
+
+
+def test_engine_plays_midi_pitches_and_honours_note_off(notes_run):
+    preset = load_preset(notes_run[1])
+    engine = Engine(preset, variations=1, seed=3)
+    engine.start(timeout=60)
+    try:
+        assert engine.note_on(59) == -1 and engine.note_on(85) == -1  # outside the range
+        slot = engine.keymap.slot_for(62)
+        assert engine.keymap.names[slot] == "62"
+        engine.lock(slot, 1234)
+        deadline = time.monotonic() + 20
+        while not engine.pool.ready() or engine.pool.wanted:
+            assert time.monotonic() < deadline, "worker did not re-render in time"
+            time.sleep(0.01)
+        time.sleep(0.05)
+        z = latent_for_seed(1234, preset.latent)[None]
+        graph = preset.generate(preset.session(), z, np.array([2], np.int64))[0]
+        expected = finish_clip(graph, preset.sample_rate, engine.rate) * (100 / 127) ** 1.6 * 0.8
+
+        engine.note_on(62, 100)
+        out = np.zeros((4096, 2), np.float32)
+        for start in range(0, 4096, 128):
+            engine.mixer.process(out[start : start + 128])
+        assert np.abs(out[:4096, 0] - np.clip(expected[:4096], -1, 1)).max() < 1e-4
+        engine.note_off(62)
+        tail = np.zeros((8192, 2), np.float32)
+        for start in range(0, 8192, 128):
+            engine.mixer.process(tail[start : start + 128])
+        release = int(0.06 * engine.rate) + 128
+        assert np.abs(expected[4096 + release : 4096 + 8192]).max() > 1e-3  # still sounding
+        assert not tail[release:].any()  # but released
+    finally:
+        engine.close()
