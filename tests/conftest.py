@@ -77,6 +77,34 @@ def tiny_preset(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Pat
     return out
 
 
+TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
+
+
+def train_notes(root: Path, clip_cache: Path, name: str, *extra: str) -> tuple[Path, Path]:
+    """(run, preset): a d=4 GANSynth trained 2 steps on notes 60-64 rendered from TimGM6mb,
+    through the same commands a musician types."""
+    from ganpad.cli import main
+
+    data = root / "notes"
+    if not data.exists():
+        render = ["data", "soundfont", TIMGM, "--out", str(data), "--programs", "0",
+                  "--pitches", "60-64", "--velocities", "100", "--seconds", "1.024"]  # fmt: skip
+        assert main(render) == 0
+    run = root / f"run-{name}"
+    assert main(["train", "--model", "gansynth", "--data", str(data), "--out", str(run),
+                 "--d", "4", "--batch", "4", "--steps", "2", "--set",
+                 f"data.cache_dir={clip_cache}", "--set", "train.progress=false",
+                 "--set", "train.log_every=1", *extra]) == 0  # fmt: skip
+    preset = root / name
+    assert main(["export", str(run), "--out", str(preset)]) == 0
+    return run, preset
+
+
+@pytest.fixture(scope="session")
+def tiny_notes(tmp_path_factory: pytest.TempPathFactory, clip_cache: Path) -> tuple[Path, Path]:
+    return train_notes(tmp_path_factory.mktemp("gansynth"), clip_cache, "tiny-notes")
+
+
 @pytest.fixture
 def jack_server():
     """A private jackd with the dummy backend (48 kHz, period 128), stopped afterwards.

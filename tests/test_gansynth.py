@@ -6,11 +6,11 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import TIMGM, train_notes
 
 from ganpad.app.clip import finish_clip
 from ganpad.app.engine import Engine
 from ganpad.app.latents import latent_for_seed
-from ganpad.cli import main
 from ganpad.presets import load_preset
 from ganpad.training.config import ModelConfig
 from ganpad.training.models import build_models, check_config
@@ -18,7 +18,6 @@ from ganpad.training.models.gansynth import minibatch_stddev, pixel_norm
 from ganpad.training.models.phase_spec import snr_db
 from ganpad.training.soundfont import render_note
 
-TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 PITCHES = range(60, 65)
 # Stated thresholds for audio -> the critic's view -> audio: the log magnitude is clipped at
 # 3 sigma below each bin's mean, which raises the quietest bins; mel warping loses more.
@@ -36,26 +35,6 @@ def notes() -> torch.Tensor:
               for program, pitch in ((0, 48), (24, 60), (40, 67), (73, 79))]  # fmt: skip
     padded = [np.pad(n, (0, 16384 - len(n))) for n in played]
     return torch.from_numpy(np.stack(padded)).float()[:, None]
-
-
-def _train_and_export(root, clip_cache, name: str, *extra: str):
-    data = root / "notes"
-    if not data.exists():
-        assert main(["data", "soundfont", TIMGM, "--out", str(data), "--programs", "0",
-                     "--pitches", "60-64", "--velocities", "100", "--seconds", "1.024"]) == 0  # fmt: skip
-    run = root / f"run-{name}"
-    assert main(["train", "--model", "gansynth", "--data", str(data), "--out", str(run),
-                 "--d", "4", "--batch", "4", "--steps", "2", "--set",
-                 f"data.cache_dir={clip_cache}", "--set", "train.progress=false",
-                 "--set", "train.log_every=1", *extra]) == 0  # fmt: skip
-    preset = root / name
-    assert main(["export", str(run), "--out", str(preset)]) == 0
-    return run, preset
-
-
-@pytest.fixture(scope="module")
-def notes_run(tmp_path_factory, clip_cache):
-    return _train_and_export(tmp_path_factory.mktemp("gansynth"), clip_cache, "tiny-notes")
 
 
 def test_pixel_norm_and_minibatch_stddev_groups():
@@ -108,19 +87,19 @@ def test_real_notes_survive_the_critics_view(notes, representation):
         assert snr_db(notes[i, 0], audio[i, 0]) > FEATURE_SNR_DB[representation]
 
 
-def test_train_command_uses_the_papers_settings_and_the_ac_gan_term(notes_run):
-    run, _ = notes_run
+def test_train_command_uses_the_papers_settings_and_the_ac_gan_term(tiny_notes):
+    run, _ = tiny_notes
     config = (run / "config.toml").read_text()
     for line in ('family = "gansynth"', "latent = 256", 'labels = "pitch"', "n_critic = 1",
-                 "beta1 = 0.0", "beta2 = 0.99"):  # fmt: skip
+                 "beta1 = 0.0", "beta2 = 0.99", "drift = 0.001", "lambda_aux = 10.0"):  # fmt: skip
         assert line in config
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert 0 < last["loss/aux_real"] < 10 and 0 < last["loss/aux_fake"] < 10
     assert 0 <= last["loss/aux_acc_real"] <= 1
 
 
-def test_exported_notes_preset_returns_every_pitch(notes_run):
-    _, folder = notes_run
+def test_exported_notes_preset_returns_every_pitch(tiny_notes):
+    _, folder = tiny_notes
     preset = load_preset(folder)
     assert preset.kind == "notes" and preset.family == "gansynth"
     assert preset.pitch_range == (60, 64)
@@ -134,7 +113,7 @@ def test_exported_notes_preset_returns_every_pitch(notes_run):
 
 
 def test_mel_variant_exports_within_tolerance(tmp_path, clip_cache):
-    _, folder = _train_and_export(tmp_path, clip_cache, "tiny-mel",
+    _, folder = train_notes(tmp_path, clip_cache, "tiny-mel",
                                   "--set", "model.representation=mel-if")  # fmt: skip
     meta = json.loads((folder / "preset.json").read_text())
     assert meta["training"]["config"]["model"]["representation"] == "mel-if"
@@ -142,8 +121,8 @@ def test_mel_variant_exports_within_tolerance(tmp_path, clip_cache):
     assert metrics["onnx_max_abs_error"]["fp32"] <= metrics["onnx_error_limit"]["fp32"] <= 0.05
 
 
-def test_engine_plays_midi_pitches_and_honours_note_off(notes_run):
-    preset = load_preset(notes_run[1])
+def test_engine_plays_midi_pitches_and_honours_note_off(tiny_notes):
+    preset = load_preset(tiny_notes[1])
     engine = Engine(preset, variations=1, seed=3)
     engine.start(timeout=60)
     try:

@@ -21,6 +21,15 @@ RIG = Path(__file__).parent / "helpers" / "jack_rig.py"
 
 @pytest.fixture
 def window(qtbot, jack_server, tiny_preset, tmp_path, monkeypatch):
+    yield from _window(qtbot, tiny_preset, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def notes_window(qtbot, jack_server, tiny_notes, tmp_path, monkeypatch):
+    yield from _window(qtbot, tiny_notes[1], tmp_path, monkeypatch)
+
+
+def _window(qtbot, preset, tmp_path, monkeypatch):
     import sounddevice as sd
 
     # PortAudio lists JACK's devices when it starts: start it again for this test's server,
@@ -32,7 +41,7 @@ def window(qtbot, jack_server, tiny_preset, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     from ganpad.app.gui.window import MainWindow
 
-    win = MainWindow(str(tiny_preset))
+    win = MainWindow(str(preset))
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.engine_ready, timeout=60_000):
         win.show()
@@ -164,3 +173,21 @@ def test_a_remembered_preset_that_is_gone_falls_back_to_the_default(qtbot, tmp_p
         win.show()
     assert win.engine.preset.name == DEFAULT_PRESET
     win.close()
+
+
+def test_notes_preset_plays_from_a_keyboard_and_releases_on_let_go(qtbot, notes_window):
+    from ganpad.app.gui.pads import Keyboard
+
+    win = notes_window
+    assert isinstance(win.instrument, Keyboard)
+    assert sorted(win.instrument.pads) == [60, 61, 62, 63, 64]
+    key = win.instrument.pads[62]
+    slot = win.engine.keymap.slot_for(62)
+    assert win.engine.keymap.names[slot] == "62"
+    qtbot.mousePress(key, Qt.LeftButton)
+    _wait_played(qtbot, win, slot)
+    assert key.styleSheet() == LIT
+    qtbot.waitUntil(lambda: win.engine.mixer.active.any(), timeout=2000)
+    qtbot.mouseRelease(key, Qt.LeftButton)
+    # Let go well before the 1 s note ends: its voice fades out over the 60 ms release.
+    qtbot.waitUntil(lambda: not win.engine.mixer.active.any(), timeout=500)

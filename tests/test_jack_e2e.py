@@ -7,13 +7,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import locked_kit
 from helpers.jack_rig import Capture
 
 from ganpad.app.clip import finish_clip
 from ganpad.app.keymap import KeyMap
 from ganpad.app.latents import latent_for_seed
-from ganpad.presets import load_preset
+from ganpad.presets import find_preset, load_preset
+
+NOTES_PRESET = "notes-gansynth-16k"
 
 RIG = Path(__file__).parent / "helpers" / "jack_rig.py"
 PERIOD = 128
@@ -28,12 +31,20 @@ def _expected(preset, kit, note: int, velocity: int) -> np.ndarray:
     return np.clip(clip * (velocity / 127) ** 1.6 * 0.8, -1, 1)
 
 
-def test_midi_note_plays_the_expected_hit_at_the_expected_time(jack_server, tiny_preset, tmp_path):
-    preset = load_preset(tiny_preset)
+# A drum preset's kick, snare, kick; the shipped notes preset's C4, G4, C5.
+NOTES = {"drums": ["36:127:0", "38:100:1200", "36:64:1200"],
+         "notes": ["60:127:0", "67:100:1200", "72:64:1200"]}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["drums", "notes"])
+def test_midi_note_plays_the_expected_hit_at_the_expected_time(jack_server, tiny_preset, tmp_path,
+                                                               kind):  # fmt: skip
+    folder = tiny_preset if kind == "drums" else find_preset(NOTES_PRESET).root
+    preset = load_preset(folder)
     kit = locked_kit(preset)
     (tmp_path / "kit.json").write_text(json.dumps(kit))
     play = subprocess.Popen(
-        [sys.executable, "-m", "ganpad", "play", "--preset", str(tiny_preset), "--virtual",
+        [sys.executable, "-m", "ganpad", "play", "--preset", str(folder), "--virtual",
          "--kit", str(tmp_path / "kit.json"), "--period", str(PERIOD)],
         env=jack_server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -44,8 +55,7 @@ def test_midi_note_plays_the_expected_hit_at_the_expected_time(jack_server, tiny
         source = [p.name for p in capture.client.get_ports("PortAudio", is_output=True)]
         capture.start(source[0])
         time.sleep(0.3)
-        notes = ["36:127:0", "38:100:1200", "36:64:1200"]
-        sender = [sys.executable, str(RIG), "send", "ganpad", *notes]
+        sender = [sys.executable, str(RIG), "send", "ganpad", *NOTES[kind]]
         sent = subprocess.run(
             sender, env=jack_server.env, capture_output=True, text=True, timeout=60
         )

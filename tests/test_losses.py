@@ -126,3 +126,23 @@ def test_wavenet_gan_refuses_evaluation_during_training(tiny_config, tmp_path):
     cfg.model.family = "wavenet-gan"
     with pytest.raises(TrainError, match="too slow to evaluate during training"):
         Trainer(cfg, tmp_path / "run")
+
+
+def test_drift_term_adds_the_squared_real_scores():
+    from ganpad.training.losses import wgan_gp_critic
+
+    critic = torch.nn.Linear(6, 1)
+
+    def score(x, label):
+        return critic(x).squeeze(1)
+
+    real, fake = torch.randn(4, 6), torch.randn(4, 6)
+    cfg = TrainConfig()
+    torch.manual_seed(0)
+    plain = wgan_gp_critic(score, real, fake, None, cfg)
+    cfg.drift = 0.001
+    torch.manual_seed(0)  # the same interpolates
+    drifted = wgan_gp_critic(score, real, fake, None, cfg)
+    expected = 0.001 * score(real, None).pow(2).mean()
+    assert "drift" not in plain.parts and "drift" in drifted.parts
+    assert torch.allclose(drifted.loss - plain.loss, expected, atol=1e-6)

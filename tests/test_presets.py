@@ -131,3 +131,24 @@ def test_shipped_default_preset_plays_every_class():
     assert training["steps"] > 0 and training["commands"] and training["wall_time_s"] > 0
     assert "GMRockKit" in training["data"]["held_out_kits"]
     assert preset.meta["metrics"]["evaluation"]["reference"].endswith("GMRockKit")
+
+
+def test_shipped_notes_preset_plays_every_pitch_from_its_midi_note():
+    from ganpad.app.keymap import KeyMap
+
+    preset = find_preset("notes-gansynth-16k")
+    assert preset.kind == "notes" and preset.family == "gansynth" and preset.conditional
+    assert preset.generator_path.stat().st_size + preset.checkpoint_path.stat().st_size < 20e6
+    low, high = preset.pitch_range
+    assert [label.gm_notes for label in preset.labels] == [(p,) for p in range(low, high + 1)]
+    keymap = KeyMap.for_preset(preset)
+    assert all(keymap.names[keymap.slot_for(p)] == str(p) for p in range(low, high + 1))
+    n = len(preset.labels)
+    z = np.random.default_rng(0).standard_normal((n, preset.latent)).astype(np.float32)
+    audio = preset.generate(preset.session(), z, np.arange(n, dtype=np.int64))
+    assert audio.shape == (n, preset.samples) and np.isfinite(audio).all()
+    assert (np.sqrt((audio**2).mean(axis=1)) > 1e-3).all()
+    evaluation = preset.meta["metrics"]["evaluation"]
+    assert 0 <= evaluation["pitch_accuracy"]["generated"] <= 1
+    assert evaluation["pitch_accuracy"]["real"] > 0.8  # YIN on the held-out real notes
+    assert "GPL-2" in preset.meta["license"]["data"]

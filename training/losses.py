@@ -69,7 +69,12 @@ def wgan_gp_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
     gp = gradient_penalty(grads)
     wasserstein = d_real.mean() - d_fake.mean()
     loss = -wasserstein + cfg.gp_lambda * gp
-    return CriticResult(loss, {"wasserstein": wasserstein.detach(), "gp": gp.detach()})
+    parts = {"wasserstein": wasserstein.detach(), "gp": gp.detach()}
+    if cfg.drift:  # Karras et al. 2018: keeps the critic's scores from wandering off
+        drift = (d_real**2).mean()
+        loss = loss + cfg.drift * drift
+        parts["drift"] = drift.detach()
+    return CriticResult(loss, parts)
 
 
 def bwgan_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,

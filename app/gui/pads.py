@@ -19,6 +19,7 @@ DEAD = "background: #222; color: #666;"
 
 class Pad(QPushButton):
     pressed_note = Signal(int)
+    released_note = Signal(int)
     drag_requested = Signal(int)
 
     def __init__(self, note: int, label: str, key: str, playable: bool):
@@ -41,6 +42,11 @@ class Pad(QPushButton):
             self._press = event.position().toPoint()
             self.pressed_note.emit(self.note)
         super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if event.button() == Qt.LeftButton:
+            self.released_note.emit(self.note)
+        super().mouseReleaseEvent(event)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
         moved = self._press is not None and (
@@ -89,6 +95,7 @@ class Keyboard(QWidget):
     """A row of keys over a pitched preset's range."""
 
     note = Signal(int)
+    release = Signal(int)  # a key let go: pitched presets fade the note out
     drag = Signal(int)
 
     def __init__(self, low: int, high: int):
@@ -102,6 +109,7 @@ class Keyboard(QWidget):
             key = Pad(pitch, name, "", True)
             key.setMinimumSize(28, 90)
             key.pressed_note.connect(self.note)
+            key.released_note.connect(self.release)
             key.drag_requested.connect(self.drag)
             layout.addWidget(key, 0 if "#" in name else 1, i)
             self.pads[pitch] = key

@@ -258,6 +258,7 @@ class MainWindow(QMainWindow):
             self.instrument.deleteLater()
         if preset.kind == "notes" and preset.pitch_range:
             self.instrument = Keyboard(*preset.pitch_range)
+            self.instrument.release.connect(lambda note: self.release(note))
         else:
             self.instrument = PadGrid(lambda note: engine.keymap.slot_for(note) >= 0)
         self.instrument.note.connect(lambda note: self.play(note))
@@ -308,6 +309,10 @@ class MainWindow(QMainWindow):
     def play(self, note: int, velocity: int = 100) -> None:
         if self.engine is not None:
             self.engine.note_on(note, velocity)
+
+    def release(self, note: int) -> None:
+        if self.engine is not None:
+            self.engine.note_off(note)
 
     def _on_note(self, slot: int, note: int, velocity: int) -> None:
         if self.instrument is not None:
