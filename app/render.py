@@ -15,6 +15,7 @@ from ganpad.app.clip import finish_clip
 from ganpad.app.keymap import KeyMap
 from ganpad.app.latents import latent_for_seed
 from ganpad.atomic import atomic_path, atomic_write_text
+from ganpad.notes import sample_name
 from ganpad.presets import Preset, find_preset
 
 FORMATS = {"wav24": "PCM_24", "wav32f": "FLOAT"}
@@ -69,7 +70,9 @@ def jobs_from_kit(preset: Preset, kit: dict) -> list[Job]:
 
 
 def file_path(root: Path, preset: Preset, job: Job) -> Path:
-    return root / preset.name / job.name / f"{preset.name}_{job.name}_{job.seed}.wav"
+    """<preset>/<class>/ for drums; <preset>/060_C4/ for notes, so folders sort by pitch."""
+    name = sample_name(int(job.name)) if preset.kind == "notes" else job.name
+    return root / preset.name / name / f"{preset.name}_{name}_{job.seed}.wav"
 
 
 def wav_tags(preset: str, name: str, seed: int | str) -> dict[str, str]:

@@ -153,3 +153,13 @@ def test_engine_plays_midi_pitches_and_honours_note_off(tiny_notes):
         assert not tail[release:].any()  # but released
     finally:
         engine.close()
+
+
+def test_render_names_note_folders_by_pitch(tiny_notes, tmp_path):
+    from ganpad.cli import main
+
+    assert main(["render", "--preset", str(tiny_notes[1]), "--out", str(tmp_path), "--count", "1",
+                 "--quiet"]) == 0  # fmt: skip
+    folders = sorted(p.name for p in (tmp_path / "tiny-notes").iterdir() if p.is_dir())
+    assert folders == ["060_C4", "061_C#4", "062_D4", "063_D#4", "064_E4"]
+    assert len(list((tmp_path / "tiny-notes" / "062_D4").glob("tiny-notes_062_D4_*.wav"))) == 1

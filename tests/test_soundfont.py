@@ -7,8 +7,9 @@ import pytest
 import soundfile as sf
 
 from ganpad.cli import main
+from ganpad.notes import note_name
 from ganpad.training.metrics import track_pitch
-from ganpad.training.soundfont import SoundFontError, note_name, render_note
+from ganpad.training.soundfont import SoundFontError, render_note
 
 TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 

@@ -11,6 +11,7 @@ import mido
 import numpy as np
 
 from ganpad.audio import decode, to_mono
+from ganpad.notes import note_name
 
 
 class SoundFontError(RuntimeError):
@@ -47,11 +48,6 @@ def render_note(sf2: str | Path, program: int, pitch: int, velocity: int = 100,
         if done.returncode != 0 or not wav.exists():
             raise SoundFontError(f"fluidsynth failed on {sf2}: {done.stderr.strip()[-300:]}")
         return to_mono(decode(wav).audio)
-
-
-def note_name(pitch: int) -> str:
-    names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-    return f"{names[pitch % 12]}{pitch // 12 - 1}"
 
 
 def build_note_set(sf2: str | Path, out: str | Path, programs: list[int], pitches: list[int],

@@ -9,6 +9,7 @@ from PySide6.QtGui import QDrag, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import QApplication, QGridLayout, QPushButton, QWidget
 
 from ganpad.drums import GM_NOTE_NAMES, PAD_GRID
+from ganpad.notes import note_name
 
 # Computer keys for the grid, laid out like it: 1234 / qwer / asdf / zxcv.
 PAD_KEYS = ("1234", "qwer", "asdf", "zxcv")
@@ -103,9 +104,8 @@ class Keyboard(QWidget):
         layout = QGridLayout(self)
         layout.setSpacing(1)
         self.pads: dict[int, Pad] = {}
-        names = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
         for i, pitch in enumerate(range(low, high + 1)):
-            name = f"{names[pitch % 12]}{pitch // 12 - 1}"
+            name = note_name(pitch)
             key = Pad(pitch, name, "", True)
             key.setMinimumSize(28, 90)
             key.pressed_note.connect(self.note)
