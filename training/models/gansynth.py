@@ -3,7 +3,8 @@
 Representation (`phase_spec.MagIF`): STFT 1024 / hop 256, Nyquist bin and last frame dropped,
 so a 16384-sample note is an image [2, 64 frames, 512 bins]: log magnitude (per-bin
 standardised, clipped at 3 sigma, scaled to [-1, 1]; statistics in the generator's buffers)
-and instantaneous frequency (already in [-1, 1]). `model.representation = "mel-if"` warps
+and instantaneous frequency (already in [-1, 1]; zeroed in bins that never come within 60 dB
+of the note's peak, whose phase is noise). `model.representation = "mel-if"` warps
 both through the mel filterbank first (M-IF-Mel).
 
 Widths for d = 32 are the paper's; it has one more stage because its notes are 4 s long.
@@ -44,6 +45,7 @@ N_FFT, HOP = 1024, 256
 BINS = N_FFT // 2  # Nyquist dropped
 STAGES = 5  # upsamplings from the 2x16 seed
 CLIP_SIGMA = 3.0
+QUIET_NATS = math.log(1000.0)  # 60 dB below the note's loudest bin
 REPRESENTATIONS = ("if", "mel-if")
 
 
@@ -161,6 +163,12 @@ class GANSynthGenerator(nn.Module):
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         """audio [B, c, T] -> the critic's view of a real note, as the generator outputs it."""
         log_mag, inst_freq = self._log_mag_if(audio)
+        # The phase of a bin that never comes within 60 dB of the note's peak is noise: a
+        # critic could tell real from fake by that noise alone, so its IF is zeroed. (Only
+        # whole bins: zeroing quiet frames of a bin that sounds later would shift its phase.)
+        loudest = log_mag.amax(dim=2, keepdim=True)  # per bin, over time
+        quiet = loudest < loudest.amax(dim=1, keepdim=True) - QUIET_NATS
+        inst_freq = inst_freq.masked_fill(quiet, 0.0)
         norm = (log_mag - self.mean[:, None]) / self.std[:, None]
         norm = norm.clamp(-CLIP_SIGMA, CLIP_SIGMA) / CLIP_SIGMA
         return torch.stack([norm, inst_freq.clamp(-1.0, 1.0)], dim=1).transpose(2, 3)
