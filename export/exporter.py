@@ -190,7 +190,10 @@ def _preset_json(run: LoadedRun, name: str, options: ExportOptions, report: Expo
     pitched = cfg.data.labels == "pitch" and conditional
     kind = options.kind or ("notes" if pitched else "drums")
     if kind == "notes" and not pitched:
-        raise ExportError("--kind notes needs a model conditioned on pitch (data.labels = pitch)")
+        raise ExportError(
+            f"--kind notes needs a model conditioned on pitch; this run has data.labels = "
+            f"{cfg.data.labels!r}, model.conditional = {conditional}"
+        )
     labels = [
         {
             "index": i,

@@ -95,7 +95,6 @@ def test_train_command_uses_the_papers_settings_and_the_ac_gan_term(tiny_notes):
         assert line in config
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert 0 < last["loss/aux_real"] < 10 and 0 < last["loss/aux_fake"] < 10
-    assert 0 <= last["loss/aux_acc_real"] <= 1
 
 
 def test_exported_notes_preset_returns_every_pitch(tiny_notes):
@@ -118,7 +117,7 @@ def test_mel_variant_exports_within_tolerance(tmp_path, clip_cache):
     meta = json.loads((folder / "preset.json").read_text())
     assert meta["training"]["config"]["model"]["representation"] == "mel-if"
     metrics = meta["metrics"]
-    assert metrics["onnx_max_abs_error"]["fp32"] <= metrics["onnx_error_limit"]["fp32"] <= 0.05
+    assert metrics["onnx_max_abs_error"]["fp32"] <= metrics["onnx_error_limit"]["fp32"] <= 1e-2
 
 
 def test_engine_plays_midi_pitches_and_honours_note_off(tiny_notes):
@@ -163,3 +162,61 @@ def test_render_names_note_folders_by_pitch(tiny_notes, tmp_path):
     folders = sorted(p.name for p in (tmp_path / "tiny-notes").iterdir() if p.is_dir())
     assert folders == ["060_C4", "061_C#4", "062_D4", "063_D#4", "064_E4"]
     assert len(list((tmp_path / "tiny-notes" / "062_D4").glob("tiny-notes_062_D4_*.wav"))) == 1
+
+
+def _args(*argv: str):
+    from ganpad.cli import build_parser
+
+    return build_parser().parse_args(["train", "--out", "unused", *argv])
+
+
+def test_family_defaults_yield_to_a_config_file_and_follow_a_finetuned_preset(tmp_path, tiny_notes):
+    from ganpad.training.cli import config_from_args
+    from ganpad.training.finetune import load_preset_start
+
+    fresh = config_from_args(_args("--model", "gansynth", "--data", "x", "--set",
+                                   "train.lr=0.0005"))  # fmt: skip
+    assert (fresh.train.n_critic, fresh.train.lr, fresh.model.latent) == (1, 5e-4, 256)
+    (tmp_path / "mine.toml").write_text("[train]\nn_critic = 3\nlr = 0.0001\n")
+    mine = config_from_args(_args("--model", "gansynth", "--data", "x", "--config",
+                                  str(tmp_path / "mine.toml")))  # fmt: skip
+    assert (mine.train.n_critic, mine.train.lr, mine.model.family) == (3, 1e-4, "gansynth")
+    start = load_preset_start(str(tiny_notes[1]))
+    tuned = config_from_args(_args("--data", "x", "--finetune", str(tiny_notes[1])), start)
+    assert tuned.data.labels == "pitch" and tuned.model.family == "gansynth"
+    assert (tuned.train.n_critic, tuned.train.drift) == (1, 0.001)
+
+
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        ({"batch_size": 6}, "train.batch_size = 6: gansynth's minibatch stddev"),
+        ({"loss": "lsgan"}, "train.drift = 0.001 is a wgan-gp term"),
+        ({"eval_every": 10}, "train.eval_every: the in-training evaluation scores drums"),
+    ],
+)
+def test_bad_gansynth_runs_fail_before_training(tmp_path, clip_cache, train, message):
+    from ganpad.training.cli import config_from_args
+    from ganpad.training.loop import Trainer, TrainError
+
+    cfg = config_from_args(_args("--model", "gansynth", "--data", str(tmp_path), "--d", "4"))
+    for key, value in train.items():
+        setattr(cfg.train, key, value)
+    with pytest.raises(TrainError, match=message):
+        Trainer(cfg, tmp_path / "run")
+
+
+@pytest.mark.parametrize("loss", ["lsgan", "bwgan"])
+def test_ac_gan_term_works_with_other_losses(tmp_path, clip_cache, tiny_notes, loss):
+    from ganpad.training.cli import config_from_args
+    from ganpad.training.loop import Trainer
+
+    data = tiny_notes[0].parent / "notes"
+    cfg = config_from_args(_args("--model", "gansynth", "--data", str(data), "--d", "4",
+                                 "--batch", "4", "--steps", "1", "--loss", loss, "--set",
+                                 "train.drift=0", "--set", f"data.cache_dir={clip_cache}",
+                                 "--set", "train.progress=false"))  # fmt: skip
+    trainer = Trainer(cfg, tmp_path / "run")
+    metrics = trainer.train_step()
+    assert {"loss/aux_real", "loss/aux_fake", "loss/aux_acc_real"} <= set(metrics)
+    assert all(np.isfinite(v) for v in metrics.values())

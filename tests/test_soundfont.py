@@ -5,13 +5,12 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import TIMGM
 
 from ganpad.cli import main
 from ganpad.notes import note_name
 from ganpad.training.metrics import track_pitch
 from ganpad.training.soundfont import SoundFontError, render_note
-
-TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 
 
 def test_note_names():

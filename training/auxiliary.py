@@ -30,13 +30,15 @@ class AuxiliaryTap:
         self.logits.append(logits)
         return score
 
-    def loss(self, label: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy of the first pass's first len(label) clips (every loss puts the
-        clips it is asked about first: real ones in a critic step, fakes in a generator step)."""
+    def first(self, n: int) -> torch.Tensor:
+        """Logits of the first pass's first n clips (every loss puts the clips it is asked
+        about first: real ones in a critic step, fakes in a generator step)."""
         if not self.logits:
             raise RuntimeError("the critic was not called")
-        logits = self.logits[0][: len(label)].float()
-        return F.cross_entropy(logits, label)
+        return self.logits[0][:n]
+
+    def loss(self, label: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.first(len(label)).float(), label)
 
 
 def accuracy(logits: torch.Tensor, label: torch.Tensor) -> torch.Tensor:

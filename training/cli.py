@@ -25,7 +25,8 @@ from ganpad.training.loop import COMMANDS_FILE, CONFIG_FILE, Trainer, TrainError
 
 
 def config_from_args(args: argparse.Namespace, start: PresetStart | None = None) -> RunConfig:
-    """Base config (run folder's on resume, else --config, else defaults), then the flags."""
+    """Base config (run folder's on resume, else --config as it is, else the defaults of the
+    family that --model or the fine-tuned preset names), then the flags."""
     saved = Path(args.out) / CONFIG_FILE
     if args.resume and saved.exists():
         config = load_toml(saved)
@@ -33,11 +34,11 @@ def config_from_args(args: argparse.Namespace, start: PresetStart | None = None)
         config = load_toml(args.config)
     else:
         config = RunConfig()
+        family = start.config.model.family if start is not None else args.model
+        for key, value in FAMILY_DEFAULTS.get(family, {}).items():
+            set_value(config, key, value, f"{family} defaults")
     if start is not None:
         adopt_model(config, start)
-    elif not args.resume and args.model in FAMILY_DEFAULTS:
-        for key, value in FAMILY_DEFAULTS[args.model].items():
-            set_value(config, key, value, f"--model {args.model}")
     flags = {
         "data.path": args.data,
         "model.family": args.model,

@@ -100,9 +100,11 @@ def generate_with(generator: torch.nn.Module, latent: int, classes: list[str] | 
     return Clips(name, fit(np.concatenate(out), rate), names)
 
 
-def load_real(path: str, cache_dir: str = "") -> Clips:
-    """Real clips, labelled by pitch if `ganpad data soundfont` made the folder, else by drum."""
-    labels = "pitch" if (Path(path) / "notes.json").is_file() else "drums"
+def load_real(path: str, cache_dir: str = "", labels: str | None = None) -> Clips:
+    """Real clips, labelled as asked, else by pitch if `ganpad data soundfont` made the
+    folder, else by drum."""
+    if labels is None:
+        labels = "pitch" if (Path(path) / "notes.json").is_file() else "drums"
     config = DataConfig(path=path, sample_rate=RATE, slice_len=CLIP, cache_dir=cache_dir,
                         labels=labels)  # fmt: skip
     clips = load_clips(config)
@@ -160,9 +162,9 @@ def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20,
 def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None, k: int = 20,
              seed: int = 0, cache_dir: str = "") -> dict:  # fmt: skip
     model = load_classifier()
-    real = load_real(reference, cache_dir)
     generated = load_target(target, n, seed, cache_dir)
     pitched = bool(generated.labels) and all(s.isdigit() for s in generated.labels)
+    real = load_real(reference, cache_dir, "pitch" if pitched else None)
     report = {
         "target": generated.name,
         "reference": reference,

@@ -41,7 +41,9 @@ def load_preset_start(name_or_path: str) -> PresetStart:
 
 
 def adopt_model(config: RunConfig, start: PresetStart) -> None:
-    """The run must build the preset's model at the preset's rate and clip length."""
+    """The run must build the preset's model at the preset's rate and clip length, and label
+    the data as the preset was (drum classes or pitches)."""
     config.model = start.config.model
+    config.data.labels = start.config.data.labels
     config.data.sample_rate = start.config.data.sample_rate
     config.data.slice_len = start.config.data.slice_len

@@ -25,6 +25,7 @@ from ganpad.training.data import ClipSet, load_clips
 from ganpad.training.finetune import PresetStart
 from ganpad.training.losses import get_loss
 from ganpad.training.models import build_models, check_config, fake_batch, synthesize
+from ganpad.training.models.gansynth import GROUP
 from ganpad.training.tblog import TensorBoardLog
 
 CONFIG_FILE = "config.toml"
@@ -62,6 +63,19 @@ class Trainer:
         self.loss = get_loss(config.train.loss)  # both fail here, before any data is read
         if config.train.loss == "bwgan" and config.train.bw_p <= 1:
             raise TrainError(f"train.bw_p = {config.train.bw_p}: bwgan needs p > 1")
+        if config.model.family == "gansynth" and config.train.batch_size % GROUP:
+            raise TrainError(
+                f"train.batch_size = {config.train.batch_size}: gansynth's minibatch stddev "
+                f"takes groups of {GROUP} clips of one kind; use a multiple of {GROUP}"
+            )
+        if config.train.drift and config.train.loss != "wgan-gp":
+            raise TrainError(f"train.drift = {config.train.drift} is a wgan-gp term; "
+                             f"--loss {config.train.loss} does not use it")  # fmt: skip
+        if config.data.labels == "pitch" and config.train.eval_every:
+            raise TrainError(
+                "train.eval_every: the in-training evaluation scores drums with the drum "
+                "classifier; for notes, run ganpad eval on the run instead"
+            )
         if config.model.family == "wavenet-gan" and config.train.eval_every:
             raise TrainError(
                 "train.eval_every: wavenet-gan samples one pass per sample, too slow "
@@ -198,7 +212,7 @@ class Trainer:
         """The AC-GAN cross-entropy of the tapped pass; it and its accuracy go to the logs."""
         loss = tap.loss(label)
         parts[f"aux_{kind}"] = loss.detach()
-        parts[f"aux_acc_{kind}"] = accuracy(tap.logits[0][: len(label)].detach(), label)
+        parts[f"aux_acc_{kind}"] = accuracy(tap.first(len(label)).detach(), label)
         return loss
 
     @torch.no_grad()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -58,8 +59,6 @@ def build_note_set(sf2: str | Path, out: str | Path, programs: list[int], pitche
     Each note is held for three quarters of `seconds` and cut at `seconds` (its release fades
     in the last quarter); notes a SoundFont leaves silent are skipped and listed.
     """
-    import json
-
     import soundfile as sf
 
     from ganpad.atomic import atomic_path, atomic_write_text
@@ -99,13 +98,11 @@ DEBIAN_FONTS = {
 
 def soundfont_license(notes_dir: Path) -> dict[str, str] | None:
     """The licence of the SoundFont a `ganpad data soundfont` folder was rendered from."""
-    import json
-
     try:
         font = Path(json.loads((Path(notes_dir) / "notes.json").read_text())["soundfont"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    known = DEBIAN_FONTS.get(Path(font).resolve().name) or DEBIAN_FONTS.get(font.name)
+    known = DEBIAN_FONTS.get(font.resolve().name) or DEBIAN_FONTS.get(font.name)
     if known is None:
         return {"data": f"notes rendered from {font}: licence unknown, pass --license"}
     package, licence = known

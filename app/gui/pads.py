@@ -99,14 +99,14 @@ class Keyboard(QWidget):
     release = Signal(int)  # a key let go: pitched presets fade the note out
     drag = Signal(int)
 
-    def __init__(self, low: int, high: int):
+    def __init__(self, low: int, high: int, playable: Callable[[int], bool] = lambda note: True):
         super().__init__()
         layout = QGridLayout(self)
         layout.setSpacing(1)
         self.pads: dict[int, Pad] = {}
         for i, pitch in enumerate(range(low, high + 1)):
             name = note_name(pitch)
-            key = Pad(pitch, name, "", True)
+            key = Pad(pitch, name, "", playable(pitch))  # a pitch the data lacked is dead
             key.setMinimumSize(28, 90)
             key.pressed_note.connect(self.note)
             key.released_note.connect(self.release)

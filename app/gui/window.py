@@ -257,7 +257,9 @@ class MainWindow(QMainWindow):
         if self.instrument is not None:
             self.instrument.deleteLater()
         if preset.kind == "notes" and preset.pitch_range:
-            self.instrument = Keyboard(*preset.pitch_range)
+            self.instrument = Keyboard(
+                *preset.pitch_range, lambda note: engine.keymap.slot_for(note) >= 0
+            )
             self.instrument.release.connect(lambda note: self.release(note))
         else:
             self.instrument = PadGrid(lambda note: engine.keymap.slot_for(note) >= 0)

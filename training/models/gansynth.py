@@ -3,7 +3,8 @@
 Representation (`phase_spec.MagIF`): STFT 1024 / hop 256, Nyquist bin and last frame dropped,
 so a 16384-sample note is an image [2, 64 frames, 512 bins]: log magnitude (per-bin
 standardised, clipped at 3 sigma, scaled to [-1, 1]; statistics in the generator's buffers)
-and instantaneous frequency (already in [-1, 1]; zeroed in bins that never come within 60 dB
+and instantaneous frequency (in [-1, 1]; the mel variant's can reach past that and is clipped;
+zeroed in bins that never come within 60 dB
 of the note's peak, whose phase is noise). `model.representation = "mel-if"` warps
 both through the mel filterbank first (M-IF-Mel).
 
@@ -45,6 +46,7 @@ N_FFT, HOP = 1024, 256
 BINS = N_FFT // 2  # Nyquist dropped
 STAGES = 5  # upsamplings from the 2x16 seed
 CLIP_SIGMA = 3.0
+GROUP = 4  # minibatch stddev group; training batches must be a multiple of it
 QUIET_NATS = math.log(1000.0)  # 60 dB below the note's loudest bin
 REPRESENTATIONS = ("if", "mel-if")
 
@@ -94,11 +96,12 @@ def pixel_norm(x: torch.Tensor) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + 1e-8)
 
 
-def minibatch_stddev(x: torch.Tensor, group: int = 4) -> torch.Tensor:
+def minibatch_stddev(x: torch.Tensor, group: int = GROUP) -> torch.Tensor:
     """Append one channel: the feature standard deviation over groups of consecutive clips.
 
-    Groups are consecutive so a batch of [real; fake; interpolates] never mixes kinds; a batch
-    that `group` does not divide uses the largest divisor below it.
+    Groups are consecutive, so with a per-kind batch that `group` divides (the trainer insists)
+    a batch of [real; fake; interpolates] never mixes kinds; any other batch (inference, a
+    single clip) uses the largest divisor of its size below `group`.
     """
     b, c, h, w = x.shape
     g = max(n for n in range(1, min(group, b) + 1) if b % n == 0)
@@ -115,7 +118,8 @@ class GANSynthGenerator(nn.Module):
         super().__init__()
         check_shape(slice_len)
         if n_classes < 1:
-            raise ValueError("gansynth is pitch-conditional: it needs labelled notes")
+            raise ValueError(f"gansynth is pitch-conditional: it needs labelled notes, "
+                             f"got {n_classes} classes")  # fmt: skip
         self.slice_len = slice_len
         self.n_classes = n_classes
         self.seed_shape = (slice_len // HOP // 2**STAGES, BINS // 2**STAGES)
