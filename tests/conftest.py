@@ -101,6 +101,20 @@ def train_notes(root: Path, clip_cache: Path, name: str, *extra: str) -> tuple[P
 
 
 @pytest.fixture(scope="session")
+def soundfont_notes():
+    """Four real notes [4, 1, 16384]: piano C3, guitar C4, violin G4, flute G5."""
+    import numpy as np
+    import torch
+
+    from ganpad.training.soundfont import render_note
+
+    played = [render_note(TIMGM, program, pitch, 100, 0.8)[:16384]
+              for program, pitch in ((0, 48), (24, 60), (40, 67), (73, 79))]  # fmt: skip
+    padded = [np.pad(n, (0, 16384 - len(n))) for n in played]
+    return torch.from_numpy(np.stack(padded)).float()[:, None]
+
+
+@pytest.fixture(scope="session")
 def tiny_notes(tmp_path_factory: pytest.TempPathFactory, clip_cache: Path) -> tuple[Path, Path]:
     return train_notes(tmp_path_factory.mktemp("gansynth"), clip_cache, "tiny-notes")
 

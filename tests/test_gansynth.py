@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import TIMGM, train_notes
+from conftest import train_notes
 
 from ganpad.app.clip import finish_clip
 from ganpad.app.engine import Engine
@@ -16,7 +16,6 @@ from ganpad.training.config import ModelConfig
 from ganpad.training.models import build_models, check_config
 from ganpad.training.models.gansynth import minibatch_stddev, pixel_norm
 from ganpad.training.models.phase_spec import snr_db
-from ganpad.training.soundfont import render_note
 
 PITCHES = range(60, 65)
 # Stated thresholds for audio -> the critic's view -> audio: the log magnitude is clipped at
@@ -30,11 +29,8 @@ def _tiny(representation: str = "if") -> ModelConfig:
 
 
 @pytest.fixture(scope="module")
-def notes() -> torch.Tensor:
-    played = [render_note(TIMGM, program, pitch, 100, 0.8)[:16384]
-              for program, pitch in ((0, 48), (24, 60), (40, 67), (73, 79))]  # fmt: skip
-    padded = [np.pad(n, (0, 16384 - len(n))) for n in played]
-    return torch.from_numpy(np.stack(padded)).float()[:, None]
+def notes(soundfont_notes):
+    return soundfont_notes
 
 
 def test_pixel_norm_and_minibatch_stddev_groups():
