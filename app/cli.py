@@ -44,9 +44,9 @@ def play_command(args: argparse.Namespace) -> int:
     try:
         preset = find_preset(args.preset)
         engine = Engine(preset, args.rate, mixer=MixerConfig(polyphony=args.polyphony))
-        engine.start()
-        if args.kit:
+        if args.kit:  # before the first render, so no note can come before the kit's sounds
             engine.load_kit(args.kit)
+        engine.start()
         device = int(args.audio) if args.audio and args.audio.isdigit() else args.audio
         engine.open_audio(device, period=args.period)
         midi = MidiInput(engine.note_on, port=args.midi, virtual=args.virtual)
