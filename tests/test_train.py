@@ -134,6 +134,50 @@ def test_ctrl_c_saves_and_resume_continues(gmrock, clip_cache, tmp_path):
     assert [m["step"] for m in _metrics(run)] == list(range(1, last + 3))
 
 
+def _ddp_penalty_worker(rank: int, port: int, results) -> None:
+    """One rank: the WGAN-GP critic gradients through DDP, and by hand (local, then averaged)."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from ganpad.training.config import ModelConfig, TrainConfig
+    from ganpad.training.losses import wgan_gp_critic
+    from ganpad.training.models import build_models
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=2)  # fmt: skip
+    torch.manual_seed(0)
+    _, critic = build_models(ModelConfig(d=4, phase_shuffle=0), 16384, 0)
+    torch.manual_seed(1 + rank)  # each rank its own clips and interpolates
+    real, fake = torch.randn(2, 2, 1, 16384) * 0.3
+    grads = []
+    for model in (DistributedDataParallel(critic), critic):
+        critic.zero_grad()
+        torch.manual_seed(9 + rank)
+        wgan_gp_critic(model, real, fake, None, TrainConfig()).loss.backward()
+        grads.append([p.grad.clone() for p in critic.parameters()])
+    for g in grads[1]:
+        dist.all_reduce(g)
+        g /= 2
+    results.put(max((a - b).abs().max().item() for a, b in zip(*grads, strict=True)))
+    dist.destroy_process_group()
+
+
+def test_ddp_averages_the_gradient_penalty_of_both_critic_passes():
+    """Real and fake in one critic pass, interpolates in another: DDP still averages it all."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    results = ctx.SimpleQueue()
+    mp.start_processes(_ddp_penalty_worker, args=(port, results), nprocs=2, start_method="spawn")
+    errors = [results.get() for _ in range(2)]
+    assert max(errors) < 1e-6, errors
+
+
 def test_torchrun_ddp_two_cpu_processes(gmrock, clip_cache, tmp_path):
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

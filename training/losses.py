@@ -54,6 +54,21 @@ def _critic_scores(critic: Critic, batches: list[torch.Tensor], label: torch.Ten
     return critic(torch.cat(batches), labels).float().split(batches[0].shape[0])
 
 
+def _scores_and_input_grads(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+                            label: torch.Tensor | None):  # fmt: skip
+    """D(real), D(fake) in one pass, and the gradient of D at random interpolates.
+
+    The interpolates get a pass of their own: differentiated with create_graph, a pass shared
+    with real and fake would carry all three batches through the gradient and its backward
+    (the double backward) where only the interpolates count, about 1.6x the work. Every
+    critic here scores each clip independently, so this is the same sum as one pass.
+    """
+    d_real, d_fake = _critic_scores(critic, [real, fake], label)
+    interp = _interpolates(real, fake)
+    (grads,) = torch.autograd.grad(critic(interp, label).float().sum(), interp, create_graph=True)
+    return d_real, d_fake, grads
+
+
 def _interpolates(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device,
                        dtype=real.dtype)  # fmt: skip
@@ -62,10 +77,8 @@ def _interpolates(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 
 def wgan_gp_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
                    label: torch.Tensor | None, cfg: TrainConfig) -> CriticResult:  # fmt: skip
-    """E[D(fake)] - E[D(real)] + lambda * GP; real, fake and interpolates go in one pass."""
-    interp = _interpolates(real, fake)
-    d_real, d_fake, d_interp = _critic_scores(critic, [real, fake, interp], label)
-    (grads,) = torch.autograd.grad(d_interp.sum(), interp, create_graph=True)
+    """E[D(fake)] - E[D(real)] + lambda * GP (Gulrajani et al. 2017)."""
+    d_real, d_fake, grads = _scores_and_input_grads(critic, real, fake, label)
     gp = gradient_penalty(grads)
     wasserstein = d_real.mean() - d_fake.mean()
     loss = -wasserstein + cfg.gp_lambda * gp
@@ -80,9 +93,7 @@ def wgan_gp_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
 def bwgan_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
                  label: torch.Tensor | None, cfg: TrainConfig) -> CriticResult:  # fmt: skip
     """(E[D(fake)] - E[D(real)]) / gamma + lambda * E[(||dD||_{W^{-s,p*}} / gamma - 1)^2]."""
-    interp = _interpolates(real, fake)
-    d_real, d_fake, d_interp = _critic_scores(critic, [real, fake, interp], label)
-    (grads,) = torch.autograd.grad(d_interp.sum(), interp, create_graph=True)
+    d_real, d_fake, grads = _scores_and_input_grads(critic, real, fake, label)
     norms = sobolev_dual_norm(grads, cfg.bw_s, cfg.bw_p)
     gp = ((norms / cfg.bw_gamma - 1) ** 2).mean()
     wasserstein = d_real.mean() - d_fake.mean()

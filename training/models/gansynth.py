@@ -100,7 +100,7 @@ def minibatch_stddev(x: torch.Tensor, group: int = GROUP) -> torch.Tensor:
     """Append one channel: the feature standard deviation over groups of consecutive clips.
 
     Groups are consecutive, so with a per-kind batch that `group` divides (the trainer insists)
-    a batch of [real; fake; interpolates] never mixes kinds; any other batch (inference, a
+    a pass over [real; fake] never mixes kinds; any other batch (inference, a
     single clip) uses the largest divisor of its size below `group`.
     """
     b, c, h, w = x.shape
