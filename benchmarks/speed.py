@@ -4,9 +4,12 @@ For each engine (PyTorch eager, torch.compile, ONNX Runtime with the transposed 
 polyphase graph at fp32, fp16 and int8) it prints clips/s, the real-time factor, the achieved
 GFLOP/s (FLOPs counted on the PyTorch model) against this CPU's peak FP32 rate (cores x clock x
 FLOPs per cycle from its vector units), and the peak resident memory of a process running only
-that engine. Each engine runs in a fresh process, one after the other, on the same inputs.
+that engine. Each engine runs in a fresh process, one after the other, on the same inputs, and
+the whole sequence repeats for --rounds; it prints medians over the rounds, and each ratio to
+eager is the median of the ratios within a round (this machine's speed drifts by 30 % and more
+from one minute to the next).
 
-Run:  python benchmarks/speed.py [--preset NAME] [--batches 1 8 64] [--repeats 5]
+Run:  python benchmarks/speed.py [--preset NAME] [--batches 1 8 64] [--repeats 5] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -105,39 +108,61 @@ def _measure(engine: str, preset_name: str, batches: list[int], repeats: int, tm
     out.put((engine, (rows, peak_mb, preset.seconds), None))
 
 
+def _run_engine(ctx, engine: str, preset_name: str, args: argparse.Namespace, tmp: str):
+    """(engine, result, error) from a fresh process that runs only this engine."""
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_measure, args=(engine, preset_name, args.batches, args.repeats,
+                                              tmp, queue))  # fmt: skip
+    proc.start()
+    found = queue.get()
+    proc.join()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default=None)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="times every engine runs, in turn; figures are medians")  # fmt: skip
     parser.add_argument("--engines", nargs="+", default=list(ENGINES))
     args = parser.parse_args()
     from ganpad.presets import DEFAULT_PRESET
 
     preset_name = args.preset or DEFAULT_PRESET
     peak, desc = cpu_peak_gflops()
-    print(f"preset {preset_name}; CPU peak FP32 {peak:.0f} GFLOP/s ({desc})")
+    print(f"preset {preset_name}; CPU peak FP32 {peak:.0f} GFLOP/s ({desc}); "
+          f"medians of {args.rounds} rounds, ratios taken within each round")  # fmt: skip
+    ctx = mp.get_context("spawn")
+    rounds: dict[str, list] = {engine: [] for engine in args.engines}
+    errors: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # Engines take turns, round after round, so a noisy minute hits them all alike.
+        for _ in range(args.rounds):
+            for engine in args.engines:
+                if engine not in errors:
+                    name, result, error = _run_engine(ctx, engine, preset_name, args, tmp)
+                    if result is None:
+                        errors[name] = error
+                    else:
+                        rounds[name].append(result)
     print(f"{'engine':<15} {'batch':>5} {'clips/s':>9} {'x realtime':>10} {'GFLOP/s':>8} "
           f"{'% peak':>7} {'vs eager':>8} {'peak MB':>8}")  # fmt: skip
-    ctx = mp.get_context("spawn")
-    eager: dict[int, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for engine in args.engines:
-            queue = ctx.Queue()
-            proc = ctx.Process(target=_measure, args=(engine, preset_name, args.batches,
-                                                      args.repeats, tmp, queue))  # fmt: skip
-            proc.start()
-            name, result, error = queue.get()
-            proc.join()
-            if result is None:
-                print(f"{name:<15} failed: {error}")
-                continue
-            rows, peak_mb, seconds = result
-            for batch, rate, gflops in rows:
-                eager.setdefault(batch, rate) if name == "torch_eager" else None
-                ratio = rate / eager[batch] if batch in eager else float("nan")
-                print(f"{name:<15} {batch:>5} {rate:>9.1f} {rate * seconds:>10.0f} {gflops:>8.1f} "
-                      f"{100 * gflops / peak:>6.1f}% {ratio:>7.2f}x {peak_mb:>8.0f}")  # fmt: skip
+    eager = rounds.get("torch_eager", [])
+    for engine, results in rounds.items():
+        if engine in errors:
+            print(f"{engine:<15} failed: {errors[engine]}")
+            continue
+        peak_mb = max(r[1] for r in results)
+        seconds = results[0][2]
+        for i, batch in enumerate(args.batches):
+            rate = statistics.median(r[0][i][1] for r in results)
+            gflops = statistics.median(r[0][i][2] for r in results)
+            ratios = [r[0][i][1] / e[0][i][1] for r, e in zip(results, eager, strict=False)]
+            ratio = statistics.median(ratios) if ratios else float("nan")
+            print(f"{engine:<15} {batch:>5} {rate:>9.1f} {rate * seconds:>10.0f} {gflops:>8.1f} "
+                  f"{100 * gflops / peak:>6.1f}% {ratio:>7.2f}x {peak_mb:>8.0f}")  # fmt: skip
 
 
 if __name__ == "__main__":
