@@ -4,9 +4,8 @@ Representation (`phase_spec.MagIF`): STFT 1024 / hop 256, Nyquist bin and last f
 so a 16384-sample note is an image [2, 64 frames, 512 bins]: log magnitude (per-bin
 standardised, clipped at 3 sigma, scaled to [-1, 1]; statistics in the generator's buffers)
 and instantaneous frequency (in [-1, 1]; the mel variant's can reach past that and is clipped;
-zeroed in bins that never come within 60 dB
-of the note's peak, whose phase is noise). `model.representation = "mel-if"` warps
-both through the mel filterbank first (M-IF-Mel).
+zeroed in bins that never come within 60 dB of the note's peak, whose phase is noise).
+`model.representation = "mel-if"` warps both through the mel filterbank first (M-IF-Mel).
 
 Widths for d = 32 are the paper's; it has one more stage because its notes are 4 s long.
 
@@ -100,8 +99,8 @@ def minibatch_stddev(x: torch.Tensor, group: int = GROUP) -> torch.Tensor:
     """Append one channel: the feature standard deviation over groups of consecutive clips.
 
     Groups are consecutive, so with a per-kind batch that `group` divides (the trainer insists)
-    a pass over [real; fake] never mixes kinds; any other batch (inference, a
-    single clip) uses the largest divisor of its size below `group`.
+    a pass over [real; fake] never mixes kinds; any other batch (inference, a single clip) uses
+    the largest divisor of its size below `group`.
     """
     b, c, h, w = x.shape
     g = max(n for n in range(1, min(group, b) + 1) if b % n == 0)
