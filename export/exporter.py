@@ -85,7 +85,8 @@ def load_run(source: Path) -> LoadedRun:
 
 def build_generator(run: LoadedRun, prefix: str) -> torch.nn.Module:
     n_classes = len(run.classes) if run.config.model.conditional else 0
-    generator, _ = build_models(run.config.model, run.config.data.slice_len, n_classes)
+    cfg = run.config
+    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_classes, cfg.data.sample_rate)
     checkpoint.load_module(generator, run.tensors, prefix)
     return generator.eval()
 

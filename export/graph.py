@@ -45,6 +45,7 @@ def export_onnx(
             dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
         )  # fmt: skip
     graph = onnx.load(str(path))
+    halve_exact_constants(graph)
     for key, value in metadata.items():
         graph.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(graph)
@@ -60,6 +61,58 @@ def preset_model(preset_name: str) -> ContractGenerator:
     start = load_preset_start(preset_name)
     cfg = start.config
     n_classes = len(start.classes) if cfg.model.conditional else 0
-    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_classes)
+    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_classes, cfg.data.sample_rate)
     checkpoint.load_module(generator, start.tensors, "G")
     return ContractGenerator(generator.eval(), cfg.model.conditional).eval()
+
+
+def halve_exact_constants(model: onnx.ModelProto, min_size: int = 1 << 16) -> int:
+    """Store large float32 constants that half precision holds exactly as float16 (once, when
+    the same table appears twice), widened by a Cast when the graph runs: the same numbers in
+    a smaller file.
+
+    Export folds a model's own widening of its half-precision tables (a synthesiser's noise
+    bank and interpolation basis) into float32 constants, a copy for each use; this undoes
+    that. Returns how many constants it replaced.
+    """
+    import hashlib
+
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    kept: dict[str, str] = {}  # digest of the fp16 bytes -> name of the stored table
+    nodes = []
+    replaced = 0
+    for node in graph.node:
+        value = _large_constant(node, min_size)
+        half = None if value is None else value.astype(np.float16)
+        if half is None or not np.array_equal(half.astype(np.float32), value):
+            nodes.append(node)
+            continue
+        digest = hashlib.sha1(half.tobytes() + str(half.shape).encode()).hexdigest()
+        if digest not in kept:
+            kept[digest] = node.output[0] + "_fp16"
+            tensor = numpy_helper.from_array(half, kept[digest])
+            nodes.append(helper.make_node("Constant", [], [kept[digest]], value=tensor))
+        nodes.append(helper.make_node("Cast", [kept[digest]], [node.output[0]],
+                                      to=onnx.TensorProto.FLOAT))  # fmt: skip
+        replaced += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return replaced
+
+
+def _large_constant(node: onnx.NodeProto, min_size: int):
+    """The float32 value of a Constant node with at least `min_size` elements, else None."""
+    from onnx import numpy_helper
+
+    if node.op_type != "Constant" or node.attribute[0].name != "value":
+        return None
+    tensor = node.attribute[0].t
+    if tensor.data_type != onnx.TensorProto.FLOAT or len(tensor.dims) == 0:
+        return None
+    count = 1
+    for dim in tensor.dims:
+        count *= dim
+    return numpy_helper.to_array(tensor) if count >= min_size else None

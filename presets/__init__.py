@@ -12,10 +12,17 @@ from ganpad.presets.preset import (
     PresetError,
     load_preset,
 )
-from ganpad.presets.registry import DEFAULT_PRESET, find_preset, list_presets, shipped_dir, user_dir
+from ganpad.presets.registry import (
+    DEFAULT_NOTES_PRESET,
+    DEFAULT_PRESET,
+    find_preset,
+    list_presets,
+    shipped_dir,
+    user_dir,
+)
 
 __all__ = [
-    "CHECKPOINT_FILE", "CHECKPOINT_STATE_FILE", "DEFAULT_PRESET", "GENERATOR_FILE",
-    "META_PREFIX", "PRESET_FILE", "SCHEMA_VERSION", "Label", "Preset", "PresetError",
-    "find_preset", "list_presets", "load_preset", "shipped_dir", "user_dir",
+    "CHECKPOINT_FILE", "CHECKPOINT_STATE_FILE", "DEFAULT_NOTES_PRESET", "DEFAULT_PRESET",
+    "GENERATOR_FILE", "META_PREFIX", "PRESET_FILE", "SCHEMA_VERSION", "Label", "Preset",
+    "PresetError", "find_preset", "list_presets", "load_preset", "shipped_dir", "user_dir",
 ]  # fmt: skip

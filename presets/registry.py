@@ -10,7 +10,10 @@ import platformdirs
 
 from ganpad.presets.preset import PRESET_FILE, Preset, PresetError, load_preset
 
-DEFAULT_PRESET = "drums-wavegan-16k"
+DEFAULT_PRESET = "drums-drumsynth-16k"
+DEFAULT_NOTES_PRESET = "notes-notesynth-16k"
+# `--preset drums` or `--preset notes`: the shipped default of that kind.
+DEFAULTS = {"drums": DEFAULT_PRESET, "notes": DEFAULT_NOTES_PRESET}
 
 
 def shipped_dir() -> Path:
@@ -52,12 +55,16 @@ def list_presets(check_graph: bool = False) -> list[Entry]:
 
 
 def find_preset(name_or_path: str) -> Preset:
-    """A preset by folder path, or by name (user presets shadow shipped ones)."""
+    """A preset by folder path, or by name (user presets shadow shipped ones); "drums" and
+    "notes" name the shipped default of that kind unless a preset is called so."""
     path = Path(name_or_path)
     if path.is_dir():
         return load_preset(path)
-    for entry in list_presets():
+    entries = list_presets()
+    for entry in entries:
         if name_or_path in (entry.name, entry.path.name):
             return load_preset(entry.path)
-    names = ", ".join(sorted({e.name for e in list_presets()})) or "none"
+    if name_or_path in DEFAULTS:
+        return find_preset(DEFAULTS[name_or_path])
+    names = ", ".join(sorted({e.name for e in entries})) or "none"
     raise PresetError(name_or_path, f"no such preset (installed: {names})")

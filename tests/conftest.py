@@ -80,8 +80,9 @@ def tiny_preset(tmp_path_factory: pytest.TempPathFactory, tiny_run: Path) -> Pat
 TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
 
 
-def train_notes(root: Path, clip_cache: Path, name: str, *extra: str) -> tuple[Path, Path]:
-    """(run, preset): a d=4 GANSynth trained 2 steps on notes 60-64 rendered from TimGM6mb,
+def train_notes(root: Path, clip_cache: Path, name: str, *extra: str,
+                model: str = "gansynth") -> tuple[Path, Path]:  # fmt: skip
+    """(run, preset): a d=4 `model` trained 2 steps on notes 60-64 rendered from TimGM6mb,
     through the same commands a musician types."""
     from ganpad.cli import main
 
@@ -91,7 +92,7 @@ def train_notes(root: Path, clip_cache: Path, name: str, *extra: str) -> tuple[P
                   "--pitches", "60-64", "--velocities", "100", "--seconds", "1.024"]  # fmt: skip
         assert main(render) == 0
     run = root / f"run-{name}"
-    assert main(["train", "--model", "gansynth", "--data", str(data), "--out", str(run),
+    assert main(["train", "--model", model, "--data", str(data), "--out", str(run),
                  "--d", "4", "--batch", "4", "--steps", "2", "--set",
                  f"data.cache_dir={clip_cache}", "--set", "train.progress=false",
                  "--set", "train.log_every=1", *extra]) == 0  # fmt: skip

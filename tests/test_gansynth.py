@@ -45,7 +45,7 @@ def test_pixel_norm_and_minibatch_stddev_groups():
 
 
 def test_tiny_model_shapes_follow_the_table():
-    generator, critic = build_models(_tiny(), 16384, 5)
+    generator, critic = build_models(_tiny(), 16384, 5, 16000)
     spec = generator(torch.randn(3, 256), torch.tensor([0, 2, 4]))
     assert spec.shape == (3, 2, 64, 512) and spec.abs().max() <= 1.0
     score, logits = critic(spec)
@@ -74,7 +74,7 @@ def test_bad_configs_are_named(change, message):
 
 @pytest.mark.parametrize("representation", ["if", "mel-if"])
 def test_real_notes_survive_the_critics_view(notes, representation):
-    generator, _ = build_models(_tiny(representation), 16384, 4)
+    generator, _ = build_models(_tiny(representation), 16384, 4, 16000)
     generator.fit_features(notes)
     view = generator.features(notes)
     assert view.shape == (4, 2, 64, 512) and view.abs().max() <= 1.0

@@ -14,9 +14,9 @@ from helpers.jack_rig import Capture
 from ganpad.app.clip import finish_clip
 from ganpad.app.keymap import KeyMap
 from ganpad.app.latents import latent_for_seed
-from ganpad.presets import find_preset, load_preset
+from ganpad.presets import DEFAULT_NOTES_PRESET, find_preset, load_preset
 
-NOTES_PRESET = "notes-gansynth-16k"
+NOTES_PRESET = DEFAULT_NOTES_PRESET
 
 RIG = Path(__file__).parent / "helpers" / "jack_rig.py"
 PERIOD = 128

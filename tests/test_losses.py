@@ -157,7 +157,7 @@ def test_gradient_penalty_pass_of_its_own_keeps_the_maths(family):
 
     torch.manual_seed(0)
     cfg = ModelConfig(family=family, d=4, phase_shuffle=0, latent=16, conditional=True)
-    _, critic = build_models(cfg, 16384, 3)
+    _, critic = build_models(cfg, 16384, 3, 16000)
     shape = (4, 2, 64, 512) if family == "gansynth" else (4, 1, 16384)
     real, fake = torch.randn(shape) * 0.3, torch.randn(shape) * 0.3
     label = torch.tensor([0, 1, 2, 1])

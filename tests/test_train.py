@@ -146,7 +146,7 @@ def _ddp_penalty_worker(rank: int, port: int, results) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=2)  # fmt: skip
     torch.manual_seed(0)
-    _, critic = build_models(ModelConfig(d=4, phase_shuffle=0), 16384, 0)
+    _, critic = build_models(ModelConfig(d=4, phase_shuffle=0), 16384, 0, 16000)
     torch.manual_seed(1 + rank)  # each rank its own clips and interpolates
     real, fake = torch.randn(2, 2, 1, 16384) * 0.3
     grads = []

@@ -20,7 +20,7 @@ def test_shapes_for_every_paper_slice(slice_len, upsample):
 
 
 def test_paper_sized_model_matches_table():
-    g, d = build_models(ModelConfig(d=64), 16384, 0)
+    g, d = build_models(ModelConfig(d=64), 16384, 0, 16000)
     assert g.dense.out_features == 16 * 1024
     assert [m.layer.out_channels for m in g.ups] == [512, 256, 128, 64, 1]
     assert all(m.layer.kernel_size == (25,) and m.layer.stride == (4,) for m in g.ups)

@@ -49,7 +49,7 @@ def main() -> None:
     labels = torch.from_numpy(clips.labels).long()
     model = ModelConfig(family="gansynth", d=args.d, latent=256, conditional=True,
                         representation=args.representation)  # fmt: skip
-    generator, _ = build_models(model, data.slice_len, len(clips.classes))
+    generator, _ = build_models(model, data.slice_len, len(clips.classes), data.sample_rate)
     generator.fit_features(audio)
     with torch.no_grad():
         real = torch.cat([generator.features(audio[i : i + 64]) for i in range(0, len(audio), 64)])

@@ -19,14 +19,21 @@ def has_classifier(critic: nn.Module) -> bool:
 
 
 class AuxiliaryTap:
-    """Callable critic for the losses: returns the score, records the logits of each pass."""
+    """Callable critic for the losses: returns the score, records the logits of each pass
+    and, with `features`, every layer's output (for feature matching)."""
 
-    def __init__(self, critic: nn.Module):
+    def __init__(self, critic: nn.Module, features: bool = False):
         self.critic = critic
         self.logits: list[torch.Tensor] = []
+        self.features: list[list[torch.Tensor]] = []
+        self.keep_features = features
 
     def __call__(self, x: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        score, logits = self.critic(x, label)
+        if self.keep_features:
+            score, logits, feats = self.critic.forward_features(x, label)
+            self.features.append(feats)
+        else:
+            score, logits = self.critic(x, label)
         self.logits.append(logits)
         return score
 

@@ -50,6 +50,13 @@ class ModelConfig:
     upsample: str = "transpose"  # "transpose" or "nearest" (Donahue et al. tried both)
     gl_iterations: int = 16  # specgan: Griffin-Lim iterations back to audio (also in the graph)
     representation: str = "if"  # gansynth: "if" (log magnitude + IF) or "mel-if" (M-IF-Mel)
+    synth_bands: int = 24  # drumsynth/notesynth: noise bands from 20 Hz to Nyquist
+    synth_band_scale: str = "log"  # drumsynth/notesynth: bands evenly spaced in log or mel
+    synth_partials: int = 6  # drumsynth: swept, decaying sinusoids
+    synth_harmonics: int = 64  # notesynth: harmonics of the note's fundamental
+    synth_knots: int = 48  # drumsynth/notesynth: control points in time (dense at the attack)
+    synth_noises: int = 4  # drumsynth/notesynth: fixed noises the latent mixes into one
+    encoder: bool = False  # drumsynth/notesynth: train as a VAE-GAN (an encoder, resynthesis)
 
 
 @dataclass
@@ -60,7 +67,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.9
     n_critic: int = 5
-    loss: str = "wgan-gp"  # wgan-gp | lsgan | wgan | bwgan
+    loss: str = "wgan-gp"  # wgan-gp | lsgan | wgan | bwgan | hinge
     gp_lambda: float = 10.0  # gradient penalty weight (wgan-gp, bwgan)
     drift: float = 0.0  # wgan-gp: weight of E[D(real)^2] (progressive GAN's 0.001)
     ls_a: float = 0.0  # lsgan: target for fake clips in the critic loss
@@ -72,7 +79,13 @@ class TrainConfig:
     bw_gamma: float = 5.0  # bwgan: gamma (the report's c)
     lambda_adv: float = 1.0  # weight of the adversarial generator loss
     lambda_match: float = 1.0  # wavenet-gan: weight of the matching (likelihood) loss
+    lambda_rec: float = 1.0  # synths with model.encoder: weight of the resynthesis distance
+    lambda_kl: float = 0.05  # synths with model.encoder: weight of the latents' KL term
+    adversarial_from: int = 0  # steps of resynthesis alone before critic and adversary join
     lambda_aux: float = 1.0  # critics with a classifier head (gansynth): AC-GAN term weight
+    lambda_fm: float = 0.0  # feature matching: L1 between real and fake mean critic features
+    augment: list[str] = field(default_factory=list)  # critic inputs, real and fake: gain, shift
+    balance_classes: bool = False  # draw the class uniformly, then a clip of it
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
@@ -87,7 +100,7 @@ class TrainConfig:
     progress: bool = True
     eval_every: int = 0  # steps between cheap evaluations (0: never)
     eval_n: int = 256  # clips generated for each
-    eval_reference: str = ""  # real clips to compare with ("" -> data.path)
+    eval_reference: str = ""  # real clips to compare with ("" -> the training clips)
 
 
 @dataclass
@@ -111,6 +124,20 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         "model.latent": 256, "model.conditional": True, "data.labels": "pitch",
         "train.n_critic": 1, "train.lr": 2e-3, "train.beta1": 0.0, "train.beta2": 0.99,
         "train.drift": 0.001, "train.lambda_aux": 10.0,
+    },
+    # DrumSynth: chosen by the side-by-side table in README for a few CPU-hours (#14).
+    "drumsynth": {
+        "model.d": 16, "model.latent": 64, "model.conditional": True, "train.loss": "hinge",
+        "train.n_critic": 1, "train.lr": 2e-4, "train.beta1": 0.5, "train.beta2": 0.9,
+        "train.batch_size": 32, "train.lambda_fm": 2.0, "train.lambda_aux": 1.0,
+        "train.augment": ["gain", "shift"], "train.balance_classes": True,
+    },
+    # NoteSynth: the same recipe on pitch labels (#15).
+    "notesynth": {
+        "model.d": 16, "model.latent": 64, "model.conditional": True, "data.labels": "pitch",
+        "train.loss": "hinge", "train.n_critic": 1, "train.lr": 2e-4, "train.beta1": 0.5,
+        "train.beta2": 0.9, "train.batch_size": 16, "train.lambda_fm": 2.0,
+        "train.lambda_aux": 1.0, "train.augment": ["gain", "shift"],
     },
 }  # fmt: skip
 

@@ -11,13 +11,17 @@ import torch
 
 from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.audio import resample
+from ganpad.drums import DRUM_CLASSES
 from ganpad.training import checkpoint
+from ganpad.training.baselines import noise_synth, sine_at_pitch
 from ganpad.training.classifier import CLIP, RATE, DrumClassifier, load_classifier, predict
 from ganpad.training.config import DataConfig, from_dict
 from ganpad.training.data import load_clips
+from ganpad.training.diagnostics import signal_report, spectral_centroid
 from ganpad.training.metrics import (
     frechet_distance,
     inception_score,
+    logmel_embedding,
     ndb,
     pitch_metrics,
     spectral_features,
@@ -74,7 +78,7 @@ def generate_run(run_dir: Path, n: int, seed: int) -> Clips:
     cfg = from_dict(state["config"])
     classes = state["classes"]
     n_labels = len(classes) if cfg.model.conditional else 0
-    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_labels)
+    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_labels, cfg.data.sample_rate)
     checkpoint.load_module(generator, tensors, "G_ema")
     name = f"{run_dir.name}@{state['step']}"
     chosen = classes if n_labels else None
@@ -122,12 +126,22 @@ def load_target(target: str, n: int, seed: int, cache_dir: str = "") -> Clips:
     return load_real(target, cache_dir)
 
 
+def baseline(generated: Clips, pitched: bool, seed: int = 0) -> Clips:
+    """The no-learning baseline for these clips: a sine at each asked pitch for notes, the
+    noise synth for drums (as many clips, at the classifier's rate)."""
+    if pitched:
+        midi = np.array(generated.labels, float)
+        return Clips("sine at pitch", sine_at_pitch(midi, CLIP, RATE), generated.labels)
+    return Clips("noise synth", noise_synth(len(generated.audio), CLIP, RATE, seed), None)
+
+
 def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20,
             seed: int = 0, pitched: bool = False) -> dict[str, dict[str, float]]:  # fmt: skip
-    """Each metric for the generated clips and for held-out real clips, and their ratio.
+    """Each metric for the generated clips, for held-out real clips and for the no-learning
+    baseline, with the ratios generated / real and generated / baseline.
 
-    The real set is split in two halves A and B: the baseline compares B with A, the model
-    compares as many generated clips with A, so both figures see the same sample sizes.
+    The real set is split in two halves A and B: the real row compares B with A, the model
+    and the baseline compare as many clips with A, so every row sees the same sample sizes.
     """
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(real.audio))
@@ -137,26 +151,67 @@ def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20,
     # order groups its sounds).
     chosen = rng.permutation(len(generated.audio))[: len(b)]
     g = generated.audio[chosen]
-    metrics = {}
+    base = baseline(subset(generated, chosen), pitched, seed).audio
+    rows = {"generated": g, "real": b, "baseline": base}
+    metrics: dict[str, dict[str, float]] = {}
     if not pitched:  # the classifier knows drums: its scores say nothing about notes
-        g_probs, g_emb = predict(model, g)
-        b_probs, b_emb = predict(model, b)
         _, a_emb = predict(model, a)
-        metrics["inception_score"] = (inception_score(g_probs), inception_score(b_probs))
-        metrics["frechet_distance"] = (frechet_distance(g_emb, a_emb),
-                                       frechet_distance(b_emb, a_emb))  # fmt: skip
-    a_feat, b_feat, g_feat = (spectral_features(x, RATE) for x in (a, b, g))
-    metrics["ndb_over_k"] = (ndb(a_feat, g_feat, k, seed=seed)[1],
-                             ndb(a_feat, b_feat, k, seed=seed)[1])  # fmt: skip
+        scored = {name: predict(model, x) for name, x in rows.items()}
+        metrics["inception_score"] = {n: inception_score(p) for n, (p, _) in scored.items()}
+        metrics["frechet_distance"] = {n: frechet_distance(e, a_emb)
+                                       for n, (_, e) in scored.items()}  # fmt: skip
+    a_mel = logmel_embedding(a, RATE)
+    metrics["logmel_frechet"] = {n: frechet_distance(logmel_embedding(x, RATE), a_mel)
+                                 for n, x in rows.items()}  # fmt: skip
+    a_feat = spectral_features(a, RATE)
+    metrics["ndb_over_k"] = {n: ndb(a_feat, spectral_features(x, RATE), k, seed=seed)[1]
+                             for n, x in rows.items()}  # fmt: skip
     if pitched and generated.labels and real.labels:
-        targets = np.array(generated.labels, float)[chosen]
-        g_pitch = pitch_metrics(track_pitch(g, RATE), targets)
-        r_pitch = pitch_metrics(track_pitch(real.audio, RATE), np.array(real.labels, float))
+        targets = {"generated": np.array(generated.labels, float)[chosen],
+                   "real": np.array(real.labels, float)[order[half:]]}  # fmt: skip
+        targets["baseline"] = targets["generated"]
+        tracked = {n: pitch_metrics(track_pitch(x, RATE), targets[n]) for n, x in rows.items()}
         for key in ("pitch_accuracy", "pitch_entropy", "voiced"):
-            metrics[key] = (g_pitch[key], r_pitch[key])
-    return {name: {"generated": round(float(gen), 4), "real": round(float(ref), 4),
-                   "ratio": round(float(gen) / float(ref), 4) if ref else None}
-            for name, (gen, ref) in metrics.items()}  # fmt: skip
+            metrics[key] = {n: t[key] for n, t in tracked.items()}
+    return {name: _row(values) for name, values in metrics.items()}
+
+
+def _row(values: dict[str, float]) -> dict[str, float | None]:
+    row: dict[str, float | None] = {n: round(float(v), 4) for n, v in values.items()}
+    for ref, key in (("real", "ratio"), ("baseline", "ratio_baseline")):
+        row[key] = round(row["generated"] / row[ref], 4) if row[ref] else None  # none to a 0
+    return row
+
+
+def subset(clips: Clips, index: np.ndarray) -> Clips:
+    labels = [clips.labels[i] for i in index] if clips.labels else None
+    return Clips(clips.name, clips.audio[index], labels)
+
+
+def timbre_spread(generated: Clips, real: Clips, pitch: str = "60", n: int = 16) -> dict:
+    """Standard deviation of the spectral centroid of `n` generated notes at one pitch (as
+    many latents), beside that of the real notes at that pitch (programs and velocities)."""
+    ours = generated.audio[[i for i, p in enumerate(generated.labels) if p == pitch][:n]]
+    theirs = real.audio[[i for i, p in enumerate(real.labels) if p == pitch]]
+    spread = {"pitch": int(pitch), "n_generated": len(ours), "n_real": len(theirs)}
+    for name, clips in (("generated_hz", ours), ("real_hz", theirs)):
+        spread[name] = round(float(spectral_centroid(clips, RATE).std()), 1) if len(clips) else None
+    return spread
+
+
+def class_accuracy(generated: Clips, model: DrumClassifier) -> dict:
+    """How often the classifier recognises the class a clip was asked for, per class, and
+    the confusion matrix (rows: asked, columns: recognised, in DRUM_CLASSES order)."""
+    probs, _ = predict(model, generated.audio)
+    recognised = probs.argmax(axis=1)
+    asked = np.array([DRUM_CLASSES.index(c) for c in generated.labels])
+    n = len(DRUM_CLASSES)
+    confusion = np.zeros((n, n), int)
+    np.add.at(confusion, (asked, recognised), 1)
+    per_class = {DRUM_CLASSES[i]: round(float(confusion[i, i] / confusion[i].sum()), 4)
+                 for i in range(n) if confusion[i].sum()}  # fmt: skip
+    return {"per_class": per_class, "mean": round(float(np.mean(list(per_class.values()))), 4),
+            "classes": list(DRUM_CLASSES), "confusion": confusion.tolist()}  # fmt: skip
 
 
 def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None, k: int = 20,
@@ -171,7 +226,15 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
         "n_generated": len(generated.audio),
         "n_real": len(real.audio),
         "metrics": compare(generated, real, model, k, seed, pitched),
+        "signal": {
+            "generated": signal_report(generated.audio, generated.labels, RATE),
+            "real": signal_report(real.audio, real.labels, RATE),
+        },  # fmt: skip
     }
+    if generated.labels and not pitched:
+        report["class_accuracy"] = class_accuracy(generated, model)
+    if pitched:
+        report["timbre_spread"] = timbre_spread(generated, real)
     if out is not None:
         write_report(report, generated, real, Path(out))
     return report
@@ -179,16 +242,40 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
 
 def markdown(report: dict) -> str:
     lines = [f"# {report['target']} vs {report['reference']}", "",
-             f"{report['n_generated']} generated clips, {report['n_real']} real held-out clips.",
-             "", "| metric | generated | real | ratio |", "|---|---|---|---|"]  # fmt: skip
+             f"{report['n_generated']} generated clips, {report['n_real']} real held-out clips; "
+             "each row compares as many clips with the same real half.", "",
+             "| metric | generated | real | baseline | ratio to real | ratio to baseline |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
     for name, m in report["metrics"].items():
-        ratio = "-" if m["ratio"] is None else f"{m['ratio']:.3g}"  # no ratio to a real 0
-        lines.append(f"| {name} | {m['generated']:.4g} | {m['real']:.4g} | {ratio} |")
+        ratios = ["-" if m[r] is None else f"{m[r]:.3g}" for r in ("ratio", "ratio_baseline")]
+        lines.append(f"| {name} | {m['generated']:.4g} | {m['real']:.4g} | "
+                     f"{m['baseline']:.4g} | {ratios[0]} | {ratios[1]} |")  # fmt: skip
+    accuracy = report.get("class_accuracy")
+    if accuracy:
+        lines += ["", f"Class accuracy (asked = recognised), mean {accuracy['mean']:.3f}: " +
+                  ", ".join(f"{c} {a:.2f}" for c, a in accuracy["per_class"].items())]  # fmt: skip
+    spread = report.get("timbre_spread")
+    if spread:
+        lines += ["", f"Spectral centroid spread at MIDI {spread['pitch']}: "
+                  f"{spread['generated_hz']} Hz across {spread['n_generated']} latents, "
+                  f"{spread['real_hz']} Hz across {spread['n_real']} real notes."]  # fmt: skip
+    signal = report.get("signal", {})
+    if signal:
+        lines += ["", "| class | clips | abs(mean)/RMS | decay to -60 dB (s) | comb peak "
+                  "(dB @ Hz) | real decay (s) | real comb peak |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for name, g in signal["generated"].items():
+            r = signal["real"].get(name, {})
+            lines.append(f"| {name} | {g['clips']} | {g['dc_ratio']:.4f} | {g['decay_s']:.2f} | "
+                         f"{g['comb_peak_db']:.1f} @ {g['comb_peak_hz']:.0f} | "
+                         f"{r.get('decay_s', '-')} | {r.get('comb_peak_db', '-')} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
 def write_report(report: dict, generated: Clips, real: Clips, out: Path) -> None:
-    """report.json, report.md and grid.png (real spectrograms on top, generated below)."""
+    """report.json, report.md and grid.png: spectrograms, a column per class (up to 8) where
+    the clips are labelled, two real rows on top and two generated rows below, each tile one
+    second across, low frequencies at the bottom, 60 dB from white to black."""
     from PIL import Image
 
     from ganpad.training.tblog import spectrogram_image
@@ -196,11 +283,37 @@ def write_report(report: dict, generated: Clips, real: Clips, out: Path) -> None
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "report.json", json.dumps(report, indent=1) + "\n")
     atomic_write_text(out / "report.md", markdown(report))
+    columns = _grid_columns(generated, real)
     rows = []
-    count = min(8, len(real.audio), len(generated.audio))
-    for clips in (real.audio[:count], generated.audio[:count]):
-        tiles = [spectrogram_image(torch.from_numpy(c))[0].numpy() for c in clips]
+    for clips in (real, real, generated, generated):
+        picks = _pick(clips, columns, second=len(rows) % 2 == 1)
+        tiles = [spectrogram_image(torch.from_numpy(c), floor_db=-60.0)[0].numpy() for c in picks]
         rows.append(np.concatenate(tiles, axis=1))
+    rows.insert(2, np.ones((4, rows[0].shape[1])))  # a white line between real and generated
     grid = (np.concatenate(rows, axis=0) * 255).astype(np.uint8)
     with atomic_path(out / "grid.png") as tmp:
         Image.fromarray(grid).save(tmp, format="PNG")
+
+
+def _grid_columns(generated: Clips, real: Clips) -> list[str | None]:
+    """Up to 8 labels both sets have, spread over them in order; no labels: 8 unlabelled."""
+    if not (generated.labels and real.labels):
+        return [None] * 8
+    shared = [c for c in dict.fromkeys(generated.labels) if c in set(real.labels)]
+    shared.sort(key=lambda c: (DRUM_CLASSES.index(c) if c in DRUM_CLASSES else 99, int(c) if
+                               c.isdigit() else 0))  # fmt: skip
+    if len(shared) > 8:
+        shared = [shared[i] for i in np.linspace(0, len(shared) - 1, 8).round().astype(int)]
+    return shared or [None] * 8
+
+
+def _pick(clips: Clips, columns: list[str | None], second: bool) -> list[np.ndarray]:
+    """A clip per column: the first (or second) of that label, else the next in order."""
+    picks = []
+    for i, label in enumerate(columns):
+        if label is None:
+            index = [min(i + 8 * second, len(clips.audio) - 1)]
+        else:
+            index = [k for k, c in enumerate(clips.labels) if c == label]
+        picks.append(clips.audio[index[min(int(second), len(index) - 1)]])
+    return picks

@@ -19,11 +19,12 @@ from tqdm import tqdm
 
 from ganpad.atomic import atomic_write_text
 from ganpad.training import checkpoint, distributed
+from ganpad.training.augment import augment, check_augments
 from ganpad.training.auxiliary import AuxiliaryTap, accuracy, has_classifier
 from ganpad.training.config import RunConfig, save_toml, to_dict
 from ganpad.training.data import ClipSet, load_clips
 from ganpad.training.finetune import PresetStart
-from ganpad.training.losses import get_loss
+from ganpad.training.losses import CriticResult, feature_matching, get_loss
 from ganpad.training.models import build_models, check_config, fake_batch, synthesize
 from ganpad.training.models.gansynth import GROUP
 from ganpad.training.tblog import TensorBoardLog
@@ -71,6 +72,15 @@ class Trainer:
         if config.train.drift and config.train.loss != "wgan-gp":
             raise TrainError(f"train.drift = {config.train.drift} is a wgan-gp term; "
                              f"--loss {config.train.loss} does not use it")  # fmt: skip
+        check_augments(config.train.augment)
+        if config.train.adversarial_from and not config.model.encoder:
+            raise TrainError(
+                "train.adversarial_from: before it the generator learns by resynthesis alone, "
+                "which needs model.encoder = true (drumsynth, notesynth)"
+            )
+        if config.train.augment and config.model.family in ("specgan", "gansynth"):
+            raise TrainError(f"train.augment works on audio; the {config.model.family} critic "
+                             "sees spectrograms")  # fmt: skip
         if config.data.labels == "pitch" and config.train.eval_every:
             raise TrainError(
                 "train.eval_every: the in-training evaluation scores drums with the drum "
@@ -104,11 +114,19 @@ class Trainer:
         torch.manual_seed(config.train.seed + self.dist.rank)
         self.data_gen = torch.Generator().manual_seed(config.train.seed * 7919 + self.dist.rank)
         n_classes = len(self.classes) if config.model.conditional else 0
-        g, d = build_models(config.model, config.data.slice_len, n_classes)
+        g, d = build_models(config.model, config.data.slice_len, n_classes,
+                            config.data.sample_rate)  # fmt: skip
         self.G, self.D = g.to(self.device), d.to(self.device)
         self.auxiliary = has_classifier(self.D)  # AC-GAN: the critic also names the class
+        if config.train.lambda_fm and not hasattr(self.D, "forward_features"):
+            raise TrainError(
+                f"train.lambda_fm: the {config.model.family} critic does not expose its "
+                "features; feature matching is for the synthesis families"
+            )
         if not saved and not start:
             self.G.fit_features(self.audio)  # spectral models: normalisation statistics
+            if hasattr(self.G, "fit_labels"):
+                self.G.fit_labels(self.classes)  # what each label means (a note's pitch)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         t = config.train
         betas = (t.beta1, t.beta2)
@@ -150,6 +168,11 @@ class Trainer:
         remap = torch.tensor([index.get(c, 0) for c in clips.classes], dtype=torch.long)
         self.audio = torch.from_numpy(clips.audio).unsqueeze(1).to(self.device)
         self.labels = remap[torch.from_numpy(clips.labels)].to(self.device)
+        # For class-balanced batches: clip indices sorted by class, where each class starts.
+        self.by_class = torch.argsort(self.labels.cpu(), stable=True)
+        counts = torch.bincount(self.labels.cpu(), minlength=len(self.classes))
+        self.class_count = counts[counts > 0]
+        self.class_start = (torch.cumsum(counts, 0) - counts)[counts > 0]
 
     # ---- one iteration -------------------------------------------------------------------
 
@@ -159,7 +182,13 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        idx = torch.randint(len(self.real), (self.cfg.train.batch_size,), generator=self.data_gen)
+        n = self.cfg.train.batch_size
+        if self.cfg.train.balance_classes:  # every class the data has, equally often
+            cls = torch.randint(len(self.class_count), (n,), generator=self.data_gen)
+            within = (torch.rand(n, generator=self.data_gen) * self.class_count[cls]).long()
+            idx = self.by_class[self.class_start[cls] + within]
+        else:
+            idx = torch.randint(len(self.real), (n,), generator=self.data_gen)
         idx = idx.to(self.device)
         label = self.labels[idx] if self.cfg.model.conditional else None
         return self.real[idx], label
@@ -168,15 +197,37 @@ class Trainer:
         return torch.randn(self.cfg.train.batch_size, self.cfg.model.latent, device=self.device)
 
     def train_step(self) -> dict[str, float]:
-        """n_critic critic updates, then one generator update and the EMA update."""
+        """n_critic critic updates, then one generator update and the EMA update; before
+        train.adversarial_from, the generator update alone, on its resynthesis losses."""
+        t = self.cfg.train
+        adversarial = self.step >= t.adversarial_from
+        result = self._critic_steps() if adversarial else CriticResult(torch.zeros(()), {})
+        real, label = self._batch()
+        with self._autocast():
+            fake, extras = fake_batch(self.G_train, real, self._z(), label, fakes=adversarial)
+            g_loss = torch.zeros((), device=self.device)
+            if adversarial:
+                g_loss = self._adversarial_loss(fake, real, label, result.parts)
+            for name, extra in extras.items():  # lambda_match, lambda_rec, lambda_kl
+                g_loss = g_loss + getattr(t, f"lambda_{name}") * extra
+                result.parts[name] = extra.detach()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward(inputs=list(self.G.parameters()))
+        self.opt_g.step()
+        self._update_ema()
+        parts = {f"loss/{k}": v.item() for k, v in result.parts.items()}
+        return {"loss/critic": result.loss.item(), "loss/generator": g_loss.item(), **parts}
+
+    def _critic_steps(self) -> CriticResult:
         t = self.cfg.train
         for _ in range(t.n_critic):
             real, label = self._batch()
             z = self._z()
             with torch.no_grad(), self._autocast():
-                fake = fake_batch(self.G_train, real, z, label)[0].to(real.dtype)
+                fake = fake_batch(self.G_train, real, z, label, extras=False)[0].to(real.dtype)
             critic = AuxiliaryTap(self.D_train) if self.auxiliary else self.D_train
             with self._autocast():
+                real, fake = self._augment(real), self._augment(fake)
                 result = self.loss.critic(critic, real, fake, label, t)
                 if self.auxiliary:
                     aux = self._auxiliary(critic, label, "real", result.parts)
@@ -186,25 +237,28 @@ class Trainer:
             self.opt_d.step()
             if self.loss.after_critic_step is not None:
                 self.loss.after_critic_step(self.D, t)
-        real, label = self._batch()
-        with self._autocast():
-            fake, extra = fake_batch(self.G_train, real, self._z(), label)
-            # The plain critic: its gradients are not wanted here, so DDP must not sync them.
-            critic = AuxiliaryTap(self.D) if self.auxiliary else self.D
-            g_loss = t.lambda_adv * self.loss.generator(critic, fake, label, t)
-            if self.auxiliary:
-                g_loss = g_loss + t.lambda_aux * self._auxiliary(
-                    critic, label, "fake", result.parts
-                )
-            if extra is not None:
-                g_loss = g_loss + t.lambda_match * extra
-                result.parts["match"] = extra.detach()
-        self.opt_g.zero_grad(set_to_none=True)
-        g_loss.backward(inputs=list(self.G.parameters()))
-        self.opt_g.step()
-        self._update_ema()
-        parts = {f"loss/{k}": v.item() for k, v in result.parts.items()}
-        return {"loss/critic": result.loss.item(), "loss/generator": g_loss.item(), **parts}
+        return result
+
+    def _adversarial_loss(self, fake: torch.Tensor, real: torch.Tensor,
+                          label: torch.Tensor | None, parts: dict) -> torch.Tensor:  # fmt: skip
+        """The generator's adversarial terms: the loss's own, the AC-GAN and feature matching."""
+        t = self.cfg.train
+        # The plain critic: its gradients are not wanted here, so DDP must not sync them.
+        tapped = self.auxiliary or t.lambda_fm > 0
+        critic = AuxiliaryTap(self.D, features=t.lambda_fm > 0) if tapped else self.D
+        g_loss = t.lambda_adv * self.loss.generator(critic, self._augment(fake), label, t)
+        if self.auxiliary:
+            g_loss = g_loss + t.lambda_aux * self._auxiliary(critic, label, "fake", parts)
+        if t.lambda_fm:
+            with torch.no_grad():
+                real_feats = self.D.forward_features(self._augment(real), label)[2]
+            fm = feature_matching(real_feats, critic.features[0])
+            g_loss = g_loss + t.lambda_fm * fm
+            parts["fm"] = fm.detach()
+        return g_loss
+
+    def _augment(self, audio: torch.Tensor) -> torch.Tensor:
+        return augment(audio, self.cfg.train.augment, self.cfg.data.sample_rate)
 
     @staticmethod
     def _auxiliary(tap: AuxiliaryTap, label: torch.Tensor, kind: str,
@@ -217,7 +271,9 @@ class Trainer:
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        decay = self.cfg.train.ema_decay
+        # Warm-up (as TensorFlow's moving averages do): early on the average would still be
+        # mostly the random initial weights, which a short CPU run never outgrows.
+        decay = min(self.cfg.train.ema_decay, (1 + self.step) / (10 + self.step))
         for e, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             e.lerp_(p.detach(), 1.0 - decay)
         for e, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
@@ -306,18 +362,22 @@ class Trainer:
         """Frechet distance and Inception score of the EMA generator against real clips; the
         checkpoint with the lowest distance so far is kept in checkpoints/best."""
         from ganpad.training.classifier import load_classifier, predict
-        from ganpad.training.evaluate import generate_with, load_real
+        from ganpad.training.evaluate import fit, generate_with, load_real
         from ganpad.training.metrics import frechet_distance, inception_score
 
         t = self.cfg.train
+        self._refit_prior()
         if not hasattr(self, "_eval_reference"):
             self._eval_classifier = load_classifier()
-            real = load_real(t.eval_reference or self.cfg.data.path, self.cfg.data.cache_dir)
-            self._eval_reference = predict(self._eval_classifier, real.audio)[1]
+            if t.eval_reference:
+                real = load_real(t.eval_reference, self.cfg.data.cache_dir).audio
+            else:  # the training clips: held-out kits stay out of checkpoint selection too
+                real = fit(self.clips.audio, self.cfg.data.sample_rate)
+            self._eval_reference = predict(self._eval_classifier, real)[1]
             self._best = checkpoint.best_value(self.run_dir)
         classes = list(self.classes) if self.cfg.model.conditional else None
         clips = generate_with(
-            self.G_ema.cpu() if False else self.G_ema,
+            self.G_ema,
             self.cfg.model.latent,
             classes,
             self.cfg.data.sample_rate,
@@ -393,9 +453,21 @@ class Trainer:
                 out[f"rng.{kind}.{rank}"] = s
         return out
 
+    @torch.no_grad()
+    def _refit_prior(self) -> None:
+        """Autoencoding synths: refit each label's latent Gaussian to where the encoder puts
+        the training clips now, for G and its EMA (what is saved, evaluated and exported)."""
+        if getattr(self.G, "encoder", None) is None:
+            return
+        labels = self.labels if self.cfg.model.conditional else None
+        self.G.fit_prior(self.audio, labels)
+        self.G_ema.prior_mean.copy_(self.G.prior_mean)
+        self.G_ema.prior_chol.copy_(self.G.prior_chol)
+
     def save(self, metrics: dict[str, float] | None = None) -> None:
         if self._saved_step == self.step and checkpoint.latest(self.run_dir) is not None:
             return  # this step is on disk already (an evaluation kept it)
+        self._refit_prior()
         rng = self._rng_tensors()  # a collective: every rank takes part
         if self.is_main:
             g_opt, g_meta = checkpoint.optimizer_to_flat(self.opt_g, "opt_g")

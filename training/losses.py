@@ -1,4 +1,4 @@
-"""GAN objectives: WGAN-GP, LSGAN, WGAN with weight clipping, and Banach WGAN (Sobolev norm).
+"""GAN objectives: WGAN-GP, LSGAN, WGAN with weight clipping, Banach WGAN (Sobolev norm), hinge.
 
 Each loss gives the critic loss with its parts for logging, the generator loss, and an optional
 step to run after each critic update (weight clipping).
@@ -128,6 +128,68 @@ def lsgan_generator(critic: Critic, fake: torch.Tensor, label: torch.Tensor | No
     return 0.5 * ((critic(fake, label).float() - cfg.ls_c) ** 2).mean()
 
 
+def hinge_critic(critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+                 label: torch.Tensor | None, cfg: TrainConfig) -> CriticResult:  # fmt: skip
+    """E[relu(1 - D(real))] + E[relu(1 + D(fake))] (Lim & Ye 2017; SNGAN, BigGAN)."""
+    d_real, d_fake = _critic_scores(critic, [real, fake], label)
+    loss = torch.relu(1 - d_real).mean() + torch.relu(1 + d_fake).mean()
+    return CriticResult(loss, {"d_real": d_real.mean().detach(), "d_fake": d_fake.mean().detach()})
+
+
+def feature_matching(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
+    """Mean over layers of L1 between the batch-mean critic features of real and fake clips.
+
+    Each position of a feature map is kept (averaged over the batch only), so the match
+    covers how a hit evolves in time, not just its overall level (Salimans et al. 2016's
+    statistic, per layer as MelGAN weighs it).
+    """
+    terms = [(r.float().mean(0) - f.float().mean(0)).abs().mean() for r, f in zip(real, fake,
+                                                                          strict=True)]  # fmt: skip
+    return torch.stack(terms).mean()
+
+
+def spectral_distance(x: torch.Tensor, y: torch.Tensor, rate: int,
+                      ffts: tuple[int, ...] = (2048, 512, 128)) -> torch.Tensor:  # fmt: skip
+    """Multi-resolution log-mel distance of audio [B, 1, T]: the mean |log M_x - log M_y|
+    plus the spectral convergence ||M_x - M_y|| / ||M_y|| of mel-band magnitudes, over Hann
+    STFTs at several sizes (hop a quarter), bands fewer for the shorter windows.
+
+    Bands rather than bins: two noises with the same spectral envelope differ bin by bin by
+    about a neper (their magnitudes are Rayleigh-distributed), which would drown the envelope
+    a generator is to learn; summed over a band they agree. The log makes the quiet tail of a
+    hit count as much as its attack.
+    """
+    x, y = x.reshape(x.shape[0], -1).float(), y.reshape(y.shape[0], -1).float()
+    total = x.new_zeros(())
+    for n in ffts:
+        window = torch.hann_window(n, device=x.device)
+        bands = _mel_filters(n, rate, max(16, n // 16)).to(x.device)
+        mx, my = (torch.sqrt(bands @ torch.stft(a, n, n // 4, window=window,
+                                                return_complex=True).abs().pow(2) + 1e-10)
+                  for a in (x, y))  # fmt: skip
+        convergence = torch.linalg.norm(mx - my) / (torch.linalg.norm(my) + 1e-7)
+        total = total + convergence + (torch.log(mx + 1e-4) - torch.log(my + 1e-4)).abs().mean()
+    return total / len(ffts)
+
+
+_MEL_CACHE: dict[tuple[int, int, int], torch.Tensor] = {}
+
+
+def _mel_filters(n_fft: int, rate: int, bands: int) -> torch.Tensor:
+    key = (n_fft, rate, bands)
+    if key not in _MEL_CACHE:
+        import librosa
+
+        mel = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=bands, fmin=20.0, norm=None)
+        _MEL_CACHE[key] = torch.from_numpy(mel).float()
+    return _MEL_CACHE[key]
+
+
+def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(log_var)) || N(0, 1)), summed over latent dimensions, batch mean."""
+    return 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(dim=1).mean()
+
+
 @torch.no_grad()
 def clip_weights(critic: nn.Module, cfg: TrainConfig) -> None:
     """WGAN's crude Lipschitz bound: every critic weight clamped to [-c, c] after each step."""
@@ -147,6 +209,7 @@ LOSSES = {
     "lsgan": Loss(lsgan_critic, lsgan_generator),
     "wgan": Loss(wgan_critic, wgan_generator, clip_weights),
     "bwgan": Loss(bwgan_critic, wgan_generator),
+    "hinge": Loss(hinge_critic, wgan_generator),
 }
 
 

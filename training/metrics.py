@@ -1,4 +1,5 @@
-"""The papers' sample-quality metrics: Inception score, Frechet distance, NDB/k, pitch metrics."""
+"""The papers' sample-quality metrics: Inception score, Frechet distance, NDB/k, pitch metrics,
+and a log-mel timbre embedding."""
 
 from __future__ import annotations
 
@@ -102,3 +103,14 @@ def spectral_features(audio: np.ndarray, rate: int) -> np.ndarray:
     # 32 bands of 8 bins: the clustering sees the spectral shape, not bin-level noise.
     bands = mag[..., :256].reshape(*mag.shape[:2], 32, 8).mean(-1)
     return np.log(bands + 1e-5).reshape(len(audio), -1)
+
+
+def logmel_embedding(audio: np.ndarray, rate: int, bands: int = 40) -> np.ndarray:
+    """Per clip, the mean and the standard deviation over time of each log-mel band [N, 2
+    bands]: a timbre embedding that needs no trained classifier (for notes as for drums)."""
+    import librosa
+
+    mel = librosa.feature.melspectrogram(y=audio.astype(np.float32), sr=rate, n_fft=1024,
+                                         hop_length=256, n_mels=bands)  # fmt: skip
+    log = np.log(mel + 1e-6)
+    return np.concatenate([log.mean(axis=-1), log.std(axis=-1)], axis=-1)

@@ -6,16 +6,24 @@ import torch
 from torch import nn
 
 from ganpad.training.config import ModelConfig
+from ganpad.training.models.drumsynth import DrumSynthGenerator
 from ganpad.training.models.gansynth import REPRESENTATIONS, GANSynthCritic, GANSynthGenerator
 from ganpad.training.models.gansynth import check_shape as gansynth_shape
 from ganpad.training.models.lstm_critic import SLICES as LSTM_SLICES
 from ganpad.training.models.lstm_critic import LSTMCritic
+from ganpad.training.models.multiview import MultiViewCritic
+from ganpad.training.models.notesynth import NoteSynthGenerator
 from ganpad.training.models.specgan import SLICES as SPEC_SLICES
 from ganpad.training.models.specgan import SpecGANCritic, SpecGANGenerator
+from ganpad.training.models.synthesis import BAND_SCALES
 from ganpad.training.models.wavegan import WaveGANCritic, WaveGANGenerator, layout
 from ganpad.training.models.wavenet import PatchCritic, WaveNetGenerator
 
-FAMILIES = ("wavegan", "specgan", "wavenet-gan", "gansynth")
+FAMILIES = ("wavegan", "specgan", "wavenet-gan", "gansynth", "drumsynth", "notesynth")
+SYNTHS = (
+    "drumsynth",
+    "notesynth",
+)  # a network driving a synthesiser, judged by a multi-view critic
 CRITICS = ("conv", "lstm")
 
 
@@ -27,6 +35,8 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         raise ValueError(f"unknown critic {cfg.critic!r}; choose from {', '.join(CRITICS)}")
     if cfg.family == "gansynth":
         _check_gansynth(cfg, slice_len)
+    elif cfg.family in SYNTHS:
+        _check_synth(cfg, slice_len)
     else:
         layout(slice_len)
     if cfg.c != 1:
@@ -59,9 +69,31 @@ def _check_gansynth(cfg: ModelConfig, slice_len: int) -> None:
         )
 
 
-def build_models(cfg: ModelConfig, slice_len: int, n_classes: int) -> tuple[nn.Module, nn.Module]:
-    """(generator, critic) for a model family and critic choice."""
+def _check_synth(cfg: ModelConfig, slice_len: int) -> None:
+    for key in ("synth_bands", "synth_partials", "synth_harmonics", "synth_noises"):
+        if getattr(cfg, key) < 1:
+            raise ValueError(f"model.{key} = {getattr(cfg, key)}: must be at least 1")
+    if cfg.synth_knots < 3:
+        raise ValueError(f"model.synth_knots = {cfg.synth_knots}: must be at least 3")
+    if cfg.synth_noises > cfg.latent:
+        raise ValueError(f"model.synth_noises = {cfg.synth_noises} is more than model.latent = "
+                         f"{cfg.latent}: the noise mix is read from the latent")  # fmt: skip
+    if slice_len < 1024:
+        raise ValueError(f"{cfg.family} needs clips of at least 1024 samples, not {slice_len}")
+    if cfg.synth_band_scale not in BAND_SCALES:
+        raise ValueError(f"model.synth_band_scale = {cfg.synth_band_scale!r}; choose from "
+                         f"{', '.join(BAND_SCALES)}")  # fmt: skip
+    if cfg.family == "notesynth" and not cfg.conditional:
+        raise ValueError("notesynth is pitch-conditional: set model.conditional = true")
+
+
+def build_models(cfg: ModelConfig, slice_len: int, n_classes: int,
+                 rate: int) -> tuple[nn.Module, nn.Module]:  # fmt: skip
+    """(generator, critic) for a model family and critic choice, at `rate` Hz."""
     check_config(cfg, slice_len)
+    if cfg.family in SYNTHS:
+        synth = DrumSynthGenerator if cfg.family == "drumsynth" else NoteSynthGenerator
+        return synth(cfg, slice_len, n_classes, rate), MultiViewCritic(cfg.d, rate, n_classes)
     if cfg.family == "specgan":
         return SpecGANGenerator(cfg, slice_len, n_classes), SpecGANCritic(cfg, slice_len, n_classes)
     if cfg.family == "gansynth":
@@ -82,13 +114,20 @@ def synthesize(generator: nn.Module, z: torch.Tensor, label: torch.Tensor | None
 
 
 def fake_batch(generator: nn.Module, real: torch.Tensor, z: torch.Tensor,
-               label: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
-    """(what the critic sees as fake, an extra generator loss or None).
+               label: torch.Tensor | None, extras: bool = True, fakes: bool = True,
+               ) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:  # fmt: skip
+    """(what the critic sees as fake, extra generator losses by name).
 
-    Most families draw fakes from z alone; an autoregressive one predicts each real clip from
-    its own past and adds its matching loss. `generator` may be wrapped in DDP.
+    Most families draw fakes from z alone. An autoregressive one predicts each real clip from
+    its own past and adds its matching loss ("match"); a synth with an encoder also
+    resynthesises the real clips and adds their spectral distance and KL ("rec", "kl"), which
+    only the generator step needs (`extras`), and can skip the fakes (`fakes`) when nothing
+    judges them. `generator` may be wrapped in DDP.
     """
     module = getattr(generator, "module", generator)
     if getattr(module, "autoregressive", False):
-        return generator(z, label, teacher=real)
-    return generator(z, label), None
+        fake, match = generator(z, label, teacher=real)
+        return fake, {"match": match}
+    if extras and getattr(module, "encoder", None) is not None:
+        return generator(z, label, teacher=real, fakes=fakes)
+    return generator(z, label), {}

@@ -1,0 +1,205 @@
+"""The synthesis generators (DrumSynth, NoteSynth), their DSP parts and the multi-view critic:
+tiny models, real GMRockKit drums and real TimGM6mb notes."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import train_notes
+
+from ganpad.presets import load_preset
+from ganpad.training.augment import augment, delay
+from ganpad.training.config import ModelConfig
+from ganpad.training.diagnostics import comb_peak, dc_ratio, decay_time
+from ganpad.training.losses import feature_matching
+from ganpad.training.metrics import track_pitch
+from ganpad.training.models import build_models, check_config
+from ganpad.training.models.synthesis import Knots, NoiseBank, dc_block, sines
+
+RATE = 16000
+
+
+def _tiny(family: str = "drumsynth", **changes) -> ModelConfig:
+    cfg = ModelConfig(family=family, d=4, latent=16, conditional=True, synth_bands=8,
+                      synth_partials=2, synth_harmonics=16, synth_knots=12)  # fmt: skip
+    for key, value in changes.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+def test_knots_interpolate_linearly_and_integrate_exactly():
+    knots = Knots(10, 4000, RATE)
+    assert float(knots.times[0]) == 0.0 and knots.times[-1] == pytest.approx(4000 / RATE)
+    spacing = torch.diff(knots.times[1:])
+    assert (spacing[1:] > spacing[:-1]).all()  # dense at the attack, sparse at the end
+    values = torch.randn(3, 10, dtype=torch.float64)
+    curve = knots.interpolate(values)
+    t = np.arange(4000) / RATE
+    expected = np.stack([np.interp(t, knots.times.numpy(), v) for v in values.numpy()])
+    assert np.abs(curve.numpy() - expected).max() < 2e-3 * values.abs().max()  # fp16 basis
+    # The integral of the piecewise-linear curve, against a fine running sum of it.
+    integral = knots.integrate(values)
+    reference = torch.cumsum(curve, dim=-1) / RATE - curve[:, :1] / RATE
+    assert torch.allclose(integral, reference, atol=2e-3)
+
+
+def test_a_constant_frequency_integrates_to_a_sine_of_that_frequency():
+    knots = Knots(8, RATE, RATE)
+    tone = sines(knots.integrate(torch.full((1, 8), 440.0, dtype=torch.float64)))[0].numpy()
+    spectrum = np.abs(np.fft.rfft(tone))
+    assert np.argmax(spectrum) == 440  # 1 Hz bins
+
+
+def test_dc_block_removes_offset_and_keeps_a_kick_fundamental():
+    t = torch.arange(RATE, dtype=torch.float64) / RATE
+    offset = torch.full((1, RATE), 0.3, dtype=torch.float64)
+    assert dc_block(offset, RATE)[0, 2000:-2000].abs().max() < 1e-6
+    low = torch.sin(2 * math.pi * 50 * t)[None]
+    kept = dc_block(low, RATE)[0, 2000:-2000]
+    assert 0.9 < float(kept.abs().max()) < 1.05  # about -0.3 dB at 50 Hz
+
+
+def test_noise_bank_is_fixed_flat_and_mixed_by_the_latent():
+    bank = NoiseBank(4, 8, 8192, RATE)
+    again = NoiseBank(4, 8, 8192, RATE)
+    assert torch.equal(bank.bank, again.bank)  # rebuilt the same: part of the model
+    gains = torch.ones(2, 8, 8192)
+    weights = torch.tensor([[1.0, 0, 0, 0], [0, 0.6, 0.8, 0]])
+    noise = bank(weights, gains)
+    assert torch.corrcoef(noise)[0, 1].abs() < 0.1  # two latents, two noises
+    power = np.abs(np.fft.rfft(noise[0].numpy())) ** 2
+    freqs = np.fft.rfftfreq(8192, 1 / RATE)
+    octaves = [power[(freqs >= f) & (freqs < 2 * f)].sum() for f in (125, 250, 500, 1000, 2000)]
+    assert 10 * np.log10(max(octaves) / min(octaves)) < 4  # equal gains: pink
+
+
+@pytest.mark.parametrize("family", ["drumsynth", "notesynth"])
+def test_synth_generators_make_dc_free_ending_clips_for_every_label(family):
+    generator, critic = build_models(_tiny(family), 16384, 5, RATE)
+    if family == "notesynth":
+        generator.fit_labels(["48", "55", "60", "67", "84"])
+    z = torch.randn(10, 16)
+    label = torch.arange(10) % 5
+    audio = generator(z, label)
+    assert audio.shape == (10, 1, 16384) and torch.isfinite(audio).all()
+    clips = audio[:, 0].detach().numpy()
+    assert dc_ratio(clips).max() < 0.01
+    assert np.abs(clips[:, -8:]).max() < 1e-3  # the tail fade ends every clip
+    scores, logits = critic(audio, label)
+    assert scores.shape == (10, 4) and logits.shape == (10, 5)
+    scores, logits, feats = critic.forward_features(audio, label)
+    assert len(feats) == 2 * 3 + 2 * 4  # every conv but the score convs
+
+
+def test_notesynth_plays_the_asked_pitch_by_construction():
+    generator, _ = build_models(_tiny("notesynth"), 16384, 4, RATE)
+    generator.fit_labels(["36", "52", "69", "84"])
+    with torch.no_grad():  # untrained: the pitch is already in the oscillators
+        audio = generator(torch.randn(8, 16), torch.arange(8) % 4)[:, 0].numpy()
+    tracked = track_pitch(audio, RATE)
+    assert np.abs(tracked - np.array([36, 52, 69, 84] * 2)).max() < 0.3
+    hz = generator.controls(torch.randn(2, 16), torch.tensor([3, 3]))
+    muted = hz["harmonic_hz"] >= RATE / 2  # harmonics of C6 above Nyquist are silent
+    assert muted.any() and hz["distribution"][muted].abs().max() == 0
+
+
+def test_unconditional_drumsynth_critic_has_no_class_head():
+    generator, critic = build_models(_tiny(conditional=False), 16384, 0, RATE)
+    scores = critic(generator(torch.randn(2, 16)))
+    assert isinstance(scores, torch.Tensor) and scores.shape == (2, 4)
+    assert not hasattr(critic, "classifier")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"synth_noises": 32}, "synth_noises"),
+        ({"synth_knots": 2}, "synth_knots"),
+        ({"synth_bands": 0}, "synth_bands"),
+    ],
+)
+def test_synth_configs_that_cannot_build_fail_early(change, message):
+    with pytest.raises(ValueError, match=message):
+        check_config(_tiny(**change), 16384)
+    with pytest.raises(ValueError, match="pitch-conditional"):
+        check_config(_tiny("notesynth", conditional=False), 16384)
+
+
+def test_augment_delays_and_scales_each_clip():
+    x = torch.zeros(2, 1, 100)
+    x[:, 0, 0] = 1.0
+    moved = delay(x, torch.tensor([0, 7]))
+    assert moved[0, 0, 0] == 1 and moved[1, 0, 7] == 1 and moved.sum() == 2
+    torch.manual_seed(0)
+    out = augment(torch.ones(64, 1, 400), ["gain", "shift"], RATE)
+    peaks = out.amax(dim=(1, 2))
+    assert float(peaks.min()) >= 0.5 and float(peaks.max()) <= 2.0 and peaks.std() > 0.1
+    assert (out[:, 0, :48] == 0).any()  # some clips were delayed (up to 3 ms = 48 samples)
+
+
+def test_feature_matching_is_zero_for_the_same_features_and_grows_apart():
+    feats = [torch.randn(4, 3, 5), torch.randn(4, 2)]
+    assert float(feature_matching(feats, feats)) == 0.0
+    assert float(feature_matching(feats, [f + 1 for f in feats])) == pytest.approx(1.0)
+
+
+def test_diagnostics_catch_dc_a_comb_and_a_hit_that_never_ends():
+    rng = np.random.default_rng(0)
+    t = np.arange(16384) / RATE
+    hits = rng.standard_normal((20, 16384)) * np.exp(-t / 0.05)
+    assert dc_ratio(hits).max() < 0.05 and np.median(decay_time(hits, RATE)) < 0.5
+    assert comb_peak(hits, RATE)[0] < 6
+    offset = hits + 0.05
+    assert dc_ratio(offset).min() > 0.1
+    comb = hits + 0.05 * np.sin(2 * np.pi * 4000 * t)  # a fixed tone in every clip
+    db, hz = comb_peak(comb, RATE)
+    assert db > 10 and abs(hz - 4000) < 20
+    hiss = rng.standard_normal((4, 16384)) * 0.1  # never decays
+    assert decay_time(hiss, RATE).min() == pytest.approx(16384 / RATE)
+
+
+def test_drumsynth_trains_exports_and_finetunes(tmp_path, gmrock, clip_cache):
+    from ganpad.cli import main
+
+    common = ["--set", f"data.cache_dir={clip_cache}", "--set", "train.progress=false",
+              "--set", "train.log_every=1", "--d", "4", "--batch", "4",
+              "--set", "model.synth_knots=12", "--set", "model.synth_bands=8",
+              "--set", "model.latent=16"]  # fmt: skip
+    run = tmp_path / "run"
+    assert main(["train", "--model", "drumsynth", "--data", str(gmrock), "--out", str(run),
+                 "--steps", "2", *common]) == 0  # fmt: skip
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert {"loss/fm", "loss/aux_real", "loss/d_real"} <= set(lines[-1])
+    saved = (run / "config.toml").read_text()
+    assert 'loss = "hinge"' in saved and "balance_classes = true" in saved
+
+    preset = tmp_path / "tiny-drumsynth"
+    assert main(["export", str(run), "--out", str(preset)]) == 0
+    loaded = load_preset(preset)
+    meta = json.loads((preset / "preset.json").read_text())
+    assert meta["family"] == "drumsynth" and meta["kind"] == "drums"
+    assert meta["metrics"]["onnx_max_abs_error"]["fp32"] <= meta["metrics"]["onnx_error_limit"][
+        "fp32"]  # fmt: skip
+    audio = loaded.generate(loaded.session(), np.zeros((2, 16), np.float32), np.array([0, 1]))
+    assert audio.shape == (2, 16384) and np.abs(audio).max() <= 1.0
+
+    tuned = tmp_path / "tuned"
+    assert main(["train", "--finetune", str(preset), "--data", str(gmrock), "--out", str(tuned),
+                 "--steps", "1", "--set", f"data.cache_dir={clip_cache}",
+                 "--set", "train.progress=false"]) == 0  # fmt: skip
+    assert 'family = "drumsynth"' in (tuned / "config.toml").read_text()
+
+
+def test_notesynth_trains_on_real_notes_and_exports_every_pitch(tmp_path, clip_cache):
+    _, preset = train_notes(tmp_path, clip_cache, "tiny-notesynth", "--set",
+                            "model.synth_knots=12", "--set", "model.latent=16", "--set",
+                            "model.synth_harmonics=16", model="notesynth")  # fmt: skip
+    loaded = load_preset(preset)
+    assert loaded.kind == "notes" and [lab.name for lab in loaded.labels] == [
+        "60", "61", "62", "63", "64"]  # fmt: skip
+    z = np.random.default_rng(0).standard_normal((5, 16)).astype(np.float32)
+    audio = loaded.generate(loaded.session(), z, np.arange(5))
+    tracked = track_pitch(audio, RATE)
+    assert np.abs(tracked - np.arange(60, 65)).max() < 0.5

@@ -1,0 +1,128 @@
+"""The synthesis generators' common side: the trainer's generator protocol and, optionally, an
+encoder that makes the generator the decoder of a VAE-GAN (Larsen et al. 2016; RAVE, Caillon
+& Esling 2021, trains a synthesis decoder the same way, spectral distance then adversary).
+
+Trained alone, a GAN's generator learns only from what its critic can say, which on two CPU
+cores is slow. With an encoder, every real clip also teaches the generator directly: the
+encoder maps it to a latent (a Gaussian, kept near the prior by a KL term), the generator
+resynthesises it from that latent and the clip's label, and a multi-resolution spectral
+distance scores the copy. The critic still judges clips drawn from the prior, so what a
+musician plays (random latents) is what the adversary sharpens. Only the generator is
+exported: the encoder lives in the fine-tuning checkpoint.
+
+Encoder: log-mel [bands, frames] -> conv 3 (w) -> 3 x conv 3 stride 2 (w) -> mean and max over
+time -> dense [2 x latent] (mean, log-variance); w = 8d, leaky ReLU 0.2 after each conv.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ganpad.training.losses import gaussian_kl, spectral_distance
+
+MEL_BANDS = 64
+
+
+class ClipEncoder(nn.Module):
+    def __init__(self, latent: int, rate: int, d: int):
+        super().__init__()
+        import librosa
+
+        self.n_fft = 1024 * max(1, round(rate / 16000))
+        self.hop = self.n_fft // 4
+        mel = librosa.filters.mel(sr=rate, n_fft=self.n_fft, n_mels=MEL_BANDS, fmin=20.0)
+        self.register_buffer("mel", torch.from_numpy(mel).float(), persistent=False)
+        self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
+        w = 8 * d
+        self.convs = nn.ModuleList([nn.Conv1d(MEL_BANDS, w, 3, 1, 1)] +
+                                   [nn.Conv1d(w, w, 3, 2, 1) for _ in range(3)])  # fmt: skip
+        self.out = nn.Linear(2 * w, 2 * latent)
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """audio [B, 1, T] -> (mean, log-variance) of the latent, each [B, latent]."""
+        spec = torch.stft(audio.reshape(audio.shape[0], -1).float(), self.n_fft, self.hop,
+                          window=self.window, return_complex=True).abs() ** 2  # fmt: skip
+        x = torch.log(self.mel @ spec + 1e-6)
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.2)
+        mean, log_var = self.out(torch.cat([x.mean(dim=2), x.amax(dim=2)], 1)).chunk(2, dim=1)
+        return mean, log_var.clamp(-10.0, 4.0)
+
+
+class SynthGenerator(nn.Module):
+    """Base of DrumSynth and NoteSynth: `synthesize(z, label)` is the model; this adds the
+    trainer's protocol and the encoder when `model.encoder` is on."""
+
+    # A partial's phase gathers its Hz times seconds in cycles, so the rounding of its
+    # frequency (engines differ in the last place) grows with time: parity allows for it as
+    # for the spectral models.
+    spectral = True
+
+    def __init__(self, latent: int, rate: int, d: int, encoder: bool, n_labels: int):
+        super().__init__()
+        self.encoder = ClipEncoder(latent, rate, d) if encoder else None
+        self.rate = rate
+        # Where a label's latents live, as the encoder placed the training clips: z ~ N(0, I)
+        # is mapped to mean + chol @ z before synthesis. The standard normal until fitted.
+        labels = max(1, n_labels)
+        self.register_buffer("prior_mean", torch.zeros(labels, latent))
+        self.register_buffer("prior_chol", torch.eye(latent).repeat(labels, 1, 1))
+
+    @torch.no_grad()
+    def fit_prior(self, audio: torch.Tensor, labels: torch.Tensor | None, batch: int = 64) -> None:
+        """Fit each label's Gaussian to the encoder's latents of the training clips (after
+        Ghosh et al. 2020: a deterministic-leaning autoencoder, then a density fitted ex post).
+
+        Each covariance is shrunk towards its diagonal by L / (n + L) for n clips of a label in
+        L dimensions, so a label with few clips still gets a usable Cholesky factor.
+        """
+        if self.encoder is None:
+            raise ValueError("fit_prior needs the encoder (model.encoder = true)")
+        codes = torch.cat([self.encoder(audio[i : i + batch])[0]
+                           for i in range(0, len(audio), batch)])  # fmt: skip
+        labels = torch.zeros(len(codes), dtype=torch.long) if labels is None else labels.cpu()
+        latent = codes.shape[1]
+        for label in labels.unique().tolist():
+            x = codes[labels.to(codes.device) == label].double()
+            mean = x.mean(0)
+            cov = torch.cov(x.T) if len(x) > 1 else torch.eye(latent, dtype=x.dtype)
+            shrink = latent / (len(x) + latent)
+            cov = (1 - shrink) * cov + shrink * torch.diag(torch.diag(cov))
+            cov = cov + 1e-6 * torch.eye(latent, dtype=x.dtype)
+            self.prior_mean[label] = mean.float()
+            self.prior_chol[label] = torch.linalg.cholesky(cov).float()
+
+    def from_prior(self, z: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
+        """z ~ N(0, I) [B, latent] -> a latent where the label's training clips lie."""
+        index = label if label is not None else torch.zeros_like(z[:, 0], dtype=torch.long)
+        return self.prior_mean[index] + (self.prior_chol[index] @ z[:, :, None])[:, :, 0]
+
+    def fit_features(self, audio: torch.Tensor) -> None:
+        """Nothing to fit: the critic sees audio."""
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        return audio
+
+    def to_audio(self, output: torch.Tensor) -> torch.Tensor:
+        return output
+
+    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None,
+                teacher: torch.Tensor | None = None, fakes: bool = True):  # fmt: skip
+        """z [B, latent] (+ label) -> audio [B, 1, T]. With `teacher` (real clips [B, 1, T],
+        same labels): (audio from z, or None without `fakes`; {"rec": spectral distance of
+        the resynthesised teacher, "kl": KL of its latents from the prior})."""
+        # The noise bank's mix comes from z itself: it is randomness, not something to fit.
+        audio = self.synthesize(self.from_prior(z, label), label, noise_mix=z) if fakes else None
+        if teacher is None:
+            return audio
+        if self.encoder is None:
+            raise ValueError("this generator has no encoder: set model.encoder = true")
+        mean, log_var = self.encoder(teacher)
+        sample = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
+        copy = self.synthesize(sample, label, noise_mix=torch.randn_like(sample))
+        return audio, {
+            "rec": spectral_distance(copy, teacher, self.rate),
+            "kl": gaussian_kl(mean, log_var),
+        }

@@ -1,0 +1,103 @@
+"""DrumSynth: a GAN-driven drum synthesiser, this project's drums recipe for CPU-hours.
+
+The generator does not draw waveforms sample by sample; a small network sets the controls of
+a fixed synthesiser, the structure every drum hit shares (a noise body shaped in bands, a few
+swept and decaying partials, an attack and a decay), so the GAN only has to learn the
+controls. It cannot make DC (a blocker at the end) or a fixed spectral comb (no transposed
+convolutions), and every hit ends (band gains on a decaying knot grid and a tail fade).
+
+Generator, for d (hidden width 32d), K bands, P partials, J knots
+z [latent] ++ one-hot class [C]
+dense 32d, leaky ReLU 0.2  (x3)
+  -> noise band gains        [K, J]   exp-sigmoid, band noise from a fixed bank mixed by z
+  -> partial amplitudes      [P, J]   exp-sigmoid
+  -> partial frequencies     [P, J]   30 Hz .. 0.45 rate, log scale; integrated to phase
+audio = DC-block(sum of band noise + sum of partials) * tail fade        [T]
+
+The critic is `multiview.MultiViewCritic`: log-STFT views at several resolutions beside
+waveform views, each a patch critic with a projection term, sharing an auxiliary class head.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganpad.training.config import ModelConfig
+from ganpad.training.models.autoencoding import SynthGenerator
+from ganpad.training.models.synthesis import (
+    GAIN_TOP,
+    Knots,
+    NoiseBank,
+    control_network,
+    dc_block,
+    decaying_bias,
+    exp_sigmoid,
+    sines,
+    tail_fade,
+    unit_mix,
+)
+
+LOW_HZ = 30.0  # lowest partial frequency
+TOP_FRACTION = 0.45  # highest partial frequency, as a fraction of the rate
+
+
+class DrumSynthGenerator(SynthGenerator):
+    def __init__(self, cfg: ModelConfig, slice_len: int, n_classes: int, rate: int):
+        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes)
+        if cfg.synth_noises > cfg.latent:
+            raise ValueError(
+                f"model.synth_noises = {cfg.synth_noises} needs a latent at least that long"
+            )
+        self.n_classes, self.rate, self.samples = n_classes, rate, slice_len
+        self.bands, self.partials = cfg.synth_bands, cfg.synth_partials
+        self.knots = Knots(cfg.synth_knots, slice_len, rate)
+        self.noise = NoiseBank(
+            cfg.synth_noises, cfg.synth_bands, slice_len, rate, cfg.synth_band_scale
+        )
+        j = cfg.synth_knots
+        self.net = control_network(cfg.latent + n_classes, 32 * cfg.d)
+        self.band_gain = nn.Linear(32 * cfg.d, self.bands * j)
+        self.partial_amp = nn.Linear(32 * cfg.d, self.partials * j)
+        self.partial_freq = nn.Linear(32 * cfg.d, self.partials * j)
+        decaying_bias(self.band_gain, self.bands, self.knots, 0.3 / math.sqrt(self.bands))
+        decaying_bias(self.partial_amp, self.partials, self.knots, 0.3 / self.partials)
+        self.top_hz = TOP_FRACTION * rate
+        with torch.no_grad():  # partials start spread over 50 Hz .. 2 kHz, flat in time
+            self.partial_freq.weight.mul_(0.1)
+            start = np.geomspace(50.0, 2000.0, self.partials)
+            pos = np.log(start / LOW_HZ) / np.log(self.top_hz / LOW_HZ)
+            self.partial_freq.bias.copy_(torch.from_numpy(np.repeat(np.log(pos / (1 - pos)), j)))
+        self.register_buffer("one_hot", torch.eye(max(n_classes, 1)), persistent=False)
+        self.register_buffer("fade", tail_fade(slice_len, rate), persistent=False)
+
+    def controls(self, z: torch.Tensor, label: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """The synthesiser's knot values for each clip."""
+        x = z
+        if self.n_classes:
+            if label is None:
+                raise ValueError("this generator is class-conditional: pass a label")
+            x = torch.cat([z, self.one_hot[label]], dim=1)
+        h = self.net(x)
+        b, j = z.shape[0], self.knots.count
+        pos = torch.sigmoid(self.partial_freq(h).view(b, self.partials, j))
+        return {
+            "band_gain": exp_sigmoid(self.band_gain(h).view(b, self.bands, j), GAIN_TOP),
+            "partial_amp": exp_sigmoid(self.partial_amp(h).view(b, self.partials, j), GAIN_TOP),
+            "partial_hz": LOW_HZ * torch.exp(pos * math.log(self.top_hz / LOW_HZ)),
+        }
+
+    def synthesize(self, z: torch.Tensor, label: torch.Tensor | None,
+                   noise_mix: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """Decoder latent [B, latent] (+ label [B]), noise-bank mix source [B, >= noises] ->
+        audio [B, 1, T]."""
+        c = self.controls(z, label)
+        noise = self.noise(unit_mix(noise_mix, self.noise.noises),
+                           self.knots.interpolate(c["band_gain"]))  # fmt: skip
+        phase = self.knots.integrate(c["partial_hz"])
+        tones = (self.knots.interpolate(c["partial_amp"]) * sines(phase)).sum(dim=1)
+        audio = dc_block(noise + tones, self.rate) * self.fade
+        return audio[:, None, :]

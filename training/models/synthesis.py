@@ -1,0 +1,199 @@
+"""Differentiable synthesis inside the generator: envelopes on knots, band noise, oscillators.
+
+Every piece is ordinary tensor arithmetic (gathers, products, sines, an average pool), so the
+same code runs in training and inside the exported ONNX graph. Nothing here is random at run
+time: the noise is a fixed bank mixed by weights that come from the latent, so a preset gives
+the same clip for the same latent, and different latents give different noise.
+
+Controls live on `Knots`, a time grid that is dense at the start of the clip and sparse at
+its end (geometric spacing), because a one-shot changes fastest at its attack. Between knots
+values are linear; a frequency given on knots integrates to a phase exactly (piecewise
+quadratic), so oscillators need no running sum over samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+NOISE_SEED = 20261125  # the noise bank is part of the model: fixed, rebuilt the same everywhere
+LOWEST_HZ = 20.0  # nothing below this is synthesised; the DC blocker cuts at about 13 Hz
+DC_WINDOW_S = 0.025  # the DC blocker's moving averages: first null at 40 Hz
+GAIN_TOP = 2.0  # exp_sigmoid's ceiling for band gains and amplitudes
+INIT_DECAY_S = 0.15  # the decay the amplitude heads start from
+
+
+def exp_sigmoid(x: torch.Tensor, top: float = 2.0, floor: float = 1e-7) -> torch.Tensor:
+    """A positive gain from a network output: top * sigmoid(x)^ln(10) + floor (DDSP's scale).
+
+    It reaches far below -60 dB for negative inputs, so a hit can decay into silence.
+    """
+    return top * torch.sigmoid(x) ** math.log(10.0) + floor
+
+
+class Knots(nn.Module):
+    """A fixed time grid of `count` knots over `samples` at `rate`, with linear interpolation.
+
+    Knot 0 is at t = 0, the others are spaced geometrically from `first_s` to the clip's end.
+    """
+
+    def __init__(self, count: int, samples: int, rate: int, first_s: float = 5e-4):
+        super().__init__()
+        if count < 3:
+            raise ValueError(f"synthesis needs at least 3 knots, got {count}")
+        end = samples / rate
+        times = np.concatenate([[0.0], np.geomspace(min(first_s, end / count), end, count - 1)])
+        t = np.arange(samples) / rate
+        left = np.clip(np.searchsorted(times, t, side="right") - 1, 0, count - 2)
+        span = times[left + 1] - times[left]
+        offset = t - times[left]
+        self.count, self.samples, self.rate = count, samples, rate
+        frac = offset / span
+        # Row j: the hat function of knot j at every sample. A product with it interpolates
+        # (several times faster than gathering both neighbours on a CPU); half precision
+        # keeps the graph small and both engines widen the same values.
+        basis = np.zeros((count, samples))
+        basis[left, np.arange(samples)] = 1 - frac
+        basis[left + 1, np.arange(samples)] = frac
+        self.register_buffer("basis", torch.from_numpy(basis).half(), persistent=False)
+        self.register_buffer("times", torch.tensor(times, dtype=torch.float32), persistent=False)
+        self.register_buffer("left", torch.from_numpy(left).long(), persistent=False)
+        self.register_buffer("right", torch.from_numpy(left + 1).long(), persistent=False)
+        # Integral of a unit slope across the segment so far, and the segments' lengths.
+        self.register_buffer("offset", torch.from_numpy(offset).float(), persistent=False)
+        self.register_buffer("half_sq", torch.from_numpy(offset**2 / (2 * span)).float(),
+                             persistent=False)  # fmt: skip
+        self.register_buffer("span", torch.from_numpy(np.diff(times)).float(), persistent=False)
+
+    def interpolate(self, values: torch.Tensor) -> torch.Tensor:
+        """[..., count] knot values -> [..., samples], linear between knots."""
+        return values @ self.basis.to(values.dtype)
+
+    def integrate(self, values: torch.Tensor) -> torch.Tensor:
+        """[..., count] knot values -> the running integral over time [..., samples] (seconds).
+
+        Exact for the piecewise-linear curve: whole trapezoids up to the segment, then the
+        part of this segment, so a frequency in Hz integrates to a phase in cycles.
+        """
+        trapezoids = 0.5 * (values[..., 1:] + values[..., :-1]) * self.span
+        before = F.pad(torch.cumsum(trapezoids, dim=-1), (1, 0))
+        a = values.index_select(-1, self.left)
+        b = values.index_select(-1, self.right)
+        return before.index_select(-1, self.left) + a * self.offset + (b - a) * self.half_sq
+
+
+BAND_SCALES = ("log", "mel")
+
+
+def _band_filters(bins: int, rate: int, bands: int, scale: str = "log") -> np.ndarray:
+    """[bands, bins] power-complementary filters, triangles evenly spaced on a log or a mel
+    frequency axis: their squares sum to one between LOWEST_HZ and Nyquist.
+
+    Mel spacing gives the top octaves more bands (cymbals and hats are shaped there); log
+    spacing gives every octave the same number.
+    """
+    if scale not in BAND_SCALES:
+        raise ValueError(f"band scale {scale!r} is not one of {', '.join(BAND_SCALES)}")
+    warp = np.log if scale == "log" else (lambda f: 2595.0 * np.log10(1.0 + f / 700.0))
+    axis = warp(np.maximum(np.linspace(0, rate / 2, bins), 1e-3))
+    centres = np.linspace(warp(LOWEST_HZ), warp(rate / 2), bands)
+    width = centres[1] - centres[0]
+    tri = np.clip(1 - np.abs(axis[None, :] - centres[:, None]) / width, 0, None)
+    tri[0, axis < centres[0]] = 0.0  # nothing below the lowest band's centre
+    tri[-1, axis > centres[-1]] = 1.0
+    power = tri / np.maximum(tri.sum(0, keepdims=True), 1e-12)
+    return np.sqrt(power)
+
+
+class NoiseBank(nn.Module):
+    """`noises` fixed white noises, each split into `bands` log- or mel-spaced bands of unit
+    RMS (so equal band gains give equal power per band: pink noise on the log scale).
+
+    The mix `weights [B, noises]` (unit length) picks one noise per clip: a different mix is
+    a different noise with the same statistics. Stored in half precision: it is data, not
+    weights, and a preset's graph stays small; it is widened before use in both engines.
+    """
+
+    def __init__(self, noises: int, bands: int, samples: int, rate: int, scale: str = "log"):
+        super().__init__()
+        rng = np.random.default_rng(NOISE_SEED)
+        white = rng.standard_normal((noises, samples))
+        spectrum = np.fft.rfft(white, axis=-1)
+        filters = _band_filters(spectrum.shape[-1], rate, bands, scale)
+        split = np.fft.irfft(spectrum[:, None, :] * filters[None], n=samples, axis=-1)
+        split /= np.sqrt((split**2).mean(-1, keepdims=True)) + 1e-12
+        bank = torch.from_numpy(split.reshape(noises, bands * samples)).half()
+        self.noises, self.bands, self.samples = noises, bands, samples
+        self.register_buffer("bank", bank, persistent=False)
+
+    def forward(self, weights: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
+        """weights [B, noises], gains [B, bands, samples] -> noise [B, samples]."""
+        mixed = (weights @ self.bank.to(weights.dtype)).view(-1, self.bands, self.samples)
+        return (mixed * gains).sum(dim=1)
+
+
+def unit_mix(z: torch.Tensor, noises: int) -> torch.Tensor:
+    """The noise-bank weights of a latent: its first `noises` values, scaled to unit length.
+
+    Not learned: the noise a clip gets is part of its randomness, like z itself.
+    """
+    w = z[:, :noises]
+    return w * torch.rsqrt((w * w).sum(dim=1, keepdim=True) + 1e-8)
+
+
+def sines(phase_cycles: torch.Tensor) -> torch.Tensor:
+    """sin(2 pi phase), with the whole cycles removed first so float32 keeps the fraction."""
+    return torch.sin(2 * math.pi * (phase_cycles - torch.floor(phase_cycles)))
+
+
+def moving_average(x: torch.Tensor, width: int) -> torch.Tensor:
+    """[B, T] averaged over the last `width` samples (zeros before the start): running sums.
+
+    Causal, so nothing of the clip is smeared to before its start and lost there.
+    """
+    total = torch.cumsum(F.pad(x, (width, 0)), dim=-1)
+    return (total[:, width:] - total[:, :-width]) / width
+
+
+def dc_block(audio: torch.Tensor, rate: int) -> torch.Tensor:
+    """[B, T] minus its twice moving-averaged self: zero gain at DC, -0.3 dB at 50 Hz.
+
+    What the clip sums to (its DC) is kept by the averages unless they run past its end, so
+    a hit that has ended inside the clip comes out with a zero mean.
+    """
+    width = int(round(DC_WINDOW_S * rate))
+    return audio - moving_average(moving_average(audio, width), width)
+
+
+def tail_fade(samples: int, rate: int, seconds: float = 0.05) -> torch.Tensor:
+    """[samples] ones with a raised-cosine fade over the last `seconds`: every clip ends."""
+    n = min(samples, max(1, int(seconds * rate)))
+    fade = np.ones(samples, np.float32)
+    fade[-n:] = 0.5 * (1 + np.cos(np.linspace(0, math.pi, n)))
+    return torch.from_numpy(fade)
+
+
+def midi_to_hz(midi: torch.Tensor) -> torch.Tensor:
+    return 440.0 * torch.pow(2.0, (midi - 69.0) / 12.0)
+
+
+def control_network(inputs: int, width: int, layers: int = 3) -> nn.Sequential:
+    """Dense layers with leaky ReLU: the part of a synth generator that learns."""
+    mods: list[nn.Module] = []
+    for i in range(layers):
+        mods += [nn.Linear(inputs if i == 0 else width, width), nn.LeakyReLU(0.2)]
+    return nn.Sequential(*mods)
+
+
+def decaying_bias(head: nn.Linear, rows: int, knots: Knots, level: float) -> None:
+    """Start an amplitude head near `level` * exp(-t / INIT_DECAY_S) on every row, small
+    weights: training begins from quiet decaying hits rather than from loud noise."""
+    gain = level * np.exp(-knots.times.numpy() / INIT_DECAY_S) + 1e-6
+    s = np.clip((gain / GAIN_TOP) ** (1 / math.log(10.0)), 1e-6, 1 - 1e-6)
+    with torch.no_grad():
+        head.weight.mul_(0.1)
+        head.bias.copy_(torch.from_numpy(np.tile(np.log(s / (1 - s)), rows)).float())
