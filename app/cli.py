@@ -76,13 +76,10 @@ def play_command(args: argparse.Namespace) -> int:
 
 
 def render_command(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from ganpad.app.render import RenderError, plan, render, render_kit
-    from ganpad.progress import progress_callback
+    from ganpad.progress import LazyBar
 
-    bar = tqdm(unit="file", disable=args.quiet)
-    progress = progress_callback(bar)
+    progress = LazyBar(unit="file", disable=args.quiet)
 
     try:
         if args.kit:
@@ -94,10 +91,10 @@ def render_command(args: argparse.Namespace) -> int:
             jobs = plan(preset, args.count, args.seed, args.classes, args.notes)
             files = render(preset, Path(args.out), jobs, args.rate, args.format, progress=progress)
     except (PresetError, RenderError) as exc:
-        bar.close()
+        progress.close()
         print(f"ganpad render: {exc}", file=sys.stderr)
         return 2
-    bar.close()
+    progress.close()
     folders = sorted({str(f.parent.parent) for f in files})
     print(f"wrote {len(files)} files under {', '.join(folders)}")
     return 0

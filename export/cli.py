@@ -21,9 +21,10 @@ def add_evaluation(preset_dir: Path, reference: str, n: int = 1000) -> dict:
     meta_path = preset_dir / PRESET_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta["metrics"]["evaluation"] = {"reference": reference, "n": n, **report["metrics"]}
-    for key in ("class_accuracy", "signal", "timbre_spread"):
+    for key in ("class_accuracy", "timbre_spread"):
         if key in report:
             meta["metrics"]["evaluation"][key] = report[key]
+    meta["metrics"]["evaluation"]["signal"] = report["signal"]["generated"]
     atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
     return report
 

@@ -169,17 +169,22 @@ def _graph_metadata(run: LoadedRun, name: str) -> dict[str, str]:
 
 
 def _write_checkpoint(folder: Path, run: LoadedRun, generator: torch.nn.Module) -> None:
-    """Generator (as exported) and critic weights, so fine-tuning starts where training ended."""
-    tensors = {f"G.{k}": v.detach().contiguous() for k, v in generator.state_dict().items()}
-    # The critic only seeds fine-tuning: half precision keeps a preset small enough for git.
-    tensors |= {k: v.half() if v.is_floating_point() else v
-                for k, v in run.tensors.items() if k.startswith("D.")}  # fmt: skip
+    """Generator (as exported) and critic weights, so fine-tuning starts where training ended.
+
+    Both in half precision: they only seed fine-tuning (the graph keeps float32), and it keeps
+    a preset small enough for git.
+    """
+    tensors = {f"G.{k}": v for k, v in generator.state_dict().items()}
+    tensors |= {k: v for k, v in run.tensors.items() if k.startswith("D.")}
+    tensors = {k: (v.half() if v.is_floating_point() else v).detach().contiguous()
+               for k, v in tensors.items()}  # fmt: skip
     save_file(tensors, str(folder / CHECKPOINT_FILE), metadata={"format": PRESET_CHECKPOINT_FORMAT})
     state = {
         "format": PRESET_CHECKPOINT_FORMAT,
         "config": to_dict(run.config),
         "classes": run.classes,
         "step": run.state["step"],
+        "generator_dtype": "float16",
         "critic_dtype": "float16",
     }
     (folder / CHECKPOINT_STATE_FILE).write_text(json.dumps(state, indent=1), encoding="utf-8")

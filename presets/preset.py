@@ -172,14 +172,66 @@ def _parse(root: Path, meta: dict[str, Any]) -> Preset:
 
 
 def load_preset(root: str | Path, check_graph: bool = True) -> Preset:
-    """Read and check a preset folder; any problem raises PresetError naming the file."""
+    """Read and check a preset folder; any problem raises PresetError naming the file.
+
+    Without check_graph the graph is only walked as a file (cheap, no session opened)."""
     root = Path(root)
     if not root.is_dir():
         raise PresetError(root, "not a preset folder")
     preset = _parse(root, read_json(root))
+    check_graph_file(preset.generator_path)
     if check_graph:
         check_generator(preset)
     return preset
+
+
+def _varint(f) -> int | None:
+    """One protobuf varint from a binary file; None at a clean end of file."""
+    value, shift = 0, 0
+    while True:
+        byte = f.read(1)
+        if not byte:
+            if shift:
+                raise EOFError
+            return None
+        value |= (byte[0] & 0x7F) << shift
+        shift += 7
+        if not byte[0] & 0x80:
+            return value
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def check_graph_file(path: Path) -> None:
+    """Walk the top-level fields of the ONNX protobuf without decoding them: catches a missing,
+    truncated or foreign file in microseconds, where opening a session takes a second."""
+    if not path.is_file():
+        raise PresetError(path, "missing (a preset needs its generator graph)")
+    size = path.stat().st_size
+    has_graph = False
+    try:
+        with path.open("rb") as f:
+            while (tag := _varint(f)) is not None:
+                number, wire = tag >> 3, tag & 7
+                has_graph |= number == 7  # ModelProto.graph
+                if wire == 0:
+                    if _varint(f) is None:
+                        raise EOFError
+                    continue
+                skip = {1: 8, 5: 4}.get(wire)
+                if skip is None and wire == 2:
+                    skip = _varint(f)
+                if skip is None or number == 0:
+                    raise ValueError(f"field {number} has wire type {wire}")
+                if f.tell() + skip > size:
+                    raise EOFError
+                f.seek(skip, 1)
+    except EOFError:
+        raise PresetError(path, f"not a loadable ONNX graph: truncated ({size} bytes)") from None
+    except ValueError as exc:
+        raise PresetError(path, f"not a loadable ONNX graph: not a protobuf ({exc})") from None
+    if not has_graph:
+        raise PresetError(path, "not a loadable ONNX graph: the file holds no graph")
 
 
 def check_generator(preset: Preset) -> None:
@@ -187,8 +239,6 @@ def check_generator(preset: Preset) -> None:
     import onnxruntime as ort
 
     path = preset.generator_path
-    if not path.is_file():
-        raise PresetError(path, "missing (a preset needs its generator graph)")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own exception types for bad graphs

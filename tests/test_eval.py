@@ -5,8 +5,10 @@ import json
 import numpy as np
 import pytest
 
+from ganpad.drums import DRUM_CLASSES
+from ganpad.training.baselines import noise_synth, sine_at_pitch
 from ganpad.training.classifier import CARD, load_classifier, predict
-from ganpad.training.evaluate import compare, evaluate, fit, load_real
+from ganpad.training.evaluate import Clips, class_accuracy, compare, evaluate, fit, load_real
 from ganpad.training.metrics import (
     frechet_distance,
     inception_score,
@@ -90,17 +92,23 @@ def test_eval_command_reports_ratios_and_files(
     report = evaluate(str(tiny_preset), str(gmrock), n=64, out=tmp_path / "report", k=10,
                       cache_dir=str(clip_cache))  # fmt: skip
     metrics = report["metrics"]
-    assert set(metrics) == {"inception_score", "frechet_distance", "ndb_over_k"}
+    assert set(metrics) == {"inception_score", "frechet_distance", "logmel_frechet", "ndb_over_k"}
     for m in metrics.values():
-        if m["real"]:
-            assert m["ratio"] == pytest.approx(m["generated"] / m["real"], rel=1e-2)
-        else:
-            assert m["ratio"] is None
+        for ref, key in (("real", "ratio"), ("baseline", "ratio_baseline")):
+            if m[ref]:
+                assert m[key] == pytest.approx(m["generated"] / m[ref], rel=1e-2)
+            else:
+                assert m[key] is None
+    accuracy = report["class_accuracy"]
+    assert set(accuracy["per_class"]) == set(DRUM_CLASSES) and 0 <= accuracy["mean"] <= 1
+    assert np.array(accuracy["confusion"]).sum() == 64
+    assert set(report["signal"]["generated"]) == set(DRUM_CLASSES)
     # Two training steps make noise: far from the real drums.
     assert metrics["frechet_distance"]["ratio"] > 2
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
         "grid.png", "report.json", "report.md"]  # fmt: skip
-    assert "| frechet_distance |" in (tmp_path / "report" / "report.md").read_text()
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| frechet_distance |" in markdown and "Class accuracy" in markdown
     # A folder of real WAVs evaluated against itself sits near the real baseline.
     same = compare(real := load_real(str(gmrock), str(clip_cache)), real, classifier, k=10)
     assert 0.7 < same["inception_score"]["ratio"] < 1.4  # real against real: near 1
@@ -126,3 +134,24 @@ def test_frechet_distance_matches_the_matrix_square_root_form():
     direct = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * linalg.sqrtm(ca @ cb))
     assert frechet_distance(a, b) == pytest.approx(float(direct.real), rel=1e-9)
     assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_baselines_are_diverse_drums_and_sines_in_tune(classifier, real):
+    synth = noise_synth(86, 16384, 16000, seed=0)
+    assert synth.shape == (86, 16384) and np.allclose(np.abs(synth).max(axis=1), 1.0)
+    assert np.corrcoef(synth[:10]).max(initial=0, where=~np.eye(10, dtype=bool)) < 0.9
+    fd_synth = frechet_distance(predict(classifier, synth)[1], predict(classifier, real.audio)[1])
+    assert fd_synth > 2  # no learning: far from real drums
+    pitches = np.array([40, 52, 64, 76])
+    sines = sine_at_pitch(pitches, 16384, 16000)
+    tracked = track_pitch(sines, 16000)
+    assert np.abs(tracked - pitches).max() < 0.2
+
+
+def test_class_accuracy_of_real_held_out_drums(classifier, real):
+    accuracy = class_accuracy(real, classifier)  # GMRockKit is held out of its training
+    assert accuracy["mean"] > 0.7
+    confusion = np.array(accuracy["confusion"])
+    assert confusion.sum() == len(real.audio) and np.trace(confusion) > 0.7 * len(real.audio)
+    shuffled = Clips("shuffled", real.audio, list(np.roll(real.labels, 7)))
+    assert class_accuracy(shuffled, classifier)["mean"] < accuracy["mean"] - 0.3

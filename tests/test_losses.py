@@ -37,7 +37,7 @@ def test_every_model_loss_and_critic_trains(tiny_config, tmp_path, loss, family,
         ({"family": "specgan", "critic": "lstm"}, "--critic lstm is for wavegan"),
         ({"family": "specgan", "slice": 65536}, "specgan takes 16384-sample clips"),
         ({"critic": "gru"}, "unknown critic 'gru'"),
-        ({"loss": "hinge"}, "unknown loss 'hinge'"),
+        ({"loss": "relativistic"}, "unknown loss 'relativistic'"),
     ],
 )
 def test_unsupported_combinations_fail_at_start(tiny_config, tmp_path, monkeypatch, changes,

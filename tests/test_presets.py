@@ -123,6 +123,19 @@ def test_registry_lists_user_and_broken_presets(tiny_preset, tmp_path, monkeypat
         find_preset("nope")
 
 
+def test_presets_command_marks_a_truncated_graph_broken(tiny_preset, tmp_path, monkeypatch, capsys):
+    from ganpad.cli import main
+
+    user = tmp_path / "user"
+    _copy(tiny_preset, user / "cut")
+    graph = (user / "cut" / "generator.onnx").read_bytes()
+    (user / "cut" / "generator.onnx").write_bytes(graph[: len(graph) - 100])
+    monkeypatch.setenv("GANPAD_PRESETS", str(user))
+    assert main(["presets"]) == 1
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cut "))
+    assert "BROKEN" in line and "truncated" in line and "generator.onnx" in line
+
+
 def test_shipped_default_preset_plays_every_class():
     preset = find_preset(DEFAULT_PRESET)
     assert preset.kind == "drums" and preset.conditional and find_preset("drums") == preset

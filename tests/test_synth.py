@@ -168,10 +168,12 @@ def test_drumsynth_trains_exports_and_finetunes(tmp_path, gmrock, clip_cache):
               "--set", "model.synth_knots=12", "--set", "model.synth_bands=8",
               "--set", "model.latent=16"]  # fmt: skip
     run = tmp_path / "run"
+    # Step 0 resynthesis alone, step 1 with the critic too: both phases of the recipe.
     assert main(["train", "--model", "drumsynth", "--data", str(gmrock), "--out", str(run),
-                 "--steps", "2", *common]) == 0  # fmt: skip
+                 "--steps", "2", "--set", "train.adversarial_from=1", *common]) == 0  # fmt: skip
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
-    assert {"loss/fm", "loss/aux_real", "loss/d_real"} <= set(lines[-1])
+    assert {"loss/rec", "loss/kl"} <= set(lines[0]) and "loss/d_real" not in lines[0]
+    assert {"loss/fm", "loss/aux_real", "loss/d_real", "loss/rec"} <= set(lines[-1])
     saved = (run / "config.toml").read_text()
     assert 'loss = "hinge"' in saved and "balance_classes = true" in saved
 
@@ -203,3 +205,44 @@ def test_notesynth_trains_on_real_notes_and_exports_every_pitch(tmp_path, clip_c
     audio = loaded.generate(loaded.session(), z, np.arange(5))
     tracked = track_pitch(audio, RATE)
     assert np.abs(tracked - np.arange(60, 65)).max() < 0.5
+
+
+def test_spectral_distance_follows_envelopes_not_noise_grains():
+    from ganpad.training.losses import spectral_distance
+
+    rng = np.random.default_rng(1)
+    t = torch.arange(16384) / RATE
+    decay = torch.exp(-t / 0.1)
+    a, b = (torch.from_numpy(rng.standard_normal(16384)).float() * decay for _ in range(2))
+    slower = torch.from_numpy(rng.standard_normal(16384)).float() * torch.exp(-t / 0.4)
+    same = float(spectral_distance(a[None, None], a[None, None], RATE))
+    other_grains = float(spectral_distance(a[None, None], b[None, None], RATE))
+    other_envelope = float(spectral_distance(a[None, None], slower[None, None], RATE))
+    assert same == 0.0 and other_grains * 2 < other_envelope
+
+
+def test_encoder_prior_is_fitted_per_label_and_maps_the_latent():
+    cfg = _tiny(encoder=True)
+    generator, _ = build_models(cfg, 16384, 3, RATE)
+    z = torch.randn(5, 16)
+    label = torch.tensor([0, 1, 2, 0, 1])
+    assert torch.equal(generator.from_prior(z, label), z)  # unfitted: the standard normal
+    audio = torch.randn(24, 1, 16384) * 0.1
+    labels = torch.arange(24) % 3
+    generator.fit_prior(audio, labels)
+    with torch.no_grad():
+        codes = generator.encoder(audio)[0]
+    assert torch.allclose(generator.prior_mean[1], codes[labels == 1].mean(0), atol=1e-5)
+    mapped = generator.from_prior(torch.zeros(2, 16), torch.tensor([2, 2]))
+    assert torch.allclose(mapped, generator.prior_mean[2].expand(2, -1))
+    fake, parts = generator(z, label, teacher=torch.randn(5, 1, 16384) * 0.1)
+    assert fake.shape == (5, 1, 16384) and set(parts) == {"rec", "kl"}
+    assert float(parts["kl"].detach()) >= 0
+
+
+def test_resynthesis_phase_needs_an_encoder(tiny_config, tmp_path):
+    from ganpad.training.loop import Trainer, TrainError
+
+    cfg = tiny_config(adversarial_from=10)
+    with pytest.raises(TrainError, match="model.encoder"):
+        Trainer(cfg, tmp_path / "run")

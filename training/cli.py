@@ -145,9 +145,7 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def soundfont_command(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from ganpad.progress import progress_callback
+    from ganpad.progress import LazyBar
     from ganpad.training.soundfont import SoundFontError, build_note_set
 
     try:
@@ -155,8 +153,7 @@ def soundfont_command(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"ganpad data soundfont: --pitches {args.pitches!r} is not LOW-HIGH", file=sys.stderr)
         return 2
-    bar = tqdm(unit="note")
-    progress = progress_callback(bar)
+    progress = LazyBar(unit="note")
 
     try:
         pitches = list(range(low, high + 1))
@@ -166,6 +163,6 @@ def soundfont_command(args: argparse.Namespace) -> int:
         print(f"ganpad data soundfont: {exc}", file=sys.stderr)
         return 2
     finally:
-        bar.close()
+        progress.close()
     print(f"{len(summary['notes'])} notes in {args.out}, {len(summary['skipped'])} silent skipped")
     return 0

@@ -125,18 +125,22 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
         "train.n_critic": 1, "train.lr": 2e-3, "train.beta1": 0.0, "train.beta2": 0.99,
         "train.drift": 0.001, "train.lambda_aux": 10.0,
     },
-    # DrumSynth: chosen by the side-by-side table in README for a few CPU-hours (#14).
+    # DrumSynth and NoteSynth: the recipe that won the side-by-side table in README (#14, #15):
+    # resynthesis through an encoder first (a KL weight small enough that the latents carry
+    # the clip, then a Gaussian fitted to them per label), the critic after
+    # train.adversarial_from steps (hinge, feature matching, augmentation, AC head).
     "drumsynth": {
-        "model.d": 16, "model.latent": 64, "model.conditional": True, "train.loss": "hinge",
-        "train.n_critic": 1, "train.lr": 2e-4, "train.beta1": 0.5, "train.beta2": 0.9,
-        "train.batch_size": 32, "train.lambda_fm": 2.0, "train.lambda_aux": 1.0,
+        "model.d": 16, "model.latent": 64, "model.conditional": True, "model.encoder": True,
+        "train.loss": "hinge", "train.n_critic": 1, "train.lr": 5e-4, "train.beta1": 0.8,
+        "train.beta2": 0.99, "train.batch_size": 16, "train.lambda_kl": 0.001,
+        "train.adversarial_from": 2500, "train.lambda_fm": 2.0, "train.lambda_aux": 1.0,
         "train.augment": ["gain", "shift"], "train.balance_classes": True,
     },
-    # NoteSynth: the same recipe on pitch labels (#15).
     "notesynth": {
-        "model.d": 16, "model.latent": 64, "model.conditional": True, "data.labels": "pitch",
-        "train.loss": "hinge", "train.n_critic": 1, "train.lr": 2e-4, "train.beta1": 0.5,
-        "train.beta2": 0.9, "train.batch_size": 16, "train.lambda_fm": 2.0,
+        "model.d": 16, "model.latent": 64, "model.conditional": True, "model.encoder": True,
+        "data.labels": "pitch", "train.loss": "hinge", "train.n_critic": 1, "train.lr": 5e-4,
+        "train.beta1": 0.8, "train.beta2": 0.99, "train.batch_size": 16,
+        "train.lambda_kl": 0.001, "train.adversarial_from": 2000, "train.lambda_fm": 2.0,
         "train.lambda_aux": 1.0, "train.augment": ["gain", "shift"],
     },
 }  # fmt: skip
