@@ -134,6 +134,7 @@ class Engine:
                 listener(slot, int(note), int(velocity))
         elif slot >= 0:
             self.mixer.post(NOTE_OFF, slot)
+        self.worker.poke()  # after the post: the note never waits on the worker's wake-up
         return slot
 
     def note_off(self, note: int) -> None:
@@ -143,6 +144,7 @@ class Engine:
 
     def trigger(self, slot: int, velocity: int = 100) -> None:
         self.mixer.post(NOTE_ON, self._check_slot(slot), int(velocity))
+        self.worker.poke()
 
     def load(self) -> float:
         """Share of the audio period spent in the callback, averaged so far (0..1)."""
@@ -181,6 +183,7 @@ class Engine:
 
     def panic(self) -> None:
         self.mixer.post(ALL_OFF, 0)
+        self.worker.poke()
 
     # ---- latent control (per slot) -----------------------------------------------------------
 
@@ -197,6 +200,7 @@ class Engine:
     def _invalidate(self, slot: int) -> None:
         """Re-render a slot's variations. While audio runs, the audio thread does the
         bookkeeping (it owns the pool's flags); without a stream nothing else touches them."""
+        self.worker.poke()
         if self.stream is not None and self.stream.active:
             self.mixer.post(INVALIDATE, slot)
         else:

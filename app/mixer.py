@@ -78,9 +78,13 @@ class Mixer:
         frames = out.shape[0]
         if frames > self.cfg.max_block:
             raise ValueError(f"block of {frames} frames exceeds max_block {self.cfg.max_block}")
+        end = self.frame + frames
+        if not self.events and not self.pending and not self.active.any():
+            out.fill(0.0)  # at rest: the cheapest silent block
+            self.frame = end
+            return
         mono = self._mono[:frames] if out.ndim == 2 else out
         mono.fill(0.0)
-        end = self.frame + frames
         self._collect(end)
         # Split the block at event frames so every event lands on its exact sample.
         cursor = self.frame

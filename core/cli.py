@@ -100,6 +100,7 @@ def _add_presets(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("presets", help="list installed presets (shipped and user)")
     p.add_argument("--check", action="store_true", help="also open and run each graph")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
+    p.add_argument("--where", action="store_true", help="print the user presets folder, only")
     p.set_defaults(func=_lazy("ganpad.presets.cli", "presets_command"))
 
 

@@ -9,6 +9,9 @@ from ganpad.presets.registry import list_presets, shipped_dir, user_dir
 
 
 def presets_command(args: argparse.Namespace) -> int:
+    if args.where:
+        print(user_dir())
+        return 0
     entries = list_presets(check_graph=args.check)
     if args.json:
         rows = [

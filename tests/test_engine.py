@@ -72,6 +72,21 @@ def test_unlocked_pads_vary_locked_pads_repeat_and_reroll_changes(engine):
     assert engine.bank.slots[kick].locked and engine.bank.slots[kick].seed != seed
 
 
+def test_worker_sleeps_at_rest_and_wakes_for_work(engine):
+    from ganpad.app.worker import GRACE_S, IDLE_S
+
+    _settle(engine)
+    time.sleep(GRACE_S + 0.1)
+    before = engine.worker.idle_wakeups
+    time.sleep(4 * IDLE_S)
+    assert engine.worker.idle_wakeups - before <= 6  # polling every 2 ms would be ~1000
+    seeds = engine.pool.seed[1].copy()
+    engine.reroll(1)  # from the GUI or MIDI thread: the worker is poked, not left asleep
+    _settle(engine)
+    assert not np.array_equal(engine.pool.seed[1], seeds)
+    assert engine.worker.errors == []
+
+
 def test_set_seed_and_morph(engine):
     engine.lock(1, seed=1234)
     _settle(engine)

@@ -134,6 +134,8 @@ def test_presets_command_marks_a_truncated_graph_broken(tiny_preset, tmp_path, m
     assert main(["presets"]) == 1
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("cut "))
     assert "BROKEN" in line and "truncated" in line and "generator.onnx" in line
+    assert main(["presets", "--where"]) == 0
+    assert capsys.readouterr().out.strip() == str(user)
 
 
 def test_shipped_default_preset_plays_every_class():
