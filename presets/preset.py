@@ -213,17 +213,12 @@ def check_graph_file(path: Path) -> None:
         with path.open("rb") as f:
             while (tag := _varint(f)) is not None:
                 number, wire = tag >> 3, tag & 7
-                has_graph |= number == 7  # ModelProto.graph
-                if wire == 0:
-                    if _varint(f) is None:
-                        raise EOFError
-                    continue
-                skip = {1: 8, 5: 4}.get(wire)
-                if skip is None and wire == 2:
-                    skip = _varint(f)
-                if skip is None or number == 0:
+                if number == 0 or wire not in (0, 1, 2, 5):
                     raise ValueError(f"field {number} has wire type {wire}")
-                if f.tell() + skip > size:
+                has_graph |= number == 7  # ModelProto.graph
+                # varint: read it; length-delimited: its length; fixed 64 / 32 bits.
+                skip = {0: 0, 1: 8, 5: 4}.get(wire) if wire != 2 else _varint(f)
+                if wire == 0 and _varint(f) is None or skip is None or f.tell() + skip > size:
                     raise EOFError
                 f.seek(skip, 1)
     except EOFError:
