@@ -62,5 +62,10 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def _fsync(path: Path) -> None:
+    """Flush a file, or every file below a folder, to the disk."""
+    if path.is_dir():
+        for child in path.iterdir():
+            _fsync(child)
+        return
     with open(path, "rb") as f:
         os.fsync(f.fileno())

@@ -66,6 +66,18 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     font.add_argument("--seconds", type=float, default=4.0)
     font.add_argument("--rate", type=int, default=16000)
     font.set_defaults(func=_lazy("ganpad.training.cli", "soundfont_command"))
+    kits = data_sub.add_parser(
+        "soundfont-drums", help="render a SoundFont's GM drum kits as Hydrogen kit folders"
+    )
+    kits.add_argument("sf2")
+    kits.add_argument("--out", required=True)
+    kits.add_argument("--velocities", type=int, nargs="+", default=[100])
+    kits.add_argument("--rate", type=int, default=44100)
+    kits.set_defaults(func=_lazy("ganpad.training.cli", "soundfont_drums_command"))
+    ref = data_sub.add_parser("reference", help="build a named real reference set (eval)")
+    ref.add_argument("name", help="heldout-drums or heldout-notes")
+    ref.add_argument("--out", required=True)
+    ref.set_defaults(func=_lazy("ganpad.training.cli", "reference_command"))
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
@@ -86,8 +98,9 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         choices=["drums", "notes"],
         help="default: notes for pitch-labelled training data, else drums",
     )
-    p.add_argument("--eval-reference", metavar="DIR",
-                   help="also evaluate against these real held-out clips; the figures go into "
+    p.add_argument("--eval-reference", metavar="REF",
+                   help="also evaluate against these real held-out clips (a folder, or "
+                        "heldout-drums / heldout-notes); the figures go into "
                         "preset.json")  # fmt: skip
     p.add_argument(
         "--polyphase", action=argparse.BooleanOptionalAction, default=True,
@@ -140,7 +153,11 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="IS, Frechet distance, NDB/k (and pitch) beside real data")
     p.add_argument("target", help="preset name or folder, run folder, or folder of WAVs")
-    p.add_argument("--reference", required=True, help="real held-out clips (folder or kit)")
+    p.add_argument(
+        "--reference",
+        required=True,
+        help="real held-out clips: a folder, or heldout-drums / heldout-notes",
+    )
     p.add_argument("--n", type=int, default=1000, help="clips to generate")
     p.add_argument("--out", help="folder for report.json, report.md and grid.png")
     p.add_argument("--k", type=int, default=20, help="NDB bins")
@@ -162,6 +179,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--data", default="/usr/share/hydrogen/data/drumkits",
                    help="folder of Hydrogen kits (the test kits are held out)")  # fmt: skip
     c.add_argument("--epochs", type=int, default=40)
+    c.add_argument("--train-fonts", nargs="*", default=["/usr/share/sounds/sf2/FluidR3_GM.sf2"],
+                   help="SoundFonts whose GM drum kits it also trains on")  # fmt: skip
+    c.add_argument("--test-fonts", nargs="*", default=["/usr/share/sounds/sf2/TimGM6mb.sf2"],
+                   help="SoundFonts whose kits it is tested on, a source it never saw")  # fmt: skip
     c.set_defaults(func=_lazy("ganpad.training.cli", "classifier_command"))
 
 

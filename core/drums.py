@@ -45,7 +45,7 @@ _RULES: tuple[tuple[str, str], ...] = (
     (
         "percussion",
         r"cow ?bell|tambourine|tamb|shaker|maraca|clave|wood ?block|conga|bongo|"
-        r"timbale|agogo|guiro|cabasa|triangle|side ?stick|cross ?stick|stick|"
+        r"timbale|agogo|guiro|cabasa|cuica|vibra ?slap|triangle|side ?stick|cross ?stick|stick|"
         r"waterglass|vibraslap|whistle|perc",
     ),
     ("clap", r"clap"),
@@ -73,14 +73,20 @@ def class_for_note(note: int) -> str | None:
     return GM_NOTE_CLASS.get(note)
 
 
-# General MIDI percussion names (the subset a pad grid shows).
+# General MIDI percussion names, 35 to 81 (the keys GM_NOTE_CLASS maps).
 GM_NOTE_NAMES: dict[int, str] = {
     35: "Acoustic Bass Drum", 36: "Bass Drum", 37: "Side Stick", 38: "Acoustic Snare",
     39: "Hand Clap", 40: "Electric Snare", 41: "Low Floor Tom", 42: "Closed Hi-Hat",
     43: "High Floor Tom", 44: "Pedal Hi-Hat", 45: "Low Tom", 46: "Open Hi-Hat",
     47: "Low-Mid Tom", 48: "Hi-Mid Tom", 49: "Crash Cymbal 1", 50: "High Tom",
     51: "Ride Cymbal 1", 52: "Chinese Cymbal", 53: "Ride Bell", 54: "Tambourine",
-    55: "Splash Cymbal", 56: "Cowbell", 57: "Crash Cymbal 2", 59: "Ride Cymbal 2",
+    55: "Splash Cymbal", 56: "Cowbell", 57: "Crash Cymbal 2", 58: "Vibraslap",
+    59: "Ride Cymbal 2", 60: "Hi Bongo", 61: "Low Bongo", 62: "Mute Hi Conga",
+    63: "Open Hi Conga", 64: "Low Conga", 65: "High Timbale", 66: "Low Timbale",
+    67: "High Agogo", 68: "Low Agogo", 69: "Cabasa", 70: "Maracas", 71: "Short Whistle",
+    72: "Long Whistle", 73: "Short Guiro", 74: "Long Guiro", 75: "Claves",
+    76: "Hi Wood Block", 77: "Low Wood Block", 78: "Mute Cuica", 79: "Open Cuica",
+    80: "Mute Triangle", 81: "Open Triangle",
 }  # fmt: skip
 
 # A 4x4 pad grid, top row first, as on most drum machines (kick bottom left).

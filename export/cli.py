@@ -20,8 +20,9 @@ def add_evaluation(preset_dir: Path, reference: str, n: int = 1000) -> dict:
     report = evaluate(str(preset_dir), reference, n=n)
     meta_path = preset_dir / PRESET_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["metrics"]["evaluation"] = {"reference": reference, "n": n, **report["metrics"]}
-    for key in ("class_accuracy", "timbre_spread"):
+    evaluation = {"reference": report["reference"], "n": n, "class_mix": report["class_mix"]}
+    meta["metrics"]["evaluation"] = {**evaluation, **report["metrics"]}
+    for key in ("class_accuracy", "timbre_spread", "warnings"):
         if key in report:
             meta["metrics"]["evaluation"][key] = report[key]
     meta["metrics"]["evaluation"]["signal"] = report["signal"]["generated"]

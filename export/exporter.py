@@ -31,7 +31,7 @@ from ganpad.presets import (
 from ganpad.training import checkpoint
 from ganpad.training.config import RunConfig, from_dict, to_dict
 from ganpad.training.drumkit import kit_licenses
-from ganpad.training.loop import COMMANDS_FILE, DATA_REPORT
+from ganpad.training.loop import COMMANDS_FILE, DATA_REPORT, METRICS_FILE
 from ganpad.training.models import build_models
 from ganpad.training.soundfont import soundfont_license
 
@@ -252,6 +252,9 @@ def _training_summary(run: LoadedRun) -> dict[str, Any]:
         "world_size": run.state.get("world_size"),
         "torch": run.state.get("torch"),
         "commands": commands.read_text().splitlines() if commands and commands.exists() else [],
+        "final_losses": final_losses(run.run_dir / METRICS_FILE, run.state["step"])
+        if run.run_dir
+        else {},
         "data": {
             "path": run.config.data.path,
             "held_out_kits": run.config.data.exclude_kits,
@@ -262,6 +265,27 @@ def _training_summary(run: LoadedRun) -> dict[str, Any]:
         },
         "config": to_dict(run.config),
     }
+
+
+def final_losses(metrics: Path, step: int, window: int = 200) -> dict[str, Any]:
+    """The mean of each logged loss over the last `window` steps up to `step` (one logged
+    step is noise), from the run's metrics.jsonl; empty when there is none."""
+    try:
+        lines = metrics.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return {}
+    sums: dict[str, list[float]] = {}
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+        if isinstance(row, dict) and step - window < row.get("step", -1) <= step:
+            for key, value in row.items():
+                if key.startswith("loss/") and isinstance(value, int | float):
+                    sums.setdefault(key, []).append(float(value))
+    out: dict[str, Any] = {k: round(sum(v) / len(v), 5) for k, v in sorted(sums.items())}
+    return {"steps": [step - window + 1, step], **out} if out else {}
 
 
 def _license(run: LoadedRun, options: ExportOptions) -> dict[str, Any]:

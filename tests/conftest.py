@@ -143,3 +143,13 @@ def locked_kit(preset, seed0: int = 11) -> dict:
         {"name": n, "seed": seed0 + i, "morph_to": -1, "amount": 0.0} for i, n in enumerate(names)
     ]
     return {"format": "ganpad-kit/1", "preset": preset.name, "slots": slots}
+
+
+@pytest.fixture(scope="session")
+def timgm_kits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TimGM6mb's GM drum kits rendered key by key, as Hydrogen kit folders."""
+    from ganpad.training.soundfont_drums import build_drum_kits
+
+    out = tmp_path_factory.mktemp("timgm-kits")
+    build_drum_kits(TIMGM, out)  # 44.1 kHz, resampled by the loader as any kit
+    return out

@@ -34,7 +34,8 @@ def real(gmrock, clip_cache):
 def test_classifier_card_states_held_out_accuracy():
     card = json.loads(CARD.read_text())
     assert "GMRockKit" in card["test_kits"]
-    assert card["test_accuracy"] > 0.6  # eight classes: chance is 0.125
+    assert card["test_accuracy"]["hydrogen held-out kits"] > 0.6  # eight classes: chance 0.125
+    assert any("never trained on" in source for source in card["test_accuracy"])
 
 
 def test_inception_score_real_high_noise_and_copies_near_one(classifier, real):
@@ -92,8 +93,14 @@ def test_eval_command_reports_ratios_and_files(
     report = evaluate(str(tiny_preset), str(gmrock), n=64, out=tmp_path / "report", k=10,
                       cache_dir=str(clip_cache))  # fmt: skip
     metrics = report["metrics"]
-    assert set(metrics) == {"inception_score", "frechet_distance", "logmel_frechet", "ndb_over_k"}
-    for m in metrics.values():
+    assert set(metrics) == {"inception_score", "frechet_distance", "kid", "logmel_frechet",
+                            "ndb_over_k"}  # fmt: skip
+    for name, m in metrics.items():
+        for row in ("generated", "real", "baseline"):
+            lo, hi = m["ci95"][row]
+            assert lo <= hi
+            if name in ("inception_score", "kid"):  # unbiased enough to sit inside
+                assert lo <= m[row] <= hi
         for ref, key in (("real", "ratio"), ("baseline", "ratio_baseline")):
             if m[ref]:
                 assert m[key] == pytest.approx(m["generated"] / m[ref], rel=1e-2)
@@ -109,6 +116,9 @@ def test_eval_command_reports_ratios_and_files(
         "grid.png", "report.json", "report.md"]  # fmt: skip
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "| frechet_distance |" in markdown and "Class accuracy" in markdown
+    # GMRockKit's halves are 43 clips: the report says what that does to the figures.
+    assert any("43 clips for a 80-d embedding" in w for w in report["warnings"])
+    assert report["class_mix"] == "reference" and "Warning:" in markdown
     # A folder of real WAVs evaluated against itself sits near the real baseline.
     same = compare(real := load_real(str(gmrock), str(clip_cache)), real, classifier, k=10)
     assert 0.7 < same["inception_score"]["ratio"] < 1.4  # real against real: near 1
@@ -155,3 +165,76 @@ def test_class_accuracy_of_real_held_out_drums(classifier, real):
     assert confusion.sum() == len(real.audio) and np.trace(confusion) > 0.7 * len(real.audio)
     shuffled = Clips("shuffled", real.audio, list(np.roll(real.labels, 7)))
     assert class_accuracy(shuffled, classifier)["mean"] < accuracy["mean"] - 0.3
+
+
+def test_kid_is_zero_for_one_distribution_large_for_shifted_and_collapsed_sets():
+    from ganpad.training.metrics import kid
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
+    same, se_same = kid(a, b)
+    assert abs(same) < 3 * se_same  # unbiased: zero within its error
+    shifted, se_shifted = kid(a, b + 0.5)
+    assert shifted > 10 * se_shifted
+    collapsed, se_collapsed = kid(a, np.repeat(b[:2], 200, axis=0))
+    assert collapsed > 10 * se_collapsed
+    with pytest.raises(ValueError, match="at least 3"):
+        kid(a[:2], b)
+
+
+def test_kid_standard_error_is_the_two_sample_jackknife():
+    from ganpad.training.metrics import kid
+
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(9, 4)), rng.normal(size=(7, 4)) + 0.3
+    drop_a = np.array([kid(np.delete(a, i, 0), b)[0] for i in range(9)])
+    drop_b = np.array([kid(a, np.delete(b, j, 0))[0] for j in range(7)])
+    var = (
+        8 / 9 * ((drop_a - drop_a.mean()) ** 2).sum()
+        + 6 / 7 * ((drop_b - drop_b.mean()) ** 2).sum()
+    )
+    assert kid(a, b)[1] == pytest.approx(np.sqrt(var), rel=1e-9)
+
+
+def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_clips():
+    from ganpad.training.metrics import bootstrap
+
+    rng = np.random.default_rng(7)
+    widths = []
+    for n in (100, 1600):
+        a, b = rng.normal(size=(n, 8)), rng.normal(size=(n, 8)) + 0.2
+        lo, hi = bootstrap(frechet_distance, (a, b), rounds=100)
+        assert lo <= frechet_distance(a, b) <= hi
+        widths.append(hi - lo)
+    assert widths[1] < widths[0] / 2
+
+
+def test_small_sets_are_flagged():
+    from ganpad.training.metrics import small_set_warnings
+
+    assert small_set_warnings({"real half": 500}, 80) == []
+    warned = small_set_warnings({"real half": 21}, 64)
+    assert len(warned) == 2 and "21 clips for a 64-d embedding" in warned[0]
+
+
+def test_generated_classes_follow_the_shares_asked():
+    from ganpad.training.evaluate import _latents
+
+    z, labels = _latents(10, 4, ["kick", "snare", "clap"], 0, {"kick": 0.5, "clap": 0.25})
+    assert z.shape == (10, 4) and np.bincount(labels, minlength=3).tolist() in (
+        [7, 0, 3],
+        [6, 0, 4],
+    )
+    _, turn = _latents(6, 4, ["kick", "snare", "clap"], 0)
+    assert turn.tolist() == [0, 1, 2, 0, 1, 2]
+
+
+def test_final_losses_average_the_last_logged_steps(tmp_path):
+    from ganpad.export.exporter import final_losses
+
+    lines = [json.dumps({"step": s, "loss/generator": float(s), "time/step_s": 0.1})
+             for s in range(10, 301, 10)]  # fmt: skip
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + '\n{"step": 3')
+    losses = final_losses(tmp_path / "metrics.jsonl", 200, window=50)
+    assert losses == {"steps": [151, 200], "loss/generator": 180.0}
+    assert final_losses(tmp_path / "none.jsonl", 200) == {}

@@ -116,15 +116,30 @@ def eval_command(args: argparse.Namespace) -> int:
 
 
 def classifier_command(args: argparse.Namespace) -> int:
-    from ganpad.training.classifier import CARD, kit_split, save_classifier, train_classifier
+    import tempfile
 
-    train, test = kit_split(args.data)
-    result = train_classifier(train, test, epochs=args.epochs)
-    save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]))
-    print(
-        f"accuracy on held-out kits {result.test_accuracy:.3f} "
-        f"(train {result.train_accuracy:.3f}); card in {CARD}"
-    )
+    from ganpad.training.classifier import CARD, kit_split, save_classifier, train_classifier
+    from ganpad.training.soundfont import SoundFontError
+    from ganpad.training.soundfont_drums import build_drum_kits
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            fonts = {}
+            for font in [*args.train_fonts, *args.test_fonts]:
+                fonts[font] = str(Path(tmp) / Path(font).stem)
+                build_drum_kits(font, fonts[font])  # at 44.1 kHz, as the references are
+        except SoundFontError as exc:
+            print(f"ganpad classifier: {exc}", file=sys.stderr)
+            return 2
+        tests = {f"{Path(f).stem} (never trained on)": fonts[f] for f in args.test_fonts}
+        train, held_out = kit_split(args.data, [fonts[f] for f in args.train_fonts], tests)
+        result = train_classifier(train, held_out, epochs=args.epochs)
+    sources = {"hydrogen": f"{args.data} less the test kits",
+               **{Path(f).stem: f"GM drum kits of {f}" for f in args.train_fonts}}  # fmt: skip
+    save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]), sources)
+    for source, acc in result.test_accuracy.items():
+        print(f"accuracy on {source}: {acc:.3f}")
+    print(f"train accuracy {result.train_accuracy:.3f}; card in {CARD}")
     return 0
 
 
@@ -145,7 +160,6 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def soundfont_command(args: argparse.Namespace) -> int:
-    from ganpad.progress import LazyBar
     from ganpad.training.soundfont import SoundFontError, build_note_set
 
     try:
@@ -153,16 +167,51 @@ def soundfont_command(args: argparse.Namespace) -> int:
     except ValueError:
         print(f"ganpad data soundfont: --pitches {args.pitches!r} is not LOW-HIGH", file=sys.stderr)
         return 2
-    progress = LazyBar(unit="note")
+    pitches = list(range(low, high + 1))
+    summary, code = _with_bar("data soundfont", "note", (SoundFontError,), lambda bar: (
+        build_note_set(args.sf2, args.out, args.programs, pitches, args.velocities, args.seconds,
+                       args.rate, progress=bar)))  # fmt: skip
+    if summary is not None:
+        skipped = len(summary["skipped"])
+        print(f"{len(summary['notes'])} notes in {args.out}, {skipped} silent skipped")
+    return code
 
+
+def _with_bar(name: str, unit: str, errors: tuple[type[Exception], ...], work):
+    """(work(bar), 0) under a progress bar drawn at its first unit, or (None, 2) with the
+    error printed after `ganpad NAME:`."""
+    from ganpad.progress import LazyBar
+
+    bar = LazyBar(unit=unit)
     try:
-        pitches = list(range(low, high + 1))
-        summary = build_note_set(args.sf2, args.out, args.programs, pitches, args.velocities,
-                                 args.seconds, args.rate, progress=progress)  # fmt: skip
-    except SoundFontError as exc:
-        print(f"ganpad data soundfont: {exc}", file=sys.stderr)
-        return 2
+        return work(bar), 0
+    except errors as exc:
+        print(f"ganpad {name}: {exc}", file=sys.stderr)
+        return None, 2
     finally:
-        progress.close()
-    print(f"{len(summary['notes'])} notes in {args.out}, {len(summary['skipped'])} silent skipped")
-    return 0
+        bar.close()
+
+
+def soundfont_drums_command(args: argparse.Namespace) -> int:
+    from ganpad.training.soundfont import SoundFontError
+    from ganpad.training.soundfont_drums import build_drum_kits
+
+    velocities = tuple(args.velocities)
+    summary, code = _with_bar("data soundfont-drums", "kit", (SoundFontError,), lambda bar: (
+        build_drum_kits(args.sf2, args.out, velocities, args.rate, progress=bar)))  # fmt: skip
+    if summary is not None:
+        skipped = len(summary["skipped"])
+        print(f"{len(summary['kits'])} kits in {args.out}, {skipped} silent keys skipped")
+    return code
+
+
+def reference_command(args: argparse.Namespace) -> int:
+    from ganpad.training.reference import build_reference
+    from ganpad.training.soundfont import SoundFontError
+
+    errors = (ValueError, FileNotFoundError, SoundFontError)
+    done, code = _with_bar("data reference", "font", errors,
+                           lambda bar: build_reference(args.name, Path(args.out), bar))  # fmt: skip
+    if done is not None:
+        print(f"reference {args.name} in {args.out}")
+    return code

@@ -19,15 +19,22 @@ from ganpad.training.config import DataConfig, from_dict
 from ganpad.training.data import load_clips
 from ganpad.training.diagnostics import signal_report, spectral_centroid
 from ganpad.training.metrics import (
+    bootstrap,
     frechet_distance,
     inception_score,
+    kid,
     logmel_embedding,
-    ndb,
+    ndb_bins,
+    ndb_from_bins,
     pitch_metrics,
+    small_set_warnings,
     spectral_features,
     track_pitch,
 )
 from ganpad.training.models import build_models, synthesize
+from ganpad.training.reference import resolve
+
+EMBEDDING_DIMS = 80  # the log-mel embedding's, the widest a Frechet distance here sees
 
 
 class EvalError(ValueError):
@@ -52,25 +59,34 @@ def fit(audio: np.ndarray, rate: int) -> np.ndarray:
     return out
 
 
-def _latents(n: int, latent: int, n_labels: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _latents(n: int, latent: int, classes: list[str], seed: int,
+             mix: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """n latents and labels: every class in turn, or as many of each as `mix` (class ->
+    share) asks, rounded by largest remainder."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, latent)).astype(np.float32)
-    return z, np.arange(n, dtype=np.int64) % max(1, n_labels)
+    weights = np.array([(mix or {}).get(c, 0.0) for c in classes], float)
+    if not classes or weights.sum() <= 0:
+        return z, np.arange(n, dtype=np.int64) % max(1, len(classes))
+    share = weights / weights.sum() * n
+    counts = np.floor(share).astype(int)
+    counts[np.argsort(counts - share)[: n - counts.sum()]] += 1
+    return z, np.repeat(np.arange(len(classes)), counts).astype(np.int64)
 
 
-def generate_preset(path: str, n: int, seed: int) -> Clips:
+def generate_preset(path: str, n: int, seed: int, mix: dict[str, float] | None = None) -> Clips:
     from ganpad.presets import find_preset
 
     preset = find_preset(path)
     session = preset.session()
-    z, labels = _latents(n, preset.latent, len(preset.labels), seed)
+    z, labels = _latents(n, preset.latent, [c.name for c in preset.labels], seed, mix)
     out = [preset.generate(session, z[i : i + 64], labels[i : i + 64]) for i in range(0, n, 64)]
     names = [preset.labels[i].name for i in labels] if preset.conditional else None
     return Clips(preset.name, fit(np.concatenate(out), preset.sample_rate), names)
 
 
 @torch.no_grad()
-def generate_run(run_dir: Path, n: int, seed: int) -> Clips:
+def generate_run(run_dir: Path, n: int, seed: int, mix: dict[str, float] | None = None) -> Clips:
     ckpt = checkpoint.latest(run_dir)
     if ckpt is None:
         raise EvalError(f"{run_dir}: no checkpoint to evaluate")
@@ -83,14 +99,15 @@ def generate_run(run_dir: Path, n: int, seed: int) -> Clips:
     name = f"{run_dir.name}@{state['step']}"
     chosen = classes if n_labels else None
     return generate_with(
-        generator.eval(), cfg.model.latent, chosen, cfg.data.sample_rate, n, seed, name
+        generator.eval(), cfg.model.latent, chosen, cfg.data.sample_rate, n, seed, name, mix
     )
 
 
 @torch.no_grad()
 def generate_with(generator: torch.nn.Module, latent: int, classes: list[str] | None,
-                  rate: int, n: int, seed: int, name: str) -> Clips:  # fmt: skip
-    z, labels = _latents(n, latent, len(classes or []), seed)
+                  rate: int, n: int, seed: int, name: str,
+                  mix: dict[str, float] | None = None) -> Clips:  # fmt: skip
+    z, labels = _latents(n, latent, list(classes or []), seed, mix)
     device = next(generator.parameters()).device
     was_training = generator.training
     generator.eval()
@@ -117,12 +134,14 @@ def load_real(path: str, cache_dir: str = "", labels: str | None = None) -> Clip
     return Clips(Path(path).name, clips.audio, [clips.classes[i] for i in clips.labels])
 
 
-def load_target(target: str, n: int, seed: int, cache_dir: str = "") -> Clips:
+def load_target(target: str, n: int, seed: int, cache_dir: str = "",
+                mix: dict[str, float] | None = None) -> Clips:  # fmt: skip
+    """Clips of a run, a preset (classes in turn, or in the shares `mix` asks) or a folder."""
     path = Path(target)
     if (path / "checkpoints").is_dir():
-        return generate_run(path, n, seed)
+        return generate_run(path, n, seed, mix)
     if (path / "preset.json").is_file() or not path.exists():
-        return generate_preset(target, n, seed)
+        return generate_preset(target, n, seed, mix)
     return load_real(target, cache_dir)
 
 
@@ -135,10 +154,11 @@ def baseline(generated: Clips, pitched: bool, seed: int = 0) -> Clips:
     return Clips("noise synth", noise_synth(len(generated.audio), CLIP, RATE, seed), None)
 
 
-def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20,
-            seed: int = 0, pitched: bool = False) -> dict[str, dict[str, float]]:  # fmt: skip
+def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20, seed: int = 0,
+            pitched: bool = False, rounds: int = 200) -> dict[str, dict]:  # fmt: skip
     """Each metric for the generated clips, for held-out real clips and for the no-learning
-    baseline, with the ratios generated / real and generated / baseline.
+    baseline, with the ratios generated / real and generated / baseline, and a 95 % interval
+    for each (bootstrap; KID's from its standard error).
 
     The real set is split in two halves A and B: the real row compares B with A, the model
     and the baseline compare as many clips with A, so every row sees the same sample sizes.
@@ -153,34 +173,51 @@ def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20,
     g = generated.audio[chosen]
     base = baseline(subset(generated, chosen), pitched, seed).audio
     rows = {"generated": g, "real": b, "baseline": base}
-    metrics: dict[str, dict[str, float]] = {}
+    values: dict[str, dict[str, float]] = {}
+    spans: dict[str, dict[str, tuple[float, float]]] = {}
+
+    def add(name: str, stat, sets: dict[str, tuple]) -> None:
+        values[name] = {n: stat(*x) for n, x in sets.items()}
+        spans[name] = {n: bootstrap(stat, x, rounds, seed) for n, x in sets.items()}
+
     if not pitched:  # the classifier knows drums: its scores say nothing about notes
         _, a_emb = predict(model, a)
         scored = {name: predict(model, x) for name, x in rows.items()}
-        metrics["inception_score"] = {n: inception_score(p) for n, (p, _) in scored.items()}
-        metrics["frechet_distance"] = {n: frechet_distance(e, a_emb)
-                                       for n, (_, e) in scored.items()}  # fmt: skip
+        add("inception_score", inception_score, {n: (p,) for n, (p, _) in scored.items()})
+        add("frechet_distance", frechet_distance, {n: (e, a_emb) for n, (_, e) in scored.items()})
+        kids = {n: kid(e, a_emb) for n, (_, e) in scored.items()}
+        values["kid"] = {n: v for n, (v, _) in kids.items()}
+        spans["kid"] = {n: (v - 1.96 * se, v + 1.96 * se) for n, (v, se) in kids.items()}
     a_mel = logmel_embedding(a, RATE)
-    metrics["logmel_frechet"] = {n: frechet_distance(logmel_embedding(x, RATE), a_mel)
-                                 for n, x in rows.items()}  # fmt: skip
+    add("logmel_frechet", frechet_distance,
+        {n: (logmel_embedding(x, RATE), a_mel) for n, x in rows.items()})  # fmt: skip
     a_feat = spectral_features(a, RATE)
-    metrics["ndb_over_k"] = {n: ndb(a_feat, spectral_features(x, RATE), k, seed=seed)[1]
-                             for n, x in rows.items()}  # fmt: skip
+    bins = {n: ndb_bins(a_feat, spectral_features(x, RATE), k, seed) for n, x in rows.items()}
+    k_used = min(k, len(a))
+    add("ndb_over_k", lambda r, s: ndb_from_bins(r, s, k_used) / k_used, bins)
     if pitched and generated.labels and real.labels:
         targets = {"generated": np.array(generated.labels, float)[chosen],
                    "real": np.array(real.labels, float)[order[half:]]}  # fmt: skip
         targets["baseline"] = targets["generated"]
         tracked = {n: pitch_metrics(track_pitch(x, RATE), targets[n]) for n, x in rows.items()}
         for key in ("pitch_accuracy", "pitch_entropy", "voiced"):
-            metrics[key] = {n: t[key] for n, t in tracked.items()}
-    return {name: _row(values) for name, values in metrics.items()}
+            values[key] = {n: t[key] for n, t in tracked.items()}
+    return {name: _row(v, spans.get(name)) for name, v in values.items()}
 
 
-def _row(values: dict[str, float]) -> dict[str, float | None]:
-    row: dict[str, float | None] = {n: round(float(v), 4) for n, v in values.items()}
+def _row(values: dict[str, float], spans: dict[str, tuple[float, float]] | None = None
+         ) -> dict:  # fmt: skip
+    row: dict = {n: _round(v) for n, v in values.items()}
     for ref, key in (("real", "ratio"), ("baseline", "ratio_baseline")):
-        row[key] = round(row["generated"] / row[ref], 4) if row[ref] else None  # none to a 0
+        row[key] = _round(row["generated"] / row[ref]) if row[ref] else None  # none to a 0
+    if spans:
+        row["ci95"] = {n: [_round(lo), _round(hi)] for n, (lo, hi) in spans.items()}
     return row
+
+
+def _round(v: float) -> float:
+    """Four significant figures: KID lives at 1e-3 where four decimals would say nothing."""
+    return float(f"{float(v):.4g}")
 
 
 def subset(clips: Clips, index: np.ndarray) -> Clips:
@@ -210,22 +247,37 @@ def class_accuracy(generated: Clips, model: DrumClassifier) -> dict:
     np.add.at(confusion, (asked, recognised), 1)
     per_class = {DRUM_CLASSES[i]: round(float(confusion[i, i] / confusion[i].sum()), 4)
                  for i in range(n) if confusion[i].sum()}  # fmt: skip
+    counts = {DRUM_CLASSES[i]: int(confusion[i].sum()) for i in range(n) if confusion[i].sum()}
     return {"per_class": per_class, "mean": round(float(np.mean(list(per_class.values()))), 4),
-            "classes": list(DRUM_CLASSES), "confusion": confusion.tolist()}  # fmt: skip
+            "counts": counts, "classes": list(DRUM_CLASSES),
+            "confusion": confusion.tolist()}  # fmt: skip
 
 
 def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None, k: int = 20,
              seed: int = 0, cache_dir: str = "") -> dict:  # fmt: skip
+    """The report of `target` against `reference` (a folder, or a name in REFERENCES)."""
     model = load_classifier()
+    folder, record = resolve(reference)
     generated = load_target(target, n, seed, cache_dir)
     pitched = bool(generated.labels) and all(s.isdigit() for s in generated.labels)
-    real = load_real(reference, cache_dir, "pitch" if pitched else None)
+    real = load_real(folder, cache_dir, "pitch" if pitched else None)
+    # A conditional generator is scored with its classes in the reference's shares (a
+    # musician picks the class; a mix unlike the reference's is no fault of the sound). The
+    # clips asked for every class in turn give the per-class figures.
+    matched = generated
+    if generated.labels and real.labels and _generates(target):
+        shares = {c: real.labels.count(c) / len(real.labels) for c in set(real.labels)}
+        matched = load_target(target, n, seed + 1, cache_dir, mix=shares)
+    metrics = compare(matched, real, model, k, seed, pitched)
+    half = len(real.audio) - len(real.audio) // 2
     report = {
         "target": generated.name,
-        "reference": reference,
+        "reference": record or reference,
         "n_generated": len(generated.audio),
         "n_real": len(real.audio),
-        "metrics": compare(generated, real, model, k, seed, pitched),
+        "class_mix": "reference" if matched is not generated else "as generated",
+        "metrics": metrics,
+        "warnings": small_set_warnings({"real half": half}, EMBEDDING_DIMS),
         # Per drum class; notes are pooled (a row per pitch would say little).
         "signal": {
             name: signal_report(clips.audio, None if pitched else clips.labels, RATE)
@@ -234,6 +286,9 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
     }
     if generated.labels and not pitched:
         report["class_accuracy"] = class_accuracy(generated, model)
+        few = {c: v for c, v in report["class_accuracy"]["counts"].items() if v < 20}
+        if few:
+            report["warnings"].append(f"class accuracy from under 20 clips for {few}")
     if pitched:
         report["timbre_spread"] = timbre_spread(generated, real)
     if out is not None:
@@ -241,16 +296,29 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
     return report
 
 
+def _generates(target: str) -> bool:
+    """Whether the target is a generator (a run or a preset) rather than a folder of clips."""
+    path = Path(target)
+    return (path / "checkpoints").is_dir() or (path / "preset.json").is_file() or not path.exists()
+
+
 def markdown(report: dict) -> str:
-    lines = [f"# {report['target']} vs {report['reference']}", "",
+    ref = report["reference"]
+    if isinstance(ref, dict):
+        ref = f"{ref['name']} (Debian {', '.join(ref['packages'])}; `{ref['command']}`)"
+    lines = [f"# {report['target']} vs {ref}", "",
              f"{report['n_generated']} generated clips, {report['n_real']} real held-out clips; "
-             "each row compares as many clips with the same real half.", "",
+             "each row compares as many clips with the same real half"
+             + (", classes in the reference's shares" if report.get("class_mix") == "reference"
+                else "") + ". Brackets: 95 % intervals.", "",
              "| metric | generated | real | baseline | ratio to real | ratio to baseline |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for name, m in report["metrics"].items():
         ratios = ["-" if m[r] is None else f"{m[r]:.3g}" for r in ("ratio", "ratio_baseline")]
-        lines.append(f"| {name} | {m['generated']:.4g} | {m['real']:.4g} | "
-                     f"{m['baseline']:.4g} | {ratios[0]} | {ratios[1]} |")  # fmt: skip
+        cells = [_cell(m, row) for row in ("generated", "real", "baseline")]
+        lines.append(f"| {name} | {' | '.join(cells)} | {ratios[0]} | {ratios[1]} |")
+    for warning in report.get("warnings", []):
+        lines += ["", f"Warning: {warning}"]
     accuracy = report.get("class_accuracy")
     if accuracy:
         lines += ["", f"Class accuracy (asked = recognised), mean {accuracy['mean']:.3f}: " +
@@ -271,6 +339,11 @@ def markdown(report: dict) -> str:
                          f"{g['comb_peak_db']:.1f} @ {g['comb_peak_hz']:.0f} | "
                          f"{r.get('decay_s', '-')} | {r.get('comb_peak_db', '-')} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _cell(metric: dict, row: str) -> str:
+    ci = metric.get("ci95", {}).get(row)
+    return f"{metric[row]:.4g}" + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else "")
 
 
 def write_report(report: dict, generated: Clips, real: Clips, out: Path) -> None:

@@ -30,6 +30,57 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2 * tr_covmean)
 
 
+def kid(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Kernel inception distance (Binkowski et al. 2018) and its standard error.
+
+    The unbiased estimate of the squared MMD between two embedding sets [N, D] and [M, D]
+    under the cubic polynomial kernel (x.y / D + 1)^3, over all pairs at once; the standard
+    error is the two-sample jackknife's (every leave-one-out estimate from row sums, so
+    O(N^2) like the estimate itself). Unlike the Frechet distance it has no bias at small N.
+    """
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    n, m, d = len(a), len(b), a.shape[1]
+    if n < 3 or m < 3:
+        raise ValueError(f"KID needs at least 3 clips a side, got {n} and {m}")
+    kaa, kbb, kab = ((x @ y.T / d + 1) ** 3 for x, y in ((a, a), (b, b), (a, b)))
+    # Off-diagonal row sums: what leaving one clip out takes away from each sum.
+    raa, rbb = kaa.sum(1) - np.diag(kaa), kbb.sum(1) - np.diag(kbb)
+    saa, sbb, sab = raa.sum(), rbb.sum(), kab.sum()
+
+    def mmd(saa, sbb, sab, n, m):
+        return saa / (n * (n - 1)) + sbb / (m * (m - 1)) - 2 * sab / (n * m)
+
+    value = mmd(saa, sbb, sab, n, m)
+    drop_a = mmd(saa - 2 * raa, sbb, sab - kab.sum(1), n - 1, m)
+    drop_b = mmd(saa, sbb - 2 * rbb, sab - kab.sum(0), n, m - 1)
+    var = (n - 1) / n * ((drop_a - drop_a.mean()) ** 2).sum()
+    var += (m - 1) / m * ((drop_b - drop_b.mean()) ** 2).sum()
+    return float(value), float(np.sqrt(var))
+
+
+def ndb_bins(reference: np.ndarray, samples: np.ndarray, k: int = 20, seed: int = 0
+             ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The NDB bin of each reference and sample clip: k-means on the reference features."""
+    k = min(k, len(reference))
+    centres, _ = kmeans2(reference.astype(np.float64), k, minit="++", seed=seed)
+    # Both sets binned by the final centres (kmeans2's labels predate its last update).
+    return _nearest(reference.astype(np.float64), centres), _nearest(
+        samples.astype(np.float64), centres
+    )
+
+
+def ndb_from_bins(ref_bins: np.ndarray, sample_bins: np.ndarray, k: int,
+                  alpha: float = 0.05) -> int:  # fmt: skip
+    """Bins where a two-proportion z-test says the sets differ (p < alpha)."""
+    p_ref = np.bincount(ref_bins, minlength=k) / len(ref_bins)
+    p_gen = np.bincount(sample_bins, minlength=k) / len(sample_bins)
+    n_ref, n_gen = len(ref_bins), len(sample_bins)
+    pooled = (p_ref * n_ref + p_gen * n_gen) / (n_ref + n_gen)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n_ref + 1 / n_gen))
+    z = np.abs(p_ref - p_gen) / np.maximum(se, 1e-12)
+    return int((2 * (1 - norm.cdf(z)) < alpha).sum())
+
+
 def ndb(reference: np.ndarray, samples: np.ndarray, k: int = 20, alpha: float = 0.05,
         seed: int = 0) -> tuple[int, float]:  # fmt: skip
     """Number of statistically different bins (Richardson & Weiss 2018), and NDB/k.
@@ -38,17 +89,32 @@ def ndb(reference: np.ndarray, samples: np.ndarray, k: int = 20, alpha: float = 
     z-test says the samples fall into it at a different rate than the reference (p < alpha).
     """
     k = min(k, len(reference))
-    centres, _ = kmeans2(reference.astype(np.float64), k, minit="++", seed=seed)
-    # Both sets binned by the final centres (kmeans2's labels predate its last update).
-    ref_bins = _nearest(reference.astype(np.float64), centres)
-    sample_bins = _nearest(samples.astype(np.float64), centres)
-    p_ref = np.bincount(ref_bins, minlength=k) / len(reference)
-    p_gen = np.bincount(sample_bins, minlength=k) / len(samples)
-    pooled = (p_ref * len(reference) + p_gen * len(samples)) / (len(reference) + len(samples))
-    se = np.sqrt(pooled * (1 - pooled) * (1 / len(reference) + 1 / len(samples)))
-    z = np.abs(p_ref - p_gen) / np.maximum(se, 1e-12)
-    different = int((2 * (1 - norm.cdf(z)) < alpha).sum())
+    different = ndb_from_bins(*ndb_bins(reference, samples, k, seed), k, alpha)
     return different, different / k
+
+
+def bootstrap(stat, sets: tuple[np.ndarray, ...], rounds: int = 200, seed: int = 0,
+              level: float = 0.95) -> tuple[float, float]:  # fmt: skip
+    """Percentile interval of stat(*sets) with each set's rows resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    values = [stat(*(x[rng.integers(0, len(x), len(x))] for x in sets)) for _ in range(rounds)]
+    lo, hi = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
+def small_set_warnings(sizes: dict[str, int], dims: int) -> list[str]:
+    """What a reader should distrust: Frechet distances on fewer clips than twice the
+    embedding's dimensions (a singular covariance, a large bias), any set under 50 clips."""
+    out = []
+    for name, n in sizes.items():
+        if n < 2 * dims:
+            out.append(f"{name}: {n} clips for a {dims}-d embedding: Frechet distances are "
+                       f"biased upward at this size; compare KID, or use {2 * dims}+ "
+                       "clips")  # fmt: skip
+        if n < 50:
+            out.append(f"{name}: only {n} clips: intervals are wide, differences under them "
+                       "mean nothing")  # fmt: skip
+    return out
 
 
 def _nearest(x: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -31,24 +31,30 @@ def note_midi_file(path: Path, program: int, pitch: int, velocity: int, seconds:
     song.save(str(path))
 
 
-def render_note(sf2: str | Path, program: int, pitch: int, velocity: int = 100,
-                seconds: float = 1.0, rate: int = 16000) -> np.ndarray:  # fmt: skip
-    """Mono float32 audio of one note, `seconds` held plus FluidSynth's release tail."""
+def render_midi(sf2: str | Path, midi: Path, rate: int = 16000) -> np.ndarray:
+    """Mono float32 audio of a MIDI file played through a SoundFont by the fluidsynth program."""
     fluidsynth = shutil.which("fluidsynth")
     if fluidsynth is None:
         raise SoundFontError("the fluidsynth program is missing: apt-get install fluidsynth")
     if not Path(sf2).is_file():
         raise SoundFontError(f"{sf2}: no such SoundFont")
+    wav = midi.with_suffix(".wav")
+    done = subprocess.run(
+        [fluidsynth, "-ni", "-g", "1", "-r", str(rate), "-F", str(wav), str(sf2), str(midi)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0 or not wav.exists():
+        raise SoundFontError(f"fluidsynth failed on {sf2}: {done.stderr.strip()[-300:]}")
+    return to_mono(decode(wav).audio)
+
+
+def render_note(sf2: str | Path, program: int, pitch: int, velocity: int = 100,
+                seconds: float = 1.0, rate: int = 16000) -> np.ndarray:  # fmt: skip
+    """Mono float32 audio of one note, `seconds` held plus FluidSynth's release tail."""
     with tempfile.TemporaryDirectory() as tmp:
-        mid, wav = Path(tmp) / "note.mid", Path(tmp) / "note.wav"
+        mid = Path(tmp) / "note.mid"
         note_midi_file(mid, program, pitch, velocity, seconds)
-        done = subprocess.run(
-            [fluidsynth, "-ni", "-g", "1", "-r", str(rate), "-F", str(wav), str(sf2), str(mid)],
-            capture_output=True, text=True,
-        )  # fmt: skip
-        if done.returncode != 0 or not wav.exists():
-            raise SoundFontError(f"fluidsynth failed on {sf2}: {done.stderr.strip()[-300:]}")
-        return to_mono(decode(wav).audio)
+        return render_midi(sf2, mid, rate)
 
 
 def build_note_set(sf2: str | Path, out: str | Path, programs: list[int], pitches: list[int],

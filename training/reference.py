@@ -1,0 +1,122 @@
+"""Named real reference sets that any machine rebuilds from Debian packages.
+
+An evaluation recorded against a name ("heldout-drums") can be reproduced elsewhere: the
+name says which packages to install and which command rebuilds the clips, where a local path
+would say nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from ganpad.atomic import atomic_dir
+
+HYDROGEN_KITS = Path("/usr/share/hydrogen/data/drumkits")
+SOUNDFONTS = Path("/usr/share/sounds/sf2")
+
+
+@dataclass(frozen=True)
+class NoteSpec:
+    """Notes of one SoundFont, as `ganpad data soundfont` renders them."""
+
+    soundfont: str
+    programs: tuple[int, ...]
+    pitches: tuple[int, int]  # lowest, highest
+    velocities: tuple[int, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Reference:
+    name: str
+    about: str
+    packages: tuple[str, ...]
+    hydrogen_kits: tuple[str, ...] = ()
+    soundfonts: tuple[str, ...] = ()  # their GM drum kits
+    notes: NoteSpec | None = None
+
+    @property
+    def command(self) -> str:
+        return f"ganpad data reference {self.name} --out REF"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "packages": list(self.packages), "command": self.command,
+                "about": self.about}  # fmt: skip
+
+
+REFERENCES = {
+    r.name: r
+    for r in (
+        Reference(
+            "heldout-drums",
+            "real drums no shipped preset trained on: the Hydrogen kit GMRockKit and every GM "
+            "drum kit (orchestra kits left out) of TimGM6mb and FluidR3_GM, key by key at "
+            "velocity 100",
+            ("hydrogen-data", "timgm6mb-soundfont", "fluid-soundfont-gm", "fluidsynth"),
+            hydrogen_kits=("GMRockKit",),
+            soundfonts=("TimGM6mb.sf2", "FluidR3_GM.sf2"),
+        ),
+        Reference(
+            "heldout-notes",
+            "the notes the shipped notes preset is judged on: FluidR3_GM's piano, electric "
+            "piano, vibraphone and nylon guitar (programs 0, 4, 11, 24), MIDI 36-84, at "
+            "velocity 90, which it never trained on (it saw 70 and 110), 1.024 s each at 16 kHz",
+            ("fluid-soundfont-gm", "fluidsynth"),
+            notes=NoteSpec("FluidR3_GM.sf2", (0, 4, 11, 24), (36, 84), (90,), 1.024),
+        ),
+    )
+}
+
+
+def build_reference(name: str, out: Path,
+                    progress: Callable[[int, int], None] | None = None) -> Path:  # fmt: skip
+    """Write reference `name` into the folder `out` (whole or not at all)."""
+    from ganpad.training.soundfont import build_note_set
+    from ganpad.training.soundfont_drums import build_drum_kits
+
+    ref = _known(name)
+    missing = [str(p) for p in _sources(ref) if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"reference {name} needs {', '.join(missing)}: apt-get install "
+                                f"{' '.join(ref.packages)}")  # fmt: skip
+    with atomic_dir(out) as tmp:
+        for kit in ref.hydrogen_kits:
+            shutil.copytree(HYDROGEN_KITS / kit, tmp / kit)
+        for i, font in enumerate(ref.soundfonts):
+            build_drum_kits(SOUNDFONTS / font, tmp / Path(font).stem)
+            if progress:
+                progress(i + 1, len(ref.soundfonts))
+        if ref.notes is not None:
+            spec = ref.notes
+            low, high = spec.pitches
+            build_note_set(SOUNDFONTS / spec.soundfont, tmp, list(spec.programs),
+                           list(range(low, high + 1)), list(spec.velocities), spec.seconds,
+                           progress=progress)  # fmt: skip
+    return out
+
+
+def _known(name: str) -> Reference:
+    if name not in REFERENCES:
+        raise ValueError(f"no reference named {name!r}; known: {', '.join(REFERENCES)}")
+    return REFERENCES[name]
+
+
+def _sources(ref: Reference) -> list[Path]:
+    fonts = [*ref.soundfonts, *([ref.notes.soundfont] if ref.notes else [])]
+    return [HYDROGEN_KITS / k for k in ref.hydrogen_kits] + [SOUNDFONTS / f for f in fonts]
+
+
+def resolve(reference: str) -> tuple[str, dict | None]:
+    """(folder of clips, the reference's record or None) for a path or a reference name; a
+    named reference is built into the user cache the first time."""
+    if reference not in REFERENCES or Path(reference).exists():
+        return reference, None
+    folder = Path(platformdirs.user_cache_dir("ganpad")) / "references" / reference
+    if not folder.is_dir():
+        build_reference(reference, folder)
+    return str(folder), REFERENCES[reference].to_json()
