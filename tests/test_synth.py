@@ -12,7 +12,7 @@ from conftest import train_notes
 from ganpad.presets import load_preset
 from ganpad.training.augment import augment, delay
 from ganpad.training.config import ModelConfig
-from ganpad.training.diagnostics import comb_peak, dc_ratio, decay_time
+from ganpad.training.diagnostics import comb_peak, dc_ratio, decay_time, high_band_share
 from ganpad.training.losses import feature_matching
 from ganpad.training.metrics import track_pitch
 from ganpad.training.models import build_models, check_config
@@ -158,6 +158,9 @@ def test_diagnostics_catch_dc_a_comb_and_a_hit_that_never_ends():
     assert db > 10 and abs(hz - 4000) < 20
     hiss = rng.standard_normal((4, 16384)) * 0.1  # never decays
     assert decay_time(hiss, RATE).min() == pytest.approx(16384 / RATE)
+    # White noise puts half its energy in the top 4 kHz of 8; a low tone almost none.
+    assert high_band_share(hiss, RATE) == pytest.approx(np.full(4, 0.5), abs=0.02)
+    assert high_band_share(np.sin(2 * np.pi * 200 * t)[None], RATE)[0] < 1e-3
 
 
 def test_drumsynth_trains_exports_and_finetunes(tmp_path, gmrock, clip_cache):

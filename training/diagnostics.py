@@ -1,5 +1,6 @@
 """Signal checks that catch what ears catch and classifier metrics miss: a DC offset, a hit
-that never ends, a fixed comb of tones (the transposed-conv checkerboard)."""
+that never ends, a fixed comb of tones (the transposed-conv checkerboard), a dull or a hissing
+top end."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ SILENCE_DB = -60.0
 COMB_LOW_HZ = 50.0
 THIRD_OCTAVE = 2 ** (1 / 6)  # half a third of an octave either side
 SPECTRUM_FFT = 1024  # 15.6 Hz bins at 16 kHz: a fixed tone stands out, a moving one not
+HIGH_BAND_HZ = 4000.0  # the top octave at the evaluation's 16 kHz: hats' and cymbals' band
 
 
 def dc_ratio(audio: np.ndarray) -> np.ndarray:
@@ -58,6 +60,13 @@ def comb_peak(audio: np.ndarray, rate: int) -> tuple[float, float]:
     return float(excess[k]), float(freqs[k])
 
 
+def high_band_share(audio: np.ndarray, rate: int, above_hz: float = HIGH_BAND_HZ) -> np.ndarray:
+    """Each clip's share of its energy above `above_hz`."""
+    power = np.abs(np.fft.rfft(audio.astype(np.float64), axis=1)) ** 2
+    high = np.fft.rfftfreq(audio.shape[1], 1 / rate) >= above_hz
+    return power[:, high].sum(axis=1) / np.maximum(power.sum(axis=1), 1e-30)
+
+
 def spectral_centroid(audio: np.ndarray, rate: int) -> np.ndarray:
     """Each clip's spectral centroid in Hz (of its whole power spectrum): its brightness."""
     power = np.abs(np.fft.rfft(audio.astype(np.float64), axis=1)) ** 2
@@ -66,7 +75,8 @@ def spectral_centroid(audio: np.ndarray, rate: int) -> np.ndarray:
 
 
 def signal_report(audio: np.ndarray, labels: list[str] | None, rate: int) -> dict[str, dict]:
-    """Per class (or 'all'): median |mean|/RMS, median decay time, comb peak dB and Hz."""
+    """Per class (or 'all'): median |mean|/RMS, median decay time, comb peak dB and Hz, median
+    share of energy above HIGH_BAND_HZ."""
     names = np.array(labels if labels else ["all"] * len(audio))
     out = {}
     for name in sorted(set(names)):
@@ -78,5 +88,6 @@ def signal_report(audio: np.ndarray, labels: list[str] | None, rate: int) -> dic
             "decay_s": round(float(np.median(decay_time(clips, rate))), 3),
             "comb_peak_db": round(peak_db, 2),
             "comb_peak_hz": round(peak_hz, 1),
+            "high_share": round(float(np.median(high_band_share(clips, rate))), 4),
         }
     return out

@@ -331,13 +331,14 @@ def markdown(report: dict) -> str:
     signal = report.get("signal", {})
     if signal:
         lines += ["", "| class | clips | abs(mean)/RMS | decay to -60 dB (s) | comb peak "
-                  "(dB @ Hz) | real decay (s) | real comb peak |",
-                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+                  "(dB @ Hz) | energy > 4 kHz | real decay (s) | real comb peak | real > 4 kHz |",
+                  "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
         for name, g in signal["generated"].items():
             r = signal["real"].get(name, {})
+            real = " | ".join(str(r.get(k, "-")) for k in ("decay_s", "comb_peak_db", "high_share"))
             lines.append(f"| {name} | {g['clips']} | {g['dc_ratio']:.4f} | {g['decay_s']:.2f} | "
                          f"{g['comb_peak_db']:.1f} @ {g['comb_peak_hz']:.0f} | "
-                         f"{r.get('decay_s', '-')} | {r.get('comb_peak_db', '-')} |")  # fmt: skip
+                         f"{g['high_share']:.3f} | {real} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
