@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def _concat(sets: list[ClipSet]) -> ClipSet:
     return ClipSet(audio, labels, DRUM_CLASSES, sum((t.paths for t in sets), []), sets[0].report)
 
 
-def kit_split(root: str, train_kits: list[str] = (), test_sources: dict[str, str] | None = None,
+def kit_split(root: str, train_kits: Sequence[str] = (), test_sources: dict[str, str] | None = None,
               cache_dir: str = "") -> tuple[ClipSet, dict[str, ClipSet]]:  # fmt: skip
     """(training clips, {source: held-out clips}): the Hydrogen kits below `root` less
     TEST_KITS plus the kit folders `train_kits`; tested on TEST_KITS ("hydrogen held-out
@@ -207,7 +208,7 @@ def save_classifier(result: TrainedClassifier, command: str, sources: dict[str, 
         "trained_on": sources,
         "train_clips": result.clips,
         "test_kits": list(TEST_KITS),
-        "augmentation": "gain, shift, EQ tilt, short room (classifier.augment)",
+        "augmentation": "gain, shift, EQ tilt, low-pass, short room (classifier.augment)",
         "train_accuracy": round(result.train_accuracy, 4),
         "test_accuracy": {k: round(v, 4) for k, v in result.test_accuracy.items()},
         "test_accuracy_per_class": {

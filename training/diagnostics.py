@@ -60,17 +60,21 @@ def comb_peak(audio: np.ndarray, rate: int) -> tuple[float, float]:
     return float(excess[k]), float(freqs[k])
 
 
+def _power(audio: np.ndarray, rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """(each clip's whole power spectrum [N, bins], the bins' frequencies in Hz)."""
+    power = np.abs(np.fft.rfft(audio.astype(np.float64), axis=1)) ** 2
+    return power, np.fft.rfftfreq(audio.shape[1], 1 / rate)
+
+
 def high_band_share(audio: np.ndarray, rate: int, above_hz: float = HIGH_BAND_HZ) -> np.ndarray:
     """Each clip's share of its energy above `above_hz`."""
-    power = np.abs(np.fft.rfft(audio.astype(np.float64), axis=1)) ** 2
-    high = np.fft.rfftfreq(audio.shape[1], 1 / rate) >= above_hz
-    return power[:, high].sum(axis=1) / np.maximum(power.sum(axis=1), 1e-30)
+    power, freqs = _power(audio, rate)
+    return power[:, freqs >= above_hz].sum(axis=1) / np.maximum(power.sum(axis=1), 1e-30)
 
 
 def spectral_centroid(audio: np.ndarray, rate: int) -> np.ndarray:
     """Each clip's spectral centroid in Hz (of its whole power spectrum): its brightness."""
-    power = np.abs(np.fft.rfft(audio.astype(np.float64), axis=1)) ** 2
-    freqs = np.fft.rfftfreq(audio.shape[1], 1 / rate)
+    power, freqs = _power(audio, rate)
     return (power * freqs).sum(axis=1) / np.maximum(power.sum(axis=1), 1e-30)
 
 

@@ -137,12 +137,11 @@ def load_real(path: str, cache_dir: str = "", labels: str | None = None) -> Clip
 def load_target(target: str, n: int, seed: int, cache_dir: str = "",
                 mix: dict[str, float] | None = None) -> Clips:  # fmt: skip
     """Clips of a run, a preset (classes in turn, or in the shares `mix` asks) or a folder."""
-    path = Path(target)
-    if (path / "checkpoints").is_dir():
-        return generate_run(path, n, seed, mix)
-    if (path / "preset.json").is_file() or not path.exists():
-        return generate_preset(target, n, seed, mix)
-    return load_real(target, cache_dir)
+    if not _generates(target):
+        return load_real(target, cache_dir)
+    if (Path(target) / "checkpoints").is_dir():
+        return generate_run(Path(target), n, seed, mix)
+    return generate_preset(target, n, seed, mix)
 
 
 def baseline(generated: Clips, pitched: bool, seed: int = 0) -> Clips:
