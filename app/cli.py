@@ -81,15 +81,19 @@ def render_command(args: argparse.Namespace) -> int:
 
     progress = LazyBar(unit="file", disable=args.quiet)
 
+    if args.midi:
+        return _render_midi(args)
     try:
         if args.kit:
-            files = render_kit(Path(args.kit), Path(args.out), args.preset, progress=progress)
+            files = render_kit(Path(args.kit), Path(args.out), args.preset, progress=progress,
+                               instruments=args.instrument)  # fmt: skip
         else:
             if not args.preset:
                 raise RenderError("pass --preset NAME (or --kit FILE)")
             preset = find_preset(args.preset)
             jobs = plan(preset, args.count, args.seed, args.classes, args.notes)
-            files = render(preset, Path(args.out), jobs, args.rate, args.format, progress=progress)
+            files = render(preset, Path(args.out), jobs, args.rate, args.format, progress=progress,
+                           instruments=args.instrument)  # fmt: skip
     except (PresetError, RenderError) as exc:
         progress.close()
         print(f"ganpad render: {exc}", file=sys.stderr)
@@ -97,4 +101,30 @@ def render_command(args: argparse.Namespace) -> int:
     progress.close()
     folders = sorted({str(f.parent.parent) for f in files})
     print(f"wrote {len(files)} files under {', '.join(folders)}")
+    for kind in args.instrument:
+        print(f"  {'<preset>.sfz' if kind == 'sfz' else 'drumkit.xml'} beside the class folders")
+    return 0
+
+
+def _render_midi(args: argparse.Namespace) -> int:
+    from ganpad.app.midi_render import MidiFileError, default_channel, read_midi, render_midi
+    from ganpad.app.render import write_wav
+
+    try:
+        if not args.preset:
+            raise MidiFileError("pass --preset NAME with --midi")
+        preset = find_preset(args.preset)
+        midi = Path(args.midi)
+        channel = args.channel or default_channel(preset, midi)
+        events = read_midi(midi, args.rate, channel)
+        audio, played = render_midi(preset, events, args.rate, args.seed)
+    except (PresetError, MidiFileError) as exc:
+        print(f"ganpad render: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    tags = {"title": f"{midi.stem} played by {preset.name}", "software": "ganpad",
+            "comment": f"seed {args.seed}, channel {channel or 'all'}"}  # fmt: skip
+    subtype = "FLOAT" if args.format == "wav32f" else "PCM_24"
+    write_wav(out, audio, args.rate, subtype, tags)
+    print(f"wrote {out}: {len(played)} notes, {len(audio) / args.rate:.2f} s at {args.rate} Hz")
     return 0

@@ -61,7 +61,8 @@ class Mixer:
         self._ramp_work = np.zeros(config.max_block, np.float32)
         self._ramp = np.arange(config.max_block, dtype=np.float32)
         self.frame = 0  # frames mixed so far
-        self.started: deque[tuple[int, int]] = deque(maxlen=4096)  # (slot, frame) for meters
+        # (slot, frame, seed) of each note that sounded: meters, and what a MIDI render played.
+        self.started: deque[tuple[int, int, int]] = deque(maxlen=4096)
         self.last_variation = np.full(pool.slots, -1, np.int64)  # what each slot played last
         self.last_seed = np.full(pool.slots, -1, np.int64)  # and that variation's seed
         self.missed = 0  # note-ons with no rendered variation ready
@@ -150,9 +151,9 @@ class Mixer:
         self.age[i] = frame
         self.fade_len[i] = 0
         self.fade_pos[i] = 0
-        self.started.append((slot, frame))
         self.last_variation[slot] = v
         self.last_seed[slot] = self.pool.seed[slot, v]
+        self.started.append((slot, frame, int(self.last_seed[slot])))
 
     def _free_voice(self) -> int:
         """An idle voice, or the oldest one stolen (cut: a fade would need a voice of its own)."""

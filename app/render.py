@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +13,7 @@ import soundfile as sf
 from ganpad import __version__
 from ganpad.app.clip import finish_clip
 from ganpad.app.keymap import KeyMap
+from ganpad.app.kit_formats import INSTRUMENTS, write_instruments
 from ganpad.app.latents import latent_for_seed
 from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.notes import sample_name
@@ -101,10 +102,13 @@ def render(
     batch: int = 16,
     progress: Callable[[int, int], object] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    instruments: Sequence[str] = (),
 ) -> list[Path]:
-    """Generate, finish and write every job; returns the files; writes the kit file last."""
+    """Generate, finish and write every job; returns the files; writes the kit file last,
+    then each of `instruments` (sfz, hydrogen) that a sampler loads."""
     if fmt not in FORMATS:
         raise RenderError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    _check_instruments(preset, instruments)
     if rate not in (44100, 48000):
         raise RenderError(f"rate {rate} is not 44100 or 48000")
     out = Path(out)
@@ -125,7 +129,21 @@ def render(
         if progress:
             progress(len(written), len(jobs))
     _write_kit(out, preset, jobs[: len(written)], rate, fmt)
+    folder = out / preset.name
+    done = zip(jobs, written, strict=False)  # a cancelled render wrote fewer
+    files = [(j.name, p.relative_to(folder).as_posix()) for j, p in done]
+    write_instruments(preset, folder, files, instruments)
     return written
+
+
+def _check_instruments(preset: Preset, instruments: Sequence[str]) -> None:
+    """Before any sound is generated: a wrong instrument costs no render."""
+    unknown = [k for k in instruments if k not in INSTRUMENTS]
+    if unknown:
+        raise RenderError(f"instrument {unknown[0]!r} is not one of {', '.join(INSTRUMENTS)}")
+    if "hydrogen" in instruments and preset.kind == "notes":
+        raise RenderError(f"{preset.name} is a notes preset: a Hydrogen kit is for drums; "
+                          "ask for --instrument sfz")  # fmt: skip
 
 
 def _write_kit(out: Path, preset: Preset, jobs: list[Job], rate: int, fmt: str) -> None:

@@ -77,6 +77,11 @@ class GeneratorWorker(threading.Thread):
                 self.pool.wanted.extend(jobs)
                 self._halt.wait(0.5)
 
+    def render_wanted(self) -> None:
+        """Render every wanted variation now, in the caller's thread (offline rendering)."""
+        while jobs := self._take_jobs():
+            self._render(jobs)
+
     def _take_jobs(self) -> list[tuple[int, int]]:
         jobs = []
         while self.pool.wanted and len(jobs) < self.batch:

@@ -137,7 +137,11 @@ def _add_play(sub: argparse._SubParsersAction) -> None:
 def _add_render(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="write generated one-shots into sample folders")
     p.add_argument("--preset", help="preset name or folder")
-    p.add_argument("--out", required=True, help="folder to write <preset>/<class>/*.wav into")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder for <preset>/<class>/*.wav (with --midi: the WAV to write)",
+    )
     p.add_argument("--count", type=int, default=8, help="sounds per class or note")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--classes", nargs="+", metavar="CLASS", help="only these classes")
@@ -146,6 +150,21 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["wav24", "wav32f"], default="wav24")
     p.add_argument("--seed", type=int, default=0, help="the same seed renders the same files")
     p.add_argument("--kit", help="render exactly what a kit.json from an earlier render holds")
+    p.add_argument(
+        "--instrument",
+        nargs="+",
+        choices=["sfz", "hydrogen"],
+        default=[],
+        help="also write the render as an SFZ instrument and/or a Hydrogen drumkit",
+    )
+    p.add_argument("--midi", help="play this MIDI file through the preset into one WAV (--out)")
+    p.add_argument(
+        "--channel",
+        type=int,
+        choices=range(1, 17),
+        metavar="1-16",
+        help="with --midi: only this channel (drums: 10 when the file uses it)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_lazy("ganpad.app.cli", "render_command"))
 

@@ -21,6 +21,7 @@ class Instrument:
     midi_note: int
     layers: list[Layer] = field(default_factory=list)
     mute_group: int = -1  # instruments of one group cut each other (hi-hats)
+    selection: str = "VELOCITY"  # or ROUND_ROBIN / RANDOM among layers that share a velocity
 
 
 def _add(parent: ET.Element, tag: str, text: object) -> ET.Element:
@@ -61,7 +62,7 @@ def drumkit_xml(name: str, author: str, info: str, license: str,
         _add(el, q + "midiOutChannel", -1)
         _add(el, q + "midiOutNote", inst.midi_note)
         _add(el, q + "isStopNote", "false")
-        _add(el, q + "sampleSelectionAlgo", "VELOCITY")
+        _add(el, q + "sampleSelectionAlgo", inst.selection)
         _add(el, q + "isHihat", -1)
         _add(el, q + "lower_cc", 0)
         _add(el, q + "higher_cc", 127)

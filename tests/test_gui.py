@@ -68,7 +68,7 @@ def test_click_plays_through_the_engine_and_shows_the_sound(qtbot, window):
     started = len(window.engine.mixer.started)
     qtbot.mouseClick(_kick_pad(window), Qt.LeftButton)
     qtbot.waitUntil(lambda: len(window.engine.mixer.started) > started, timeout=5000)
-    slot, _frame = window.engine.mixer.started[-1]
+    slot, _frame, _seed = window.engine.mixer.started[-1]
     assert window.engine.keymap.names[slot] == "kick"
     assert _kick_pad(window).styleSheet() == LIT
     qtbot.waitUntil(lambda: window.wave.audio is not None, timeout=5000)
@@ -118,6 +118,7 @@ def test_render_dialog_writes_the_files(qtbot, window, tmp_path):
     for i in range(dialog.labels.count()):
         item = dialog.labels.item(i)
         item.setCheckState(Qt.Checked if item.text() in ("kick", "snare") else Qt.Unchecked)
+    dialog.sfz.setChecked(True)
     with qtbot.waitSignal(dialog.finished_files, timeout=60_000) as done:
         qtbot.mouseClick(dialog.go, Qt.LeftButton)
     files = done.args[0]
@@ -126,6 +127,9 @@ def test_render_dialog_writes_the_files(qtbot, window, tmp_path):
     assert dialog.results.count() == 4
     assert sf.info(str(files[0])).samplerate == 48000
     assert not list((tmp_path / "out").rglob("*.part"))
+    sfz = next((tmp_path / "out").rglob("*.sfz")).read_text()
+    assert sfz.count("<region>") == 2 * 2 + 2 * 2  # kick on 35 and 36, snare on 38 and 40
+    assert not list((tmp_path / "out").rglob("drumkit.xml"))  # not asked for
 
 
 def test_drag_offers_an_existing_wav_as_a_file_url(qtbot, window):

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -87,3 +88,162 @@ def test_killed_render_leaves_no_partial_wav(tiny_preset, tmp_path):
     assert main(["render", "--preset", str(tiny_preset), "--out", str(out), "--count", "1",
                  "--quiet"]) == 0  # fmt: skip
     assert not list(out.rglob("*.part"))
+
+
+def _sfz_regions(text: str) -> list[dict[str, str]]:
+    """Each <region> of an SFZ file with its <group>'s opcodes (headers start their lines)."""
+    regions, group = [], {}
+    for line in text.splitlines():
+        tokens = line.split("//")[0].split()
+        if not tokens or not tokens[0].startswith("<"):
+            continue
+        opcodes = dict(t.split("=", 1) for t in tokens[1:])
+        if tokens[0] == "<group>":
+            group = opcodes
+        elif tokens[0] == "<region>":
+            regions.append({**group, **opcodes})
+    return regions
+
+
+def test_sfz_kit_maps_every_gm_note_to_its_rendered_round_robins(tiny_preset, tmp_path):
+    assert main(["render", "--preset", str(tiny_preset), "--out", str(tmp_path), "--count", "3",
+                 "--instrument", "sfz", "--quiet"]) == 0  # fmt: skip
+    folder = tmp_path / "tiny-drums"
+    kit = json.loads((folder / "kit.json").read_text())
+    regions = _sfz_regions((folder / "tiny-drums.sfz").read_text())
+    preset = load_preset(tiny_preset)
+    by_key: dict[int, list[dict]] = {}
+    for region in regions:
+        assert region["lokey"] == region["hikey"]
+        by_key.setdefault(int(region["lokey"]), []).append(region)
+    for label in preset.labels:
+        expected = sorted(s["file"] for s in kit["sounds"] if s["name"] == label.name)
+        for note in label.gm_notes:
+            got = by_key.pop(note)
+            assert sorted(r["sample"] for r in got) == expected  # the rendered files, all of them
+            assert sorted(int(r["seq_position"]) for r in got) == [1, 2, 3]
+            assert {r["seq_length"] for r in got} == {"3"}
+    assert not by_key  # no key the preset does not play
+    for region in regions:
+        with sf.SoundFile(folder / region["sample"]) as f:
+            assert f.samplerate == 48000 and f.frames > 0
+
+
+def test_sfz_notes_cover_the_keyboard_around_the_rendered_pitches(tiny_notes, tmp_path):
+    _, preset_dir = tiny_notes
+    preset = load_preset(preset_dir)
+    files = render(preset, tmp_path, plan(preset, 2, 0, notes=[60, 62]), instruments=["sfz"])
+    assert len(files) == 4
+    regions = _sfz_regions((tmp_path / preset.name / f"{preset.name}.sfz").read_text())
+    spans = sorted({(int(r["lokey"]), int(r["hikey"]), int(r["pitch_keycenter"]))
+                    for r in regions})  # fmt: skip
+    assert spans == [(0, 61, 60), (62, 127, 62)]  # halfway between, the whole keyboard
+    for region in regions:
+        assert (tmp_path / preset.name / region["sample"]).is_file()
+    with pytest.raises(RenderError, match="notes preset: a Hydrogen kit is for drums"):
+        render(preset, tmp_path / "h", plan(preset, 1, 0), instruments=["hydrogen"])
+    assert not (tmp_path / "h").exists()  # refused before any sound was generated
+
+
+def test_hydrogen_kit_loads_in_hydrogen_with_round_robin_layers(tiny_preset, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    import xmlschema
+
+    preset = load_preset(tiny_preset)
+    render(preset, tmp_path, plan(preset, 2, 1), instruments=["hydrogen"])
+    folder = tmp_path / "tiny-drums"
+    xml = folder / "drumkit.xml"
+    xmlschema.XMLSchema("/usr/share/hydrogen/data/xsd/drumkit.xsd").validate(xml)
+    ns = {"h": "http://www.hydrogen-music.org/drumkit"}
+    instruments = ET.parse(xml).getroot().findall("h:instrumentList/h:instrument", ns)
+    assert [i.findtext("h:name", namespaces=ns) for i in instruments] == [
+        label.name for label in sorted(preset.labels, key=lambda x: x.gm_notes[0])
+    ]
+    for inst in instruments:
+        layers = inst.findall(".//h:layer", ns)
+        assert len(layers) == 2 and inst.findtext("h:sampleSelectionAlgo", namespaces=ns) == (
+            "ROUND_ROBIN")  # fmt: skip
+        for layer in layers:
+            assert (folder / layer.findtext("h:filename", namespaces=ns)).is_file()
+    groups = {i.findtext("h:name", namespaces=ns): i.findtext("h:muteGroup", namespaces=ns)
+              for i in instruments}  # fmt: skip
+    assert groups["closed_hat"] == groups["open_hat"] != "-1"  # a closed hat chokes the open
+    # Hydrogen itself: h2cli -c reads the kit and checks it against the schema it builds in
+    # (it does not open samples; the loop above does). It logs the installed kits' faults too.
+    home = tmp_path / "home"
+    home.mkdir()
+    out = subprocess.run(["h2cli", "-c", str(folder)], capture_output=True, text=True,
+                         timeout=120, env={"HOME": str(home), "PATH": "/usr/bin:/bin"})  # fmt: skip
+    log = out.stdout + out.stderr
+    assert f"Provided drumkit [{folder}] is valid" in log, log[-2000:]
+
+
+def _drum_song(path, notes, tempo_bpm=120, ticks=480):
+    """A type-1 MIDI file: (beat, channel, note, velocity) note-ons, each off an eighth later."""
+    import mido
+
+    song = mido.MidiFile(type=1, ticks_per_beat=ticks)
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm))])
+    events = []
+    for beat, channel, note, velocity in notes:
+        events.append((round(beat * ticks), "note_on", channel, note, velocity))
+        events.append((round((beat + 0.5) * ticks), "note_off", channel, note, 0))
+    last = 0
+    for tick, kind, channel, note, velocity in sorted(events):
+        track.append(mido.Message(kind, channel=channel - 1, note=note, velocity=velocity,
+                                  time=tick - last))  # fmt: skip
+        last = tick
+    song.tracks.append(track)
+    song.save(path)
+
+
+def test_midi_file_render_places_each_generated_hit_on_its_exact_sample(tiny_preset, tmp_path):
+    from ganpad.app.clip import finish_clip
+    from ganpad.app.latents import latent_for_seed
+    from ganpad.app.midi_render import read_midi, render_midi
+    from ganpad.app.mixer import MixerConfig
+
+    song = tmp_path / "groove.mid"
+    # 120 bpm: a beat is 0.5 s. Channel 1's note is not a drum and is left out.
+    _drum_song(song, [(0, 10, 36, 100), (0.5, 10, 38, 64), (1.37, 10, 36, 127),
+                      (1.37, 10, 42, 90), (2, 1, 60, 100)])  # fmt: skip
+    out = tmp_path / "groove.wav"
+    assert main(["render", "--preset", str(tiny_preset), "--midi", str(song),
+                 "--out", str(out), "--rate", "44100", "--seed", "5"]) == 0  # fmt: skip
+    wav, rate = sf.read(out, dtype="float32")
+    assert rate == 44100
+    preset = load_preset(tiny_preset)
+    audio, played = render_midi(preset, read_midi(song, 44100, channel=10), 44100, seed=5)
+    assert np.abs(wav - audio).max() < 1e-6  # the CLI's file is this render, 24-bit
+    # Beat 1.37 is tick 658 of 480 a beat: 0.685417 s, frame 30226.9 at 44.1 kHz.
+    assert [(p.frame, p.note) for p in played] == [(0, 36), (11025, 38), (30227, 36),
+                                                   (30227, 42)]  # fmt: skip
+    # The render is the sum of each generated clip, at its frame, at its velocity's gain.
+    cfg = MixerConfig()
+    expected = np.zeros(len(audio) + 44100, np.float32)
+    session = preset.session()
+    for p, velocity in zip(played, (100, 64, 127, 90), strict=True):
+        clip = preset.generate(session, latent_for_seed(p.seed, preset.latent)[None],
+                               [p.slot])[0]  # fmt: skip
+        clip = finish_clip(clip, preset.sample_rate, 44100)
+        expected[p.frame : p.frame + len(clip)] += clip * (velocity / 127) ** cfg.velocity_exponent
+    expected = np.clip(expected * cfg.master_gain, -1, 1)[: len(audio)]
+    assert np.abs(audio - expected).max() < 1e-5
+    again, _ = render_midi(preset, read_midi(song, 44100, channel=10), 44100, seed=5)
+    assert np.array_equal(again, audio)  # a file renders the same every time
+
+
+def test_midi_render_names_a_bad_file(tiny_preset, tmp_path, capsys):
+    bad = tmp_path / "broken.mid"
+    bad.write_bytes(b"MThd\x00\x00\x00\x06\x00")
+    out = tmp_path / "x.wav"
+    assert main(["render", "--preset", str(tiny_preset), "--midi", str(bad),
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "broken.mid: not a readable MIDI file" in capsys.readouterr().err
+    assert not out.exists()
+    empty = tmp_path / "empty.mid"
+    _drum_song(empty, [(0, 1, 60, 100)])
+    assert main(["render", "--preset", str(tiny_preset), "--midi", str(empty), "--channel", "10",
+                 "--out", str(out)]) == 2  # fmt: skip
+    assert "no note-on on channel 10" in capsys.readouterr().err

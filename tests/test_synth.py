@@ -75,9 +75,29 @@ def test_noise_bank_is_fixed_flat_and_mixed_by_the_latent():
     assert 10 * np.log10(max(octaves) / min(octaves)) < 4  # equal gains: pink
 
 
-@pytest.mark.parametrize("family", ["drumsynth", "notesynth"])
-def test_synth_generators_make_dc_free_ending_clips_for_every_label(family):
-    generator, critic = build_models(_tiny(family), 16384, 5, RATE)
+def test_a_component_draws_a_narrow_line_where_its_spectrum_asks():
+    bank = NoiseBank(4, 64, 8192, RATE, "linear", seed=7)
+    spectra = torch.zeros(2, 1, 64)
+    spectra[0, 0, 40] = 1.0  # one band of the 64 over 0 .. 8 kHz: about 127 Hz wide
+    spectra[1, 0, 40:42] = 1.0
+    envelope = torch.ones(2, 1, 8192)
+    noise = bank.components(torch.tensor([[1.0, 0, 0, 0]] * 2), spectra, envelope)
+    freqs = np.fft.rfftfreq(8192, 1 / RATE)
+    centre = 20 + 40 / 63 * (RATE / 2 - 20)  # bands evenly spaced from 20 Hz to Nyquist
+    for clip in noise.numpy():
+        power = np.abs(np.fft.rfft(clip)) ** 2
+        near = np.abs(freqs - centre) < 300
+        assert power[near].sum() / power.sum() > 0.97  # a line, not a noise floor
+    power = [np.abs(np.fft.rfft(c)) ** 2 for c in noise.numpy()]
+    wider = [float((freqs * p).sum() / p.sum()) for p in power]
+    assert wider[1] > wider[0] + 30  # the second band moves the centroid up
+
+
+@pytest.mark.parametrize(
+    "family,changes", [("drumsynth", {}), ("notesynth", {}), ("drumsynth", {"synth_components": 3})]
+)
+def test_synth_generators_make_dc_free_ending_clips_for_every_label(family, changes):
+    generator, critic = build_models(_tiny(family, **changes), 16384, 5, RATE)
     if family == "notesynth":
         generator.fit_labels(["48", "55", "60", "67", "84"])
     z = torch.randn(10, 16)
@@ -118,6 +138,7 @@ def test_unconditional_drumsynth_critic_has_no_class_head():
         ({"synth_noises": 32}, "synth_noises"),
         ({"synth_knots": 2}, "synth_knots"),
         ({"synth_bands": 0}, "synth_bands"),
+        ({"synth_components": -1}, "synth_components"),
     ],
 )
 def test_synth_configs_that_cannot_build_fail_early(change, message):
@@ -169,7 +190,8 @@ def test_drumsynth_trains_exports_and_finetunes(tmp_path, gmrock, clip_cache):
     common = ["--set", f"data.cache_dir={clip_cache}", "--set", "train.progress=false",
               "--set", "train.log_every=1", "--d", "4", "--batch", "4",
               "--set", "model.synth_knots=12", "--set", "model.synth_bands=8",
-              "--set", "model.latent=16"]  # fmt: skip
+              "--set", "model.latent=16", "--set", "model.synth_components=2",
+              "--set", "model.synth_fine_bands=16"]  # fmt: skip
     run = tmp_path / "run"
     # Step 0 resynthesis alone, step 1 with the critic too: both phases of the recipe.
     assert main(["train", "--model", "drumsynth", "--data", str(gmrock), "--out", str(run),

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # hydrogen-data: the real GMRockKit recordings the tests train and ingest on.
 # jackd2 + libportaudio2: the real audio server (dummy backend) and PortAudio for sounddevice.
 # fluidsynth + timgm6mb-soundfont: real instrument notes for the pitch metrics.
-APT_PARTS=(hydrogen-data jackd2 libportaudio2 fluidsynth timgm6mb-soundfont)
+# hydrogen: its h2cli loads and checks the drumkits that `ganpad render` writes.
+APT_PARTS=(hydrogen-data jackd2 libportaudio2 fluidsynth timgm6mb-soundfont hydrogen)
 missing=()
 for part in "${APT_PARTS[@]}"; do
     dpkg-query -W -f='${Status}' "$part" 2>/dev/null | grep -q "ok installed" || missing+=("$part")

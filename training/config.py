@@ -56,6 +56,8 @@ class ModelConfig:
     synth_harmonics: int = 64  # notesynth: harmonics of the note's fundamental
     synth_knots: int = 48  # drumsynth/notesynth: control points in time (dense at the attack)
     synth_noises: int = 4  # drumsynth/notesynth: fixed noises the latent mixes into one
+    synth_components: int = 0  # drumsynth: noises of fine fixed spectrum, own envelope each
+    synth_fine_bands: int = 128  # drumsynth: linear bands of the components' spectra
     encoder: bool = False  # drumsynth/notesynth: train as a VAE-GAN (an encoder, resynthesis)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -57,6 +59,10 @@ class RenderDialog(QDialog):
         self.rate.addItems(["48000", "44100"])
         self.fmt = QComboBox()
         self.fmt.addItems(["wav24", "wav32f"])
+        # Instrument files a sampler loads, written beside the WAVs.
+        self.sfz = QCheckBox("SFZ instrument")
+        self.hydrogen = QCheckBox("Hydrogen drumkit")
+        self.hydrogen.setEnabled(preset.kind == "drums")
         self.progress = QProgressBar()
         self.go = QPushButton("Render")
         self.go.clicked.connect(self.start)
@@ -75,6 +81,10 @@ class RenderDialog(QDialog):
         form.addRow("Classes" if preset.kind == "drums" else "Notes", self.labels)
         form.addRow("Rate", self.rate)
         form.addRow("Format", self.fmt)
+        kits = QHBoxLayout()
+        kits.addWidget(self.sfz)
+        kits.addWidget(self.hydrogen)
+        form.addRow("Also write", kits)
         buttons = QHBoxLayout()
         buttons.addWidget(self.go)
         buttons.addWidget(self.stop)
@@ -102,9 +112,11 @@ class RenderDialog(QDialog):
         self.progress.setRange(0, len(jobs))
         self.progress.setValue(0)
         self.progress.setFormat("%v / %m")
-        self.task = Task(render, self.preset, Path(self.folder.text()), jobs,
-                         int(self.rate.currentText()), self.fmt.currentText(), parent=self,
-                         with_progress=True)  # fmt: skip
+        kinds = [k for k, box in (("sfz", self.sfz), ("hydrogen", self.hydrogen))
+                 if box.isChecked() and box.isEnabled()]  # fmt: skip
+        self.task = Task(partial(render, instruments=kinds), self.preset,
+                         Path(self.folder.text()), jobs, int(self.rate.currentText()),
+                         self.fmt.currentText(), parent=self, with_progress=True)  # fmt: skip
         self.task.progress.connect(lambda done, total: self.progress.setValue(done))
         self.task.done.connect(self._done)
         self.task.failed.connect(lambda message: self.progress.setFormat(message))

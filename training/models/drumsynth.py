@@ -12,7 +12,13 @@ dense 32d, leaky ReLU 0.2  (x3)
   -> noise band gains        [K, J]   exp-sigmoid, band noise from a fixed bank mixed by z
   -> partial amplitudes      [P, J]   exp-sigmoid
   -> partial frequencies     [P, J]   30 Hz .. 0.45 rate, log scale; integrated to phase
-audio = DC-block(sum of band noise + sum of partials) * tail fade        [T]
+  -> component spectra       [R, F]   exp-sigmoid, over F linear bands (when R > 0)
+  -> component envelopes     [R, J]   exp-sigmoid
+audio = DC-block(band noise + components + partials) * tail fade        [T]
+
+The components (model.synth_components) are noises of fine, fixed spectrum each under its own
+envelope: the K coarse bands cannot draw the inharmonic lines of a hat or a cymbal, nor the
+resonance of a conga; 128 linear bands of 62.5 Hz at 16 kHz can.
 
 The critic is `multiview.MultiViewCritic`: log-STFT views at several resolutions beside
 waveform views, each a patch critic with a projection term, sharing an auxiliary class head.
@@ -30,6 +36,7 @@ from ganpad.training.config import ModelConfig
 from ganpad.training.models.autoencoding import SynthGenerator
 from ganpad.training.models.synthesis import (
     GAIN_TOP,
+    NOISE_SEED,
     Knots,
     NoiseBank,
     control_network,
@@ -64,6 +71,16 @@ class DrumSynthGenerator(SynthGenerator):
         self.partial_amp = nn.Linear(32 * cfg.d, self.partials * j)
         self.partial_freq = nn.Linear(32 * cfg.d, self.partials * j)
         decaying_bias(self.band_gain, self.bands, self.knots, 0.3 / math.sqrt(self.bands))
+        self.components = cfg.synth_components
+        if self.components:
+            self.fine = NoiseBank(cfg.synth_noises, cfg.synth_fine_bands, slice_len, rate,
+                                  "linear", seed=NOISE_SEED + 1)  # fmt: skip
+            self.spectrum = nn.Linear(32 * cfg.d, self.components * cfg.synth_fine_bands)
+            self.envelope = nn.Linear(32 * cfg.d, self.components * j)
+            with torch.no_grad():  # flat spectra a little under full scale, quiet decays
+                self.spectrum.weight.mul_(0.1)
+                self.spectrum.bias.fill_(-1.0)
+            decaying_bias(self.envelope, self.components, self.knots, 0.3 / self.components)
         decaying_bias(self.partial_amp, self.partials, self.knots, 0.3 / self.partials)
         self.top_hz = TOP_FRACTION * rate
         with torch.no_grad():  # partials start spread over 50 Hz .. 2 kHz, flat in time
@@ -88,6 +105,15 @@ class DrumSynthGenerator(SynthGenerator):
             "band_gain": exp_sigmoid(self.band_gain(h).view(b, self.bands, j), GAIN_TOP),
             "partial_amp": exp_sigmoid(self.partial_amp(h).view(b, self.partials, j), GAIN_TOP),
             "partial_hz": LOW_HZ * torch.exp(pos * math.log(self.top_hz / LOW_HZ)),
+        } | self._component_controls(h)
+
+    def _component_controls(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not self.components:
+            return {}
+        b, r = h.shape[0], self.components
+        return {
+            "spectrum": exp_sigmoid(self.spectrum(h).view(b, r, self.fine.bands), 1.0),
+            "envelope": exp_sigmoid(self.envelope(h).view(b, r, self.knots.count), GAIN_TOP),
         }
 
     def synthesize(self, z: torch.Tensor, label: torch.Tensor | None,
@@ -95,8 +121,11 @@ class DrumSynthGenerator(SynthGenerator):
         """Decoder latent [B, latent] (+ label [B]), noise-bank mix source [B, >= noises] ->
         audio [B, 1, T]."""
         c = self.controls(z, label)
-        noise = self.noise(unit_mix(noise_mix, self.noise.noises),
-                           self.knots.interpolate(c["band_gain"]))  # fmt: skip
+        mix = unit_mix(noise_mix, self.noise.noises)
+        noise = self.noise(mix, self.knots.interpolate(c["band_gain"]))
+        if self.components:
+            noise = noise + self.fine.components(mix, c["spectrum"],
+                                                 self.knots.interpolate(c["envelope"]))  # fmt: skip
         phase = self.knots.integrate(c["partial_hz"])
         tones = (self.knots.interpolate(c["partial_amp"]) * sines(phase)).sum(dim=1)
         audio = dc_block(noise + tones, self.rate) * self.fade

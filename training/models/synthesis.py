@@ -86,19 +86,22 @@ class Knots(nn.Module):
         return before.index_select(-1, self.left) + a * self.offset + (b - a) * self.half_sq
 
 
-BAND_SCALES = ("log", "mel")
+BAND_SCALES = ("log", "mel", "linear")
 
 
 def _band_filters(bins: int, rate: int, bands: int, scale: str = "log") -> np.ndarray:
-    """[bands, bins] power-complementary filters, triangles evenly spaced on a log or a mel
-    frequency axis: their squares sum to one between LOWEST_HZ and Nyquist.
+    """[bands, bins] power-complementary filters, triangles evenly spaced on a log, mel or
+    linear frequency axis: their squares sum to one between LOWEST_HZ and Nyquist.
 
     Mel spacing gives the top octaves more bands (cymbals and hats are shaped there); log
-    spacing gives every octave the same number.
+    spacing gives every octave the same number; linear spacing resolves the metal's
+    inharmonic lines as finely at 6 kHz as at 600 Hz.
     """
     if scale not in BAND_SCALES:
         raise ValueError(f"band scale {scale!r} is not one of {', '.join(BAND_SCALES)}")
-    warp = np.log if scale == "log" else (lambda f: 2595.0 * np.log10(1.0 + f / 700.0))
+    warps = {"log": np.log, "mel": lambda f: 2595.0 * np.log10(1.0 + f / 700.0),
+             "linear": lambda f: f}  # fmt: skip
+    warp = warps[scale]
     axis = warp(np.maximum(np.linspace(0, rate / 2, bins), 1e-3))
     centres = np.linspace(warp(LOWEST_HZ), warp(rate / 2), bands)
     width = centres[1] - centres[0]
@@ -118,9 +121,10 @@ class NoiseBank(nn.Module):
     weights, and a preset's graph stays small; it is widened before use in both engines.
     """
 
-    def __init__(self, noises: int, bands: int, samples: int, rate: int, scale: str = "log"):
+    def __init__(self, noises: int, bands: int, samples: int, rate: int, scale: str = "log",
+                 seed: int = NOISE_SEED):  # fmt: skip
         super().__init__()
-        rng = np.random.default_rng(NOISE_SEED)
+        rng = np.random.default_rng(seed)
         white = rng.standard_normal((noises, samples))
         spectrum = np.fft.rfft(white, axis=-1)
         filters = _band_filters(spectrum.shape[-1], rate, bands, scale)
@@ -132,8 +136,22 @@ class NoiseBank(nn.Module):
 
     def forward(self, weights: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
         """weights [B, noises], gains [B, bands, samples] -> noise [B, samples]."""
-        mixed = (weights @ self.bank.to(weights.dtype)).view(-1, self.bands, self.samples)
-        return (mixed * gains).sum(dim=1)
+        return (self._mixed(weights) * gains).sum(dim=1)
+
+    def components(self, weights: torch.Tensor, spectra: torch.Tensor,
+                   envelopes: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """weights [B, noises], spectra [B, R, bands], envelopes [B, R, samples] -> noise [B,
+        samples]: R noises of fixed spectrum, each under its own envelope.
+
+        A time-varying spectrum of low rank, as in non-negative matrix factorisation: a
+        snare is a drum-head component and a wire component that decay at their own rates.
+        Fine bands cost far less this way than with an envelope per band.
+        """
+        return ((spectra @ self._mixed(weights)) * envelopes).sum(dim=1)
+
+    def _mixed(self, weights: torch.Tensor) -> torch.Tensor:
+        """The bank mixed into one noise per clip, split in bands: [B, bands, samples]."""
+        return (weights @ self.bank.to(weights.dtype)).view(-1, self.bands, self.samples)
 
 
 def unit_mix(z: torch.Tensor, noises: int) -> torch.Tensor:
