@@ -79,10 +79,9 @@ def render_command(args: argparse.Namespace) -> int:
     from ganpad.app.render import RenderError, plan, render, render_kit
     from ganpad.progress import LazyBar
 
-    progress = LazyBar(unit="file", disable=args.quiet)
-
     if args.midi:
         return _render_midi(args)
+    progress = LazyBar(unit="file", disable=args.quiet)
     try:
         if args.kit:
             files = render_kit(Path(args.kit), Path(args.out), args.preset, progress=progress,
@@ -108,7 +107,7 @@ def render_command(args: argparse.Namespace) -> int:
 
 def _render_midi(args: argparse.Namespace) -> int:
     from ganpad.app.midi_render import MidiFileError, default_channel, read_midi, render_midi
-    from ganpad.app.render import write_wav
+    from ganpad.app.render import FORMATS, write_wav
 
     try:
         if not args.preset:
@@ -124,7 +123,6 @@ def _render_midi(args: argparse.Namespace) -> int:
     out = Path(args.out)
     tags = {"title": f"{midi.stem} played by {preset.name}", "software": "ganpad",
             "comment": f"seed {args.seed}, channel {channel or 'all'}"}  # fmt: skip
-    subtype = "FLOAT" if args.format == "wav32f" else "PCM_24"
-    write_wav(out, audio, args.rate, subtype, tags)
+    write_wav(out, audio, args.rate, FORMATS[args.format], tags)
     print(f"wrote {out}: {len(played)} notes, {len(audio) / args.rate:.2f} s at {args.rate} Hz")
     return 0

@@ -129,10 +129,11 @@ def render(
         if progress:
             progress(len(written), len(jobs))
     _write_kit(out, preset, jobs[: len(written)], rate, fmt)
-    folder = out / preset.name
-    done = zip(jobs, written, strict=False)  # a cancelled render wrote fewer
-    files = [(j.name, p.relative_to(folder).as_posix()) for j, p in done]
-    write_instruments(preset, folder, files, instruments)
+    if instruments:
+        folder = out / preset.name
+        done = zip(jobs, written, strict=False)  # a cancelled render wrote fewer
+        files = [(j.name, p.relative_to(folder).as_posix()) for j, p in done]
+        write_instruments(preset, folder, files, instruments)
     return written
 
 
