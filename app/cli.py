@@ -38,25 +38,36 @@ def play_command(args: argparse.Namespace) -> int:
     import sounddevice as sd
 
     from ganpad.app.engine import Engine, EngineError
+    from ganpad.app.jack_backend import jack_running
     from ganpad.app.midi import MidiInput
     from ganpad.app.mixer import MixerConfig
 
+    midi = None
     try:
         preset = find_preset(args.preset)
+        backend = args.backend
+        if backend == "auto":
+            backend = "jack" if jack_running() else "sounddevice"
         engine = Engine(preset, args.rate, mixer=MixerConfig(polyphony=args.polyphony))
         if args.kit:  # before the first render, so no note can come before the kit's sounds
             engine.load_kit(args.kit)
         engine.start()
-        device = int(args.audio) if args.audio and args.audio.isdigit() else args.audio
-        engine.open_audio(device, period=args.period)
-        midi = MidiInput(engine.note_on, port=args.midi, virtual=args.virtual)
+        if backend == "jack":
+            jack = engine.open_jack()
+            source = jack.connect_midi(args.midi) if args.midi else jack.name
+        else:
+            device = int(args.audio) if args.audio and args.audio.isdigit() else args.audio
+            engine.open_audio(device, period=args.period)
+            midi = MidiInput(engine.note_on, port=args.midi, virtual=args.virtual)
+            source = midi.name
     except (PresetError, EngineError, OSError, ValueError, sd.PortAudioError) as exc:
         print(f"ganpad play: {exc}", file=sys.stderr)
         return 2
     stream = engine.stream
     print(f"playing {preset.name} ({preset.kind}, {len(engine.keymap.names)} sounds) "
-          f"from MIDI '{midi.name}' at {engine.rate} Hz, period {args.period} "
-          f"({stream.latency * 1000:.1f} ms output latency); Ctrl-C stops")  # fmt: skip
+          f"from MIDI '{source}' at {engine.rate} Hz, period {stream.blocksize} "
+          f"({stream.latency * 1000:.1f} ms output latency) through {backend}; Ctrl-C stops",
+          flush=True)  # fmt: skip
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     try:
@@ -68,7 +79,8 @@ def play_command(args: argparse.Namespace) -> int:
                       flush=True)  # fmt: skip
     except KeyboardInterrupt:
         pass
-    midi.close()
+    if midi is not None:
+        midi.close()
     engine.close()
     s = engine.snapshot()
     print(f"stopped: {s.callbacks} callbacks, {s.xruns} xruns, {s.missed} missed notes")

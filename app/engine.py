@@ -1,9 +1,12 @@
-"""The instrument without a screen: preset -> worker -> voice pool -> mixer -> sounddevice."""
+"""The instrument without a screen: preset -> worker -> voice pool -> mixer -> sounddevice or
+JACK."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,10 @@ from ganpad.atomic import atomic_write_text
 from ganpad.presets import Preset
 
 KIT_FORMAT = "ganpad-kit/1"
+# How long a thread may hold the GIL while another waits for it (Python's default is 5 ms).
+# The audio callback is Python: behind the generator's thread it would wait longer than a
+# 2.7 ms period. A shorter turn costs the generator a little switching.
+GIL_SWITCH_S = 2e-4
 
 
 class EngineError(RuntimeError):
@@ -85,17 +92,32 @@ class Engine:
             if time.monotonic() > deadline:
                 raise EngineError(f"variations not rendered within {timeout} s")
             time.sleep(0.01)
+        # Whichever thread allocates when the cyclic collector is due pays for its pass, the
+        # audio callback too; what exists now (ONNX, Qt, the pool) never becomes garbage, so
+        # it leaves the collector's generations and later passes stay short.
+        gc.collect()
+        gc.freeze()
 
     def open_audio(self, device: int | str | None = None, period: int = 128, channels: int = 2):
         import sounddevice as sd
 
         if period > self.mixer.cfg.max_block:
             raise EngineError(f"period {period} exceeds the mixer's {self.mixer.cfg.max_block}")
+        sys.setswitchinterval(GIL_SWITCH_S)
         self.stream = sd.OutputStream(
             samplerate=self.rate, blocksize=period, device=device, channels=channels,
             dtype="float32", latency="low", callback=self._callback,
         )  # fmt: skip
         self.stream.start()
+        return self.stream
+
+    def open_jack(self, channel: int | None = None, connect: bool = True):
+        """Play as one JACK client that reads MIDI itself (`<client>:midi_in`): a note sounds
+        in the cycle it arrives in, at its own frame."""
+        from ganpad.app.jack_backend import JackBackend
+
+        sys.setswitchinterval(GIL_SWITCH_S)
+        self.stream = JackBackend(self, channel=channel, connect=connect)
         return self.stream
 
     def close(self) -> None:
@@ -108,10 +130,14 @@ class Engine:
             self.worker.join(timeout=5)
 
     def _callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
-        tick = time.perf_counter()
         if status.output_underflow:
             self.stats.xruns += 1
-        self.mixer.process(outdata)
+        self.mix(outdata)
+
+    def mix(self, out: np.ndarray) -> None:
+        """The audio callback's work, timed: the next len(out) frames into `out`."""
+        tick = time.perf_counter()
+        self.mixer.process(out)
         self.stats.callbacks += 1
         spent = time.perf_counter() - tick
         self.stats.busy_s += spent

@@ -113,8 +113,28 @@ def main() -> None:
     commands = {
         # The floor: PortAudio's JACK client calling a Python callback that writes zeros.
         "floor": [sys.executable, "-c", FLOOR],
-        "headless": [*ganpad, "play", "--virtual", "--period", "128", "--preset", args.preset],
-        "window": [*ganpad, "--preset", args.preset],
+        "headless sounddevice": [
+            *ganpad,
+            "play",
+            "--virtual",
+            "--period",
+            "128",
+            "--preset",
+            args.preset,
+            "--backend",
+            "sounddevice",
+        ],
+        # The one JACK client: no PortAudio, no rtmidi client beside it.
+        "headless jack": [
+            *ganpad,
+            "play",
+            "--virtual",
+            "--preset",
+            args.preset,
+            "--backend",
+            "jack",
+        ],
+        "window (JACK)": [*ganpad, "--preset", args.preset],
     }
     env = {**server.env, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
     try:

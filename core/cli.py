@@ -123,8 +123,15 @@ def _add_play(sub: argparse._SubParsersAction) -> None:
     midi = p.add_mutually_exclusive_group()
     midi.add_argument("--midi", metavar="PORT", help="MIDI input port, by name or index")
     midi.add_argument("--virtual", action="store_true", help="open a MIDI port named 'ganpad'")
+    p.add_argument(
+        "--backend", choices=["auto", "jack", "sounddevice"], default="auto",
+        help="jack: one JACK client reads MIDI and plays in the same cycle (its MIDI input is "
+             "<client>:midi_in; --midi connects a JACK MIDI output to it); sounddevice: "
+             "PortAudio audio with rtmidi MIDI; auto: jack when a JACK server runs",
+    )  # fmt: skip
     p.add_argument("--audio", metavar="DEVICE", help="audio output device, by name or index")
-    p.add_argument("--period", type=int, default=128, help="frames per audio callback")
+    p.add_argument("--period", type=int, default=128,
+                   help="frames per audio callback (sounddevice; JACK sets its own)")  # fmt: skip
     p.add_argument("--rate", type=int, default=48000, help="device sample rate")
     p.add_argument("--polyphony", type=int, default=32, help="voices before the oldest is stolen")
     p.add_argument("--kit", help="kit JSON with locked latents to load")

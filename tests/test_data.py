@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ganpad.audio import decode, resample
+from ganpad.audio import decode, load_mono, resample
 from ganpad.training import data as data_module
 from ganpad.training.config import DataConfig
 from ganpad.training.data import find_sources, load_clips, prepare_clip
@@ -116,6 +116,21 @@ def test_prepare_clip_aligns_onset_pads_and_fades():
     short[:100] = 0.5
     out = prepare_clip(short, cfg)
     assert np.all(out[2000:] == 0)
+
+
+def test_tail_db_ends_a_real_snare_where_it_falls_under_the_level(gmrock):
+    from ganpad.training.config import ConfigError, RunConfig, set_value
+    from ganpad.training.diagnostics import decay_time
+
+    audio = load_mono(gmrock / "Snare-Hard.wav", 16000)
+    kept = prepare_clip(audio, DataConfig())
+    cut = prepare_clip(audio, DataConfig(tail_db=-40.0))
+    end = int(decay_time(kept[None], 16000, -40.0)[0] * 16000)
+    assert decay_time(kept[None], 16000)[0] > decay_time(cut[None], 16000)[0]
+    assert not cut[end:].any() and cut[end - 400 : end].any()  # silence after, a fade before
+    assert np.array_equal(cut[: end - 160], kept[: end - 160])  # the hit itself untouched
+    with pytest.raises(ConfigError, match="data.tail_db"):
+        set_value(RunConfig(), "data.tail_db", "6")
 
 
 def test_scan_cli_prints_counts_and_skips(gmrock, tmp_path, capsys):

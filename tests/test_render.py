@@ -1,9 +1,11 @@
 import filecmp
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,12 +173,31 @@ def test_hydrogen_kit_loads_in_hydrogen_with_round_robin_layers(tiny_preset, tmp
     assert groups["closed_hat"] == groups["open_hat"] != "-1"  # a closed hat chokes the open
     # Hydrogen itself: h2cli -c reads the kit and checks it against the schema it builds in
     # (it does not open samples; the loop above does). It logs the installed kits' faults too.
-    home = tmp_path / "home"
-    home.mkdir()
-    out = subprocess.run(["h2cli", "-c", str(folder)], capture_output=True, text=True,
-                         timeout=120, env={"HOME": str(home), "PATH": "/usr/bin:/bin"})  # fmt: skip
-    log = out.stdout + out.stderr
-    assert f"Provided drumkit [{folder}] is valid" in log, log[-2000:]
+    system_kits = Path("/usr/share/hydrogen/data/drumkits")
+    before = sorted(system_kits.rglob("*"))
+    log = _h2cli_check(folder)
+    assert "Provided drumkit [" in log and "] is valid" in log, log[-2000:]
+    assert sorted(system_kits.rglob("*")) == before  # it left the installed kits alone
+
+
+def _h2cli_check(kit: Path) -> str:
+    """`h2cli -c` on a copy of `kit`, as an unprivileged user when the tests run as root:
+    as root, Hydrogen 1.2 writes a backup beside every installed kit's drumkit.xml."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="ganpad-h2-") as scratch:
+        root = Path(scratch)
+        shutil.copytree(kit, root / "kit")
+        (root / "home").mkdir()
+        command = ["h2cli", "-c", str(root / "kit")]
+        if os.geteuid() == 0:
+            for path in [root, *root.rglob("*")]:
+                os.chown(path, 65534, 65534)
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                             env={"HOME": str(root / "home"), "PATH": "/usr/bin:/bin"})  # fmt: skip
+        return out.stdout + out.stderr
 
 
 def _drum_song(path, notes, tempo_bpm=120, ticks=480):

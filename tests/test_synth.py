@@ -16,7 +16,13 @@ from ganpad.training.diagnostics import comb_peak, dc_ratio, decay_time, high_ba
 from ganpad.training.losses import feature_matching
 from ganpad.training.metrics import track_pitch
 from ganpad.training.models import build_models, check_config
-from ganpad.training.models.synthesis import Knots, NoiseBank, dc_block, sines
+from ganpad.training.models.synthesis import (
+    Knots,
+    NoiseBank,
+    ShapedNoise,
+    dc_block,
+    sines,
+)
 
 RATE = 16000
 
@@ -75,8 +81,18 @@ def test_noise_bank_is_fixed_flat_and_mixed_by_the_latent():
     assert 10 * np.log10(max(octaves) / min(octaves)) < 4  # equal gains: pink
 
 
+def test_shaped_noise_equals_splitting_a_noise_bank_in_bands_and_summing_them():
+    bank = NoiseBank(4, 32, 8192, RATE, "linear", seed=7)
+    shaped = ShapedNoise(4, 32, 8192, RATE, "linear", seed=7)
+    weights = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
+    spectra, envelopes = torch.rand(3, 5, 32), torch.rand(3, 5, 8192)
+    split = ((spectra @ bank._mixed(weights)) * envelopes).sum(dim=1)
+    made = shaped.components(weights, spectra, envelopes)
+    assert float((made - split).abs().max() / split.abs().max()) < 1e-3  # the bank is fp16
+
+
 def test_a_component_draws_a_narrow_line_where_its_spectrum_asks():
-    bank = NoiseBank(4, 64, 8192, RATE, "linear", seed=7)
+    bank = ShapedNoise(4, 64, 8192, RATE, "linear", seed=7)
     spectra = torch.zeros(2, 1, 64)
     spectra[0, 0, 40] = 1.0  # one band of the 64 over 0 .. 8 kHz: about 127 Hz wide
     spectra[1, 0, 40:42] = 1.0

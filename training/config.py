@@ -24,6 +24,7 @@ class DataConfig:
     onset_threshold_db: float = -30.0  # relative to the clip's peak
     preroll_ms: float = 1.0  # kept before the detected onset
     fade_ms: float = 10.0  # fade-out where a clip is cut to the slice
+    tail_db: float = 0.0  # < 0: fade each clip out where it last is this loud under its peak
     normalize: bool = True  # peak-normalise each clip
     silence_db: float = -60.0  # a clip whose peak is below this is silent
     min_ms: float = 5.0  # shorter clips are skipped as too short
@@ -197,6 +198,9 @@ def set_value(config: RunConfig, dotted: str, value: Any, source: str = "overrid
     value = _coerce(hints[key], value, f"{source}: {dotted}")
     if dotted in _POSITIVE and value < 1:
         raise ConfigError(f"{source}: {dotted} must be at least 1, got {value}")
+    if dotted == "data.tail_db" and value > 0:
+        raise ConfigError(f"{source}: {dotted} is a level under the peak: 0 (off) or less, "
+                          f"got {value}")  # fmt: skip
     setattr(section, key, value)
 
 

@@ -18,6 +18,7 @@ from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.audio import AudioError, is_audio_file, load_mono
 from ganpad.drums import DRUM_CLASSES, classify_name
 from ganpad.training.config import DataConfig
+from ganpad.training.diagnostics import decay_time
 from ganpad.training.drumkit import KIT_FILE, read_kit
 from ganpad.training.pitch_labels import pitch_label, pitches_from_index
 
@@ -156,9 +157,22 @@ def prepare_clip(audio: np.ndarray, cfg: DataConfig, path: str | Path = "") -> n
         fade = min(n, int(cfg.fade_ms * rate / 1000))
         if fade > 0:
             clip[n - fade : n] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
+    if cfg.tail_db < 0:
+        clip = cut_tail(clip, rate, cfg.tail_db, cfg.fade_ms)
     if cfg.normalize:
         clip *= 0.99 / max(float(np.max(np.abs(clip))), 1e-9)
     return np.clip(clip, -1.0, 1.0)
+
+
+def cut_tail(clip: np.ndarray, rate: int, db: float, fade_ms: float) -> np.ndarray:
+    """The clip faded to silence over `fade_ms` from where its envelope last reaches `db`
+    under its peak: a sample pack's tight one-shot, without the room's low ring."""
+    end = int(round(float(decay_time(clip[None], rate, db)[0]) * rate))
+    fade = min(end, int(fade_ms * rate / 1000))
+    out = clip.copy()
+    out[end - fade : end] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
+    out[end:] = 0.0
+    return out
 
 
 def _onset(audio: np.ndarray, peak: float, cfg: DataConfig) -> int:

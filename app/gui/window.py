@@ -28,6 +28,7 @@ from ganpad.app.gui.pads import Keyboard, PadGrid, drag_file
 from ganpad.app.gui.render_dialog import RenderDialog
 from ganpad.app.gui.tasks import Task
 from ganpad.app.gui.waveview import WaveView, XYPad
+from ganpad.app.jack_backend import JackBackend
 from ganpad.app.render import wav_tags, write_wav
 from ganpad.presets import DEFAULT_PRESET, list_presets
 from ganpad.presets.preset import Preset, load_preset
@@ -35,9 +36,18 @@ from ganpad.presets.preset import Preset, load_preset
 PERIODS = ("64", "128", "256", "512", "1024")
 VIRTUAL_MIDI = "virtual port 'ganpad'"
 NO_AUDIO = "no audio (render and drag only)"
+JACK_AUDIO = "JACK: one client, MIDI and audio in the same cycle"
 
 
 def output_devices() -> list[str]:
+    """The audio choices: the one JACK client first where a JACK server runs, then
+    PortAudio's outputs."""
+    from ganpad.app.jack_backend import jack_running
+
+    return ([JACK_AUDIO] if jack_running() else []) + _portaudio_outputs()
+
+
+def _portaudio_outputs() -> list[str]:
     try:
         import sounddevice as sd
     except OSError:  # no PortAudio library at all
@@ -52,7 +62,9 @@ def build_engine(preset_dir: str, device: str | None, period: int) -> Engine:
     """Runs on a worker thread: ONNX session, the first variations, the audio stream."""
     engine = Engine(load_preset(preset_dir))
     engine.start()
-    if device is not None:
+    if device == JACK_AUDIO:
+        engine.open_jack()
+    elif device is not None:
         engine.open_audio(device, period=period)
     return engine
 
@@ -272,6 +284,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("audio", self.audio_combo.currentText())
         self.settings.setValue("period", self.period_combo.currentText())
         audio = "no audio" if engine.stream is None else f"{engine.rate} Hz"
+        if isinstance(engine.stream, JackBackend):
+            audio += f", JACK, MIDI in at {engine.stream.name}"
         self.statusBar().showMessage(f"{preset.name} ready ({audio})")
         self._select_slot(0)
         self.engine_ready.emit()
@@ -284,15 +298,25 @@ class MainWindow(QMainWindow):
             self.midi = None
         choice = self.midi_combo.currentText()
         self.settings.setValue("midi", choice)
-        if choice == "none":
-            return
         try:
-            if choice == VIRTUAL_MIDI:
+            if isinstance(self.engine.stream, JackBackend):
+                self._route_jack_midi(self.engine.stream, choice)
+            elif choice == "none":
+                return
+            elif choice == VIRTUAL_MIDI:
                 self.midi = MidiInput(self.engine.note_on, virtual=True)
             else:
                 self.midi = MidiInput(self.engine.note_on, port=choice)
         except OSError as exc:
             self.statusBar().showMessage(f"MIDI: {exc}")
+
+    @staticmethod
+    def _route_jack_midi(jack: JackBackend, choice: str) -> None:
+        """The JACK client reads MIDI itself: its own port is the virtual one, and a chosen
+        port is connected to it."""
+        jack.midi.disconnect()
+        if choice not in (VIRTUAL_MIDI, "none"):
+            jack.connect_midi(choice)
 
     def _close_engine(self) -> None:
         if self.midi is not None:

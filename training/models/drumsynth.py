@@ -39,6 +39,7 @@ from ganpad.training.models.synthesis import (
     NOISE_SEED,
     Knots,
     NoiseBank,
+    ShapedNoise,
     control_network,
     dc_block,
     decaying_bias,
@@ -73,8 +74,8 @@ class DrumSynthGenerator(SynthGenerator):
         decaying_bias(self.band_gain, self.bands, self.knots, 0.3 / math.sqrt(self.bands))
         self.components = cfg.synth_components
         if self.components:
-            self.fine = NoiseBank(cfg.synth_noises, cfg.synth_fine_bands, slice_len, rate,
-                                  "linear", seed=NOISE_SEED + 1)  # fmt: skip
+            self.fine = ShapedNoise(cfg.synth_noises, cfg.synth_fine_bands, slice_len, rate,
+                                    "linear", seed=NOISE_SEED + 1)  # fmt: skip
             self.spectrum = nn.Linear(32 * cfg.d, self.components * cfg.synth_fine_bands)
             self.envelope = nn.Linear(32 * cfg.d, self.components * j)
             with torch.no_grad():  # flat spectra a little under full scale, quiet decays

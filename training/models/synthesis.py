@@ -138,20 +138,99 @@ class NoiseBank(nn.Module):
         """weights [B, noises], gains [B, bands, samples] -> noise [B, samples]."""
         return (self._mixed(weights) * gains).sum(dim=1)
 
-    def components(self, weights: torch.Tensor, spectra: torch.Tensor,
-                   envelopes: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """weights [B, noises], spectra [B, R, bands], envelopes [B, R, samples] -> noise [B,
-        samples]: R noises of fixed spectrum, each under its own envelope.
-
-        A time-varying spectrum of low rank, as in non-negative matrix factorisation: a
-        snare is a drum-head component and a wire component that decay at their own rates.
-        Fine bands cost far less this way than with an envelope per band.
-        """
-        return ((spectra @ self._mixed(weights)) * envelopes).sum(dim=1)
-
     def _mixed(self, weights: torch.Tensor) -> torch.Tensor:
         """The bank mixed into one noise per clip, split in bands: [B, bands, samples]."""
         return (weights @ self.bank.to(weights.dtype)).view(-1, self.bands, self.samples)
+
+
+class ShapedNoise(nn.Module):
+    """`noises` fixed white noises whose spectra a clip shapes over `bands` fine bands: R
+    noises of fixed spectrum per clip, each under its own envelope.
+
+    A time-varying spectrum of low rank, as in non-negative matrix factorisation: a snare is
+    a drum-head component and a wire component that decay at their own rates. It equals band
+    splitting as `NoiseBank` does it (every band of every noise at unit RMS) followed by a
+    sum weighted by the spectrum, but is made in the frequency domain: each bin lies in at
+    most two neighbouring bands, so a spectrum reaches the bins by two gathers, and an
+    inverse DFT gives the waveform. The graph stores the noises' spectra (kilobytes), where a
+    bank of 128 bands would store megabytes.
+    """
+
+    def __init__(self, noises: int, bands: int, samples: int, rate: int,
+                 scale: str = "linear", seed: int = NOISE_SEED):  # fmt: skip
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        spectrum = np.fft.rfft(rng.standard_normal((noises, samples)), axis=-1)
+        filters = _band_filters(spectrum.shape[-1], rate, bands, scale)
+        lower, upper = _two_bands(filters)
+        bins = np.arange(filters.shape[1])
+        rms = _band_rms(spectrum, filters, samples)  # [noises, bands]
+        self.noises, self.bands, self.samples = noises, bands, samples
+        for name, band in (("lower", lower), ("upper", upper)):
+            # The noises' spectra as each bin's lower or upper band sees them: real and
+            # imaginary parts side by side, [noises, bins * 2].
+            seen = spectrum * (filters[band, bins] / rms[:, band])
+            ri = np.stack([seen.real, seen.imag], axis=-1).reshape(noises, -1)
+            self.register_buffer(name, torch.from_numpy(band).long(), persistent=False)
+            self.register_buffer(f"{name}_seen", torch.from_numpy(ri).float(), persistent=False)
+
+    def components(self, weights: torch.Tensor, spectra: torch.Tensor,
+                   envelopes: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """weights [B, noises], spectra [B, R, bands], envelopes [B, R, samples] -> noise
+        [B, samples]."""
+        b, r = spectra.shape[:2]
+        shaped = sum(
+            spectra.index_select(-1, band)[..., None]
+            * (weights @ seen.to(weights.dtype)).view(b, 1, -1, 2)
+            for band, seen in ((self.lower, self.lower_seen), (self.upper, self.upper_seen))
+        )
+        waves = inverse_real_dft(shaped.reshape(b * r, -1, 2), self.samples)
+        return (waves.view(b, r, self.samples) * envelopes).sum(dim=1)
+
+
+def _two_bands(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The lower and upper band of each bin ([bins] each), from [bands, bins] triangles.
+
+    A bin in one band only (or none) gets a zero-weight neighbour: the filters stay exact.
+    """
+    live = filters > 0
+    if (live.sum(0) > 2).any():
+        raise ValueError("fine bands overlap more than two to a bin")
+    lower = np.where(live.any(0), live.argmax(0), 0)
+    upper = np.minimum(lower + 1, filters.shape[0] - 1)
+    return lower, upper
+
+
+def _band_rms(spectrum: np.ndarray, filters: np.ndarray, samples: int) -> np.ndarray:
+    """[noises, bands]: the RMS of each noise split by each filter, by Parseval."""
+    twice = np.full(spectrum.shape[-1], 2.0)  # bins that stand for a conjugate pair
+    twice[0] = 1.0
+    if samples % 2 == 0:
+        twice[-1] = 1.0
+    power = (np.abs(spectrum) ** 2 * twice) @ (filters**2).T
+    return np.sqrt(power) / samples + 1e-12
+
+
+class _InverseRealDFT(torch.autograd.Function):
+    """The inverse real DFT as ONNX's DFT operator writes it; export-time only."""
+
+    @staticmethod
+    def forward(ctx, spectrum: torch.Tensor, samples: int) -> torch.Tensor:  # noqa: ARG004
+        return torch.fft.irfft(torch.view_as_complex(spectrum.contiguous()), n=samples, dim=1)
+
+    @staticmethod
+    def symbolic(g, spectrum, samples: int):  # noqa: ANN001
+        length = g.op("Constant", value_t=torch.tensor(samples, dtype=torch.int64))
+        wave = g.op("DFT", spectrum, length, axis_i=1, inverse_i=1, onesided_i=1)
+        last = g.op("Constant", value_t=torch.tensor([2], dtype=torch.int64))
+        return g.op("Squeeze", wave, last)
+
+
+def inverse_real_dft(spectrum: torch.Tensor, samples: int) -> torch.Tensor:
+    """[N, bins, 2] real and imaginary parts -> [N, samples] real signals (numpy's irfft)."""
+    if torch.onnx.is_in_onnx_export():
+        return _InverseRealDFT.apply(spectrum, samples)
+    return torch.fft.irfft(torch.view_as_complex(spectrum.contiguous()), n=samples, dim=1)
 
 
 def unit_mix(z: torch.Tensor, noises: int) -> torch.Tensor:
