@@ -150,7 +150,7 @@ def measure(residual: np.ndarray, first_frame: int, events: list[dict], keymap: 
             shapes: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
     """Each sent note found in the recording: (latencies ms, cycles from the send's to the
     hit's, notes not found). Found hits are subtracted, so later ones stand out; a hit that an
-    xrun cut is not found, and is subtracted cycle by cycle so it does not hide the next."""
+    xrun cut is not found, and it hides the hits that overlap it."""
     latencies, cycles, unmatched = [], [], 0
     for event in events:
         template = shapes[keymap.slot_for(event["note"])]
@@ -166,7 +166,6 @@ def measure(residual: np.ndarray, first_frame: int, events: list[dict], keymap: 
             if unmatched <= 3:
                 print(f"   not found: note {event['note']} sent at frame {at}: best error "
                       f"{min(errors):.3g} at lag {lag}")  # fmt: skip
-            subtract_cut(residual, template, at + lag)
             continue
         end = min(len(residual), at + lag + len(template))
         residual[at + lag : end] -= template[: end - at - lag]
@@ -176,26 +175,6 @@ def measure(residual: np.ndarray, first_frame: int, events: list[dict], keymap: 
         cycles.append((event["frame"] + lag) // PERIOD - event["frame"] // PERIOD)
     to_ms = 1000 / RATE
     return np.array(latencies) * to_ms, np.array(cycles), unmatched
-
-
-def subtract_cut(residual: np.ndarray, template: np.ndarray, start: int) -> None:
-    """Subtract a hit that an xrun may have cut: period by period, each at the delay (the
-    last one's, or a period more or less) that leaves the least energy."""
-    delay = 0
-    for pos in range(0, len(template), PERIOD):
-        piece = template[pos : pos + PERIOD]
-        best = None
-        for d in (delay, delay + PERIOD, delay - PERIOD, delay + 2 * PERIOD):
-            a = start + pos + d
-            if a < 0 or a + len(piece) > len(residual):
-                continue
-            left = float(((residual[a : a + len(piece)] - piece) ** 2).sum())
-            if best is None or left < best[0]:
-                best = (left, d)
-        if best is None:
-            return
-        delay = best[1]
-        residual[start + pos + delay : start + pos + delay + len(piece)] -= piece
 
 
 if __name__ == "__main__":

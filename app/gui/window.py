@@ -28,7 +28,7 @@ from ganpad.app.gui.pads import Keyboard, PadGrid, drag_file
 from ganpad.app.gui.render_dialog import RenderDialog
 from ganpad.app.gui.tasks import Task
 from ganpad.app.gui.waveview import WaveView, XYPad
-from ganpad.app.jack_backend import JackBackend
+from ganpad.app.jack_backend import JackBackend, jack_running
 from ganpad.app.render import wav_tags, write_wav
 from ganpad.presets import DEFAULT_PRESET, list_presets
 from ganpad.presets.preset import Preset, load_preset
@@ -42,8 +42,6 @@ JACK_AUDIO = "JACK: one client, MIDI and audio in the same cycle"
 def output_devices() -> list[str]:
     """The audio choices: the one JACK client first where a JACK server runs, then
     PortAudio's outputs."""
-    from ganpad.app.jack_backend import jack_running
-
     return ([JACK_AUDIO] if jack_running() else []) + _portaudio_outputs()
 
 

@@ -216,7 +216,7 @@ class _InverseRealDFT(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, spectrum: torch.Tensor, samples: int) -> torch.Tensor:  # noqa: ARG004
-        return torch.fft.irfft(torch.view_as_complex(spectrum.contiguous()), n=samples, dim=1)
+        return _irfft(spectrum, samples)
 
     @staticmethod
     def symbolic(g, spectrum, samples: int):  # noqa: ANN001
@@ -230,6 +230,10 @@ def inverse_real_dft(spectrum: torch.Tensor, samples: int) -> torch.Tensor:
     """[N, bins, 2] real and imaginary parts -> [N, samples] real signals (numpy's irfft)."""
     if torch.onnx.is_in_onnx_export():
         return _InverseRealDFT.apply(spectrum, samples)
+    return _irfft(spectrum, samples)
+
+
+def _irfft(spectrum: torch.Tensor, samples: int) -> torch.Tensor:
     return torch.fft.irfft(torch.view_as_complex(spectrum.contiguous()), n=samples, dim=1)
 
 
