@@ -12,26 +12,71 @@ from ganpad.presets import PresetError, find_preset
 
 
 def devices_command(args: argparse.Namespace) -> int:
-    try:
-        import sounddevice as sd
-
-        print("Audio outputs:")
-        for index, dev in enumerate(sd.query_devices()):
-            if dev["max_output_channels"] > 0:
-                api = sd.query_hostapis(dev["hostapi"])["name"]
-                print(f"  [{index}] {dev['name']} ({api}, {dev['max_output_channels']} out, "
-                      f"{dev['default_samplerate']:.0f} Hz)")  # fmt: skip
-    except OSError as exc:  # PortAudio missing
-        print(f"Audio outputs: unavailable ({exc})")
     from ganpad.app.midi import list_inputs
 
+    print(audio_outputs())
     ports = list_inputs()
     print("MIDI inputs:")
     for index, name in enumerate(ports):
         print(f"  [{index}] {name}")
     if not ports:
         print("  none (ganpad play --virtual opens a port named 'ganpad')")
+    print(generation_devices())
     return 0
+
+
+def generation_devices() -> str:
+    """Where presets generate (ONNX Runtime's provider) and where training runs (torch)."""
+    import onnxruntime as ort
+
+    from ganpad.presets import choose_providers
+
+    best = choose_providers()[0].removesuffix("ExecutionProvider")
+    lines = [f"Generation: ONNX Runtime {ort.__version__} on {best} "
+             f"(providers here: {', '.join(ort.get_available_providers())})"]  # fmt: skip
+    if best == "CPU" and _installed("onnxruntime-gpu"):
+        lines.append("  onnxruntime-gpu is installed but offers no CUDA here (a CUDA driver, or "
+                     "onnxruntime installed over it: pip uninstall -y onnxruntime "
+                     "onnxruntime-gpu && pip install onnxruntime-gpu)")  # fmt: skip
+    lines.append(f"Training: {training_device()}")
+    return "\n".join(lines)
+
+
+def _installed(distribution: str) -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return bool(version(distribution))
+    except PackageNotFoundError:
+        return False
+
+
+def training_device() -> str:
+    try:
+        import torch
+    except ImportError:
+        return "torch not installed (pip install 'ganpad[train]')"
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        return f"torch {torch.__version__}, CUDA: {names}"
+    return f"torch {torch.__version__}, CPU ({torch.get_num_threads()} threads; no CUDA)"
+
+
+def audio_outputs() -> str:
+    try:
+        import sounddevice as sd
+    except OSError as exc:  # PortAudio missing
+        return f"Audio outputs: unavailable ({exc})"
+    try:
+        devices = [(i, d) for i, d in enumerate(sd.query_devices()) if d["max_output_channels"]]
+    except sd.PortAudioError as exc:
+        return f"Audio outputs: unavailable ({exc})"
+    lines = ["Audio outputs:"]
+    for index, dev in devices:
+        api = sd.query_hostapis(dev["hostapi"])["name"]
+        lines.append(f"  [{index}] {dev['name']} ({api}, {dev['max_output_channels']} out, "
+                     f"{dev['default_samplerate']:.0f} Hz)")  # fmt: skip
+    return "\n".join(lines)
 
 
 def play_command(args: argparse.Namespace) -> int:
@@ -66,7 +111,8 @@ def play_command(args: argparse.Namespace) -> int:
     stream = engine.stream
     print(f"playing {preset.name} ({preset.kind}, {len(engine.keymap.names)} sounds) "
           f"from MIDI '{source}' at {engine.rate} Hz, period {stream.blocksize} "
-          f"({stream.latency * 1000:.1f} ms output latency) through {backend}; Ctrl-C stops",
+          f"({stream.latency * 1000:.1f} ms output latency) through {backend}, generating on "
+          f"{engine.provider}; Ctrl-C stops",
           flush=True)  # fmt: skip
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -110,8 +156,11 @@ def render_command(args: argparse.Namespace) -> int:
         print(f"ganpad render: {exc}", file=sys.stderr)
         return 2
     progress.close()
+    from ganpad.presets import choose_providers
+
     folders = sorted({str(f.parent.parent) for f in files})
-    print(f"wrote {len(files)} files under {', '.join(folders)}")
+    on = choose_providers()[0].removesuffix("ExecutionProvider")  # the one render's session took
+    print(f"wrote {len(files)} files under {', '.join(folders)} (generated on {on})")
     for kind in args.instrument:
         print(f"  {'<preset>.sfz' if kind == 'sfz' else 'drumkit.xml'} beside the class folders")
     return 0

@@ -20,7 +20,7 @@ from ganpad.app.mixer import ALL_OFF, INVALIDATE, NOTE_OFF, NOTE_ON, Mixer, Mixe
 from ganpad.app.voice_pool import VoicePool
 from ganpad.app.worker import GeneratorWorker
 from ganpad.atomic import atomic_write_text
-from ganpad.presets import Preset
+from ganpad.presets import Preset, provider_name
 
 KIT_FORMAT = "ganpad-kit/1"
 # How long a thread may hold the GIL while another waits for it (Python's default is 5 ms).
@@ -66,9 +66,11 @@ class Engine:
             mixer or MixerConfig(),
             note_off=preset.kind == "notes",
         )
+        session = preset.session(providers, threads=1)
+        self.provider = provider_name(session)  # what the pool is generated on: CUDA or CPU
         self.worker = GeneratorWorker(
             preset,
-            preset.session(providers, threads=1),
+            session,
             self.pool,
             self.bank,
             self.keymap,

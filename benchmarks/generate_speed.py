@@ -1,15 +1,21 @@
-"""Clips/s for a preset: PyTorch eager vs ONNX Runtime (transposed / polyphase fp32, fp16, int8).
+"""Clips/s for a preset: PyTorch eager vs ONNX Runtime (transposed / polyphase fp32, fp16, int8),
+and on a GPU PyTorch CUDA and ONNX Runtime's CUDA provider (where onnxruntime-gpu is installed).
 
-Run:  python benchmarks/generate_speed.py [--preset NAME] [--batches 1 16] [--repeats 7]
+Run:  python benchmarks/generate_speed.py [--preset NAME] [--batches 1 16] [--repeats 7] [--quick]
 Every engine is timed on the same inputs in the same process, so the ratios hold on a busy machine.
+A GPU engine's time includes copying the audio back to the host, as a player needs it there.
+--quick times the shipped graph only (no fp16, int8 or transposed conversions).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 from pathlib import Path
 
+import numpy as np
+import onnxruntime as ort
 import torch
 
 from ganpad.export import parity
@@ -24,35 +30,49 @@ def plain_graph(model: ContractGenerator, preset, path: Path) -> Path:
     return path
 
 
+@torch.no_grad()
+def cuda_audio(model: ContractGenerator, feed: dict) -> np.ndarray:
+    label = torch.from_numpy(feed["label"]).cuda() if "label" in feed else None
+    return model(torch.from_numpy(feed["z"]).cuda(), label).cpu().numpy()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default=DEFAULT_PRESET)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
 
     preset = find_preset(args.preset)
     model = preset_model(args.preset)
     n_labels = len(preset.labels) if preset.conditional else 0
     with tempfile.TemporaryDirectory() as tmp:
-        graphs = {"onnx_transposed": plain_graph(model, preset, Path(tmp) / "plain.onnx"),
-                  "onnx_fp32": preset.generator_path}  # fmt: skip
-        calibration = parity.feeds(preset.latent, n_labels, 8, seed=2)
-        for precision in ("fp16", "int8"):
-            graphs[f"onnx_{precision}"] = Path(tmp) / f"{precision}.onnx"
-            convert(precision, preset.generator_path, graphs[f"onnx_{precision}"], calibration)
+        graphs = {"onnx_fp32": preset.generator_path}
+        if not args.quick:
+            graphs["onnx_transposed"] = plain_graph(model, preset, Path(tmp) / "plain.onnx")
+            calibration = parity.feeds(preset.latent, n_labels, 8, seed=2)
+            for precision in ("fp16", "int8"):
+                graphs[f"onnx_{precision}"] = Path(tmp) / f"{precision}.onnx"
+                convert(precision, preset.generator_path, graphs[f"onnx_{precision}"], calibration)
         sessions = {name: parity.session(path) for name, path in graphs.items()}
         check = parity.feeds(preset.latent, n_labels, 4, seed=3)
         errors = {name: parity.max_abs_error(model, path, check) for name, path in graphs.items()}
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            sessions["onnx_cuda"] = preset.session(["CUDAExecutionProvider"])
+        gpu = copy.deepcopy(model).cuda() if torch.cuda.is_available() else None
 
         print(f"preset {preset.name}: {preset.samples} samples at {preset.sample_rate} Hz, "
               f"torch {torch.__version__} with {torch.get_num_threads()} threads")  # fmt: skip
-        print(f"{'engine':<16} {'batch':>5} {'clips/s':>9} {'x realtime':>11} {'vs torch':>9} "
-              f"{'max|err|':>9}")  # fmt: skip
+        print(f"{'engine':<16} {'batch':>5} {'clips/s':>9} {'ms/call':>8} {'x realtime':>11} "
+              f"{'vs torch':>9} {'max|err|':>9}")  # fmt: skip
         for batch in args.batches:
             feed = parity.feeds(preset.latent, n_labels, per_label=batch, seed=1)[0]
             rates = {"torch_eager": parity.clips_per_second(
                 lambda f: parity.torch_audio(model, f), feed, args.repeats)}  # fmt: skip
+            if gpu is not None:
+                rates["torch_cuda"] = parity.clips_per_second(
+                    lambda f: cuda_audio(gpu, f), feed, args.repeats)  # fmt: skip
             for name, sess in sessions.items():
                 rates[name] = parity.clips_per_second(
                     lambda f, s=sess: s.run(["audio"], f), feed, args.repeats
@@ -60,7 +80,8 @@ def main() -> None:
             for name, rate in rates.items():
                 realtime = rate * preset.seconds
                 error = errors.get(name, 0.0)
-                print(f"{name:<16} {batch:>5} {rate:>9.1f} {realtime:>11.1f} "
+                print(f"{name:<16} {batch:>5} {rate:>9.1f} {1000 * batch / rate:>8.1f} "
+                      f"{realtime:>11.1f} "
                       f"{rate / rates['torch_eager']:>8.2f}x {error:>9.2g}")  # fmt: skip
 
 

@@ -97,6 +97,9 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
     run = load_run(source)
     prefix = "G_ema" if options.ema else "G"
     generator = build_generator(run, prefix)
+    with torch.no_grad():  # the weights the preset's checkpoint keeps, in the graph too
+        for p in generator.parameters():
+            p.copy_(p.half().float())
     if getattr(generator, "autoregressive", False):
         raise ExportError(
             f"{run.config.model.family} generates one sample per network pass (a second of "
@@ -171,7 +174,7 @@ def _graph_metadata(run: LoadedRun, name: str) -> dict[str, str]:
 def _write_checkpoint(folder: Path, run: LoadedRun, generator: torch.nn.Module) -> None:
     """Generator (as exported) and critic weights, so fine-tuning starts where training ended.
 
-    Both in half precision: they only seed fine-tuning (the graph keeps float32), and it keeps
+    Both in half precision, the generator's as the graph stores them (it computes in float32):
     a preset small enough for git.
     """
     tensors = {f"G.{k}": v for k, v in generator.state_dict().items()}

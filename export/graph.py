@@ -42,7 +42,7 @@ def export_onnx(
         warnings.simplefilter("ignore", UserWarning)  # shape-inference chatter on reshapes
         torch.onnx.export(
             model, args, str(path), input_names=names, output_names=["audio"],
-            dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True,
+            dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=False,
         )  # fmt: skip
     graph = onnx.load(str(path))
     halve_exact_constants(graph)
@@ -67,13 +67,12 @@ def preset_model(preset_name: str) -> ContractGenerator:
 
 
 def halve_exact_constants(model: onnx.ModelProto, min_size: int = 1 << 16) -> int:
-    """Store large float32 constants that half precision holds exactly as float16 (once, when
-    the same table appears twice), widened by a Cast when the graph runs: the same numbers in
-    a smaller file.
+    """Store large float32 constants and weights that half precision holds exactly as float16
+    (once, when the same table appears twice), widened by a Cast when the graph runs: the same
+    numbers in a smaller file. Returns how many it replaced.
 
-    Export folds a model's own widening of its half-precision tables (a synthesiser's noise
-    bank and interpolation basis) into float32 constants, a copy for each use; this undoes
-    that. Returns how many constants it replaced.
+    The exporter rounds a preset's generator weights to half precision (the fine-tuning
+    checkpoint keeps them so), which makes them exact here; the graph still computes in float32.
     """
     import hashlib
 
@@ -82,34 +81,38 @@ def halve_exact_constants(model: onnx.ModelProto, min_size: int = 1 << 16) -> in
 
     graph = model.graph
     kept: dict[str, str] = {}  # digest of the fp16 bytes -> name of the stored table
-    nodes = []
-    replaced = 0
-    for node in graph.node:
-        value = _large_constant(node, min_size)
+    widen, nodes, initializers = [], [], []
+
+    def halved(name: str, value) -> bool:  # noqa: ANN001
         half = None if value is None else value.astype(np.float16)
         if half is None or not np.array_equal(half.astype(np.float32), value):
-            nodes.append(node)
-            continue
+            return False
         digest = hashlib.sha1(half.tobytes() + str(half.shape).encode()).hexdigest()
         if digest not in kept:
-            kept[digest] = node.output[0] + "_fp16"
-            tensor = numpy_helper.from_array(half, kept[digest])
-            nodes.append(helper.make_node("Constant", [], [kept[digest]], value=tensor))
-        nodes.append(helper.make_node("Cast", [kept[digest]], [node.output[0]],
-                                      to=onnx.TensorProto.FLOAT))  # fmt: skip
-        replaced += 1
+            kept[digest] = name + "_fp16"
+            initializers.append(numpy_helper.from_array(half, kept[digest]))
+        widen.append(helper.make_node("Cast", [kept[digest]], [name], to=onnx.TensorProto.FLOAT))
+        return True
+
+    for init in graph.initializer:
+        if not halved(init.name, _large_array(init, min_size)):
+            initializers.append(init)
+    for node in graph.node:
+        is_constant = node.op_type == "Constant" and node.attribute[0].name == "value"
+        value = _large_array(node.attribute[0].t, min_size) if is_constant else None
+        if not halved(node.output[0], value):
+            nodes.append(node)
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
     del graph.node[:]
-    graph.node.extend(nodes)
-    return replaced
+    graph.node.extend(widen + nodes)
+    return len(widen)
 
 
-def _large_constant(node: onnx.NodeProto, min_size: int):
-    """The float32 value of a Constant node with at least `min_size` elements, else None."""
+def _large_array(tensor: onnx.TensorProto, min_size: int):
+    """The float32 value of a tensor with at least `min_size` elements, else None."""
     from onnx import numpy_helper
 
-    if node.op_type != "Constant" or node.attribute[0].name != "value":
-        return None
-    tensor = node.attribute[0].t
     if tensor.data_type != onnx.TensorProto.FLOAT or len(tensor.dims) == 0:
         return None
     count = 1

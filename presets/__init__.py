@@ -10,7 +10,9 @@ from ganpad.presets.preset import (
     Label,
     Preset,
     PresetError,
+    choose_providers,
     load_preset,
+    provider_name,
 )
 from ganpad.presets.registry import (
     DEFAULT_NOTES_PRESET,
@@ -24,5 +26,6 @@ from ganpad.presets.registry import (
 __all__ = [
     "CHECKPOINT_FILE", "CHECKPOINT_STATE_FILE", "DEFAULT_NOTES_PRESET", "DEFAULT_PRESET",
     "GENERATOR_FILE", "META_PREFIX", "PRESET_FILE", "SCHEMA_VERSION", "Label", "Preset",
-    "PresetError", "find_preset", "list_presets", "load_preset", "shipped_dir", "user_dir",
+    "PresetError", "choose_providers", "find_preset", "list_presets", "load_preset",
+    "provider_name", "shipped_dir", "user_dir",
 ]  # fmt: skip

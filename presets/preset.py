@@ -85,11 +85,26 @@ class Preset:
         if threads:
             options.intra_op_num_threads = threads
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        available = ort.get_available_providers()
-        wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        return ort.InferenceSession(
-            str(self.generator_path), options, providers=[p for p in wanted if p in available]
-        )
+        return ort.InferenceSession(str(self.generator_path), options,
+                                    providers=choose_providers(providers))  # fmt: skip
+
+
+PREFERRED_PROVIDERS = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def choose_providers(wanted: list[str] | None = None) -> list[str]:
+    """The ONNX Runtime providers to ask for, best first: CUDA where onnxruntime-gpu has it
+    (`pip install 'ganpad[gpu]'`), else the CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    chosen = [p for p in wanted or PREFERRED_PROVIDERS if p in available]
+    return chosen or ["CPUExecutionProvider"]
+
+
+def provider_name(session) -> str:  # noqa: ANN001
+    """What a session generates on, in a word: "CUDA" or "CPU"."""
+    return session.get_providers()[0].removesuffix("ExecutionProvider")
 
 
 _REQUIRED: dict[str, type | tuple[type, ...]] = {

@@ -1,6 +1,7 @@
 """The instrument end to end on real parts: jackd, `ganpad play`, JACK MIDI from another process."""
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -48,6 +49,21 @@ def test_midi_note_plays_the_expected_hit_at_the_expected_time(jack_server, tiny
     preset = load_preset(folder)
     kit = locked_kit(preset)
     (tmp_path / "kit.json").write_text(json.dumps(kit))
+    # An xrun drops a cycle of the engine's output, and a hit it cuts matches nothing: the
+    # claim is sample-exact timing in an undisturbed run, so a run the engine reports an xrun
+    # in (a busy test machine; the benchmark counts them) is played once more.
+    for attempt in (1, 2):
+        audio, sent, xruns = _play_and_capture(jack_server, folder, tmp_path, kind, backend)
+        failure = _first_mismatch(preset, kit, audio, sent, backend)
+        if failure is None or xruns == 0 or attempt == 2:
+            break
+    assert failure is None, f"{failure} ({xruns} xruns)"
+
+
+def _play_and_capture(jack_server, folder: Path, tmp_path: Path, kind: str,
+                      backend: str) -> tuple[np.ndarray, list[dict], int]:  # fmt: skip
+    """`ganpad play` with the locked kit, NOTES[kind] sent from another process: (the audio
+    captured from its output, the sends with their frame times, the xruns it reported)."""
     play = subprocess.Popen(
         [sys.executable, "-m", "ganpad", "play", "--preset", str(folder), "--virtual",
          "--kit", str(tmp_path / "kit.json"), "--period", str(PERIOD), "--backend", backend],
@@ -56,7 +72,7 @@ def test_midi_note_plays_the_expected_hit_at_the_expected_time(jack_server, tiny
     try:
         line = play.stdout.readline()
         assert line.startswith("playing"), play.stderr.read()
-        capture = Capture(jack_server, seconds=6.0)
+        capture = Capture(jack_server, seconds=8.0)
         assert f"through {backend}" in line, line
         source = [p.name for p in capture.client.get_ports(SOURCES[backend], is_output=True,
                                                            is_audio=True)]  # fmt: skip
@@ -73,17 +89,28 @@ def test_midi_note_plays_the_expected_hit_at_the_expected_time(jack_server, tiny
         play.terminate()
         out, err = play.communicate(timeout=20)
     assert "0 missed notes" in out, out + err
-    audio = capture.audio[: capture.written]
-    for event in json.loads(sent.stdout):
+    xruns = int(re.search(r"(\d+) xruns", out).group(1))
+    events = [{**e, "frame": e["frame"] - capture.first_frame} for e in json.loads(sent.stdout)]
+    return capture.audio[: capture.written], events, xruns
+
+
+def _first_mismatch(preset, kit: dict, audio: np.ndarray, events: list[dict],
+                    backend: str) -> str | None:  # fmt: skip
+    """What is wrong with the first note that is not its expected hit at its time, or None."""
+    for event in events:
         expected = _expected(preset, kit, event["note"], event["velocity"])[:4000]
-        at = event["frame"] - capture.first_frame
+        at = event["frame"]
         errors = [np.abs(audio[at + lag : at + lag + 4000] - expected).max()
                   for lag in range(0, 8 * PERIOD)]  # fmt: skip
         lag = int(np.argmin(errors))
-        assert errors[lag] < 1e-4, f"note {event['note']}: no matching hit ({errors[lag]:.3g})"
-        assert not audio[at : at + lag].any(), "sound before the hit"
+        if errors[lag] >= 1e-4:
+            return f"note {event['note']}: no matching hit ({errors[lag]:.3g})"
+        if audio[at : at + lag].any():
+            return f"note {event['note']}: sound before the hit"
         # The MIDI transport delivers a note at the start of the cycle after the send. The one
         # JACK client plays it in that cycle, at its frame; through rtmidi and PortAudio it can
         # wait a cycle more, and PortAudio's own buffering one more again.
         limit = PERIOD if backend == "jack" else 3 * PERIOD
-        assert lag <= limit, f"note {event['note']} started {lag} frames after it was sent"
+        if lag > limit:
+            return f"note {event['note']} started {lag} frames after it was sent"
+    return None

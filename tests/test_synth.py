@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from conftest import train_notes
 
@@ -20,6 +21,7 @@ from ganpad.training.models.synthesis import (
     Knots,
     NoiseBank,
     ShapedNoise,
+    _band_filters,
     dc_block,
     sines,
 )
@@ -81,6 +83,18 @@ def test_noise_bank_is_fixed_flat_and_mixed_by_the_latent():
     assert 10 * np.log10(max(octaves) / min(octaves)) < 4  # equal gains: pink
 
 
+def test_noise_bank_is_white_noise_split_by_the_band_filters_at_any_length():
+    samples = 6000  # not a power of two: the bank is the start of 8192-sample noises
+    bank = NoiseBank(4, 8, samples, RATE, seed=7)
+    white = np.random.default_rng(7).standard_normal((4, 8192))
+    spectrum = np.fft.rfft(white, axis=-1)
+    filters = _band_filters(spectrum.shape[-1], RATE, 8)
+    split = np.fft.irfft(spectrum[:, None, :] * filters[None], n=8192, axis=-1)
+    split /= np.sqrt((split**2).mean(-1, keepdims=True))  # unit RMS over the whole noise
+    made = bank.bank.view(4, 8, samples).numpy()
+    assert np.abs(made - split[..., :samples]).max() < 2e-3 * np.abs(split).max()  # fp16 spectra
+
+
 def test_shaped_noise_equals_splitting_a_noise_bank_in_bands_and_summing_them():
     bank = NoiseBank(4, 32, 8192, RATE, "linear", seed=7)
     shaped = ShapedNoise(4, 32, 8192, RATE, "linear", seed=7)
@@ -88,7 +102,7 @@ def test_shaped_noise_equals_splitting_a_noise_bank_in_bands_and_summing_them():
     spectra, envelopes = torch.rand(3, 5, 32), torch.rand(3, 5, 8192)
     split = ((spectra @ bank._mixed(weights)) * envelopes).sum(dim=1)
     made = shaped.components(weights, spectra, envelopes)
-    assert float((made - split).abs().max() / split.abs().max()) < 1e-3  # the bank is fp16
+    assert float((made - split).abs().max() / split.abs().max()) < 1e-3
 
 
 def test_a_component_draws_a_narrow_line_where_its_spectrum_asks():
@@ -233,6 +247,41 @@ def test_drumsynth_trains_exports_and_finetunes(tmp_path, gmrock, clip_cache):
                  "--steps", "1", "--set", f"data.cache_dir={clip_cache}",
                  "--set", "train.progress=false"]) == 0  # fmt: skip
     assert 'family = "drumsynth"' in (tuned / "config.toml").read_text()
+
+
+def test_drumsynth_at_44k_exports_a_small_graph_that_renders_at_44k_and_48k(
+    tmp_path, gmrock, clip_cache
+):
+    import onnx
+    from onnx import numpy_helper
+
+    from ganpad.app.render import plan, render
+    from ganpad.cli import main
+
+    run, preset = tmp_path / "run", tmp_path / "tiny-44k"
+    samples = 11025  # a quarter second: not a power of two, so the DFTs run padded
+    settings = ["data.sample_rate=44100", f"data.slice_len={samples}",
+                f"data.cache_dir={clip_cache}", "train.progress=false", "model.synth_knots=12",
+                "model.synth_bands=8", "model.latent=16", "model.synth_components=2",
+                "model.synth_fine_bands=16"]  # fmt: skip
+    sets = [arg for setting in settings for arg in ("--set", setting)]
+    assert main(["train", "--model", "drumsynth", "--data", str(gmrock), "--out", str(run),
+                 "--steps", "1", "--d", "4", "--batch", "2", *sets]) == 0  # fmt: skip
+    assert main(["export", str(run), "--out", str(preset)]) == 0
+    loaded = load_preset(preset)
+    assert (loaded.sample_rate, loaded.samples) == (44100, samples)
+    # The noise bank (4 noises x 8 bands of clips) and the knot basis (12 clip-long rows) are
+    # built when the graph loads; what is stored is 4 noise spectra (16384 values each) at most.
+    graph = onnx.load(str(loaded.generator_path))
+    stored = [numpy_helper.to_array(t).size for t in graph.graph.initializer] + [
+        numpy_helper.to_array(a.t).size for n in graph.graph.node for a in n.attribute
+        if n.op_type == "Constant" and a.name == "value"]  # fmt: skip
+    assert max(stored) < 8 * samples
+    for rate in (44100, 48000):
+        files = render(loaded, tmp_path / str(rate), plan(loaded, 1, seed=1, names=["kick"]),
+                       rate=rate)  # fmt: skip
+        info = sf.info(str(files[0]))
+        assert info.samplerate == rate and 0 < info.frames <= samples * rate / 44100 + 2
 
 
 def test_notesynth_trains_on_real_notes_and_exports_every_pitch(tmp_path, clip_cache):

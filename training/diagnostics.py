@@ -9,6 +9,7 @@ import numpy as np
 FRAME_S = 0.01  # envelope frames for the decay time
 SILENCE_DB = -60.0
 COMB_LOW_HZ = 50.0
+COMB_HIGH_HZ = 16000.0  # lines above are out of most adults' hearing (a 44.1 kHz preset has some)
 THIRD_OCTAVE = 2 ** (1 / 6)  # half a third of an octave either side
 SPECTRUM_FFT = 1024  # 15.6 Hz bins at 16 kHz: a fixed tone stands out, a moving one not
 HIGH_BAND_HZ = 4000.0  # the top octave at the evaluation's 16 kHz: hats' and cymbals' band
@@ -42,7 +43,8 @@ def average_spectrum(audio: np.ndarray, n_fft: int = SPECTRUM_FFT) -> np.ndarray
 
 def comb_peak(audio: np.ndarray, rate: int) -> tuple[float, float]:
     """(dB, Hz) of the narrowest strongest peak of the clips' average spectrum: the most
-    any bin above COMB_LOW_HZ stands over the mean power of its third-octave neighbourhood.
+    any bin between COMB_LOW_HZ and COMB_HIGH_HZ stands over the mean power of its
+    third-octave neighbourhood.
 
     A fixed tone in every clip (a comb at multiples of rate / 256, say) stands out by 15 to
     30 dB; real drums, whose resonances move from hit to hit, stay within a few dB.
@@ -55,7 +57,7 @@ def comb_peak(audio: np.ndarray, rate: int) -> tuple[float, float]:
     hi = np.searchsorted(freqs, freqs * THIRD_OCTAVE, side="right")
     mean = (total[hi] - total[lo]) / np.maximum(hi - lo, 1)
     excess = 10 * np.log10((power + 1e-30) / (mean + 1e-30))
-    excess[freqs < COMB_LOW_HZ] = -np.inf
+    excess[(freqs < COMB_LOW_HZ) | (freqs > COMB_HIGH_HZ)] = -np.inf
     k = int(np.argmax(excess))
     return float(excess[k]), float(freqs[k])
 

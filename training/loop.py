@@ -461,8 +461,9 @@ class Trainer:
             return
         labels = self.labels if self.cfg.model.conditional else None
         self.G.fit_prior(self.audio, labels)
-        self.G_ema.prior_mean.copy_(self.G.prior_mean)
-        self.G_ema.prior_chol.copy_(self.G.prior_chol)
+        # The EMA's own encoder: its decoder was averaged with it, not with G's (a preset
+        # exported from the EMA with G's prior played the wrong latents: lows only).
+        self.G_ema.fit_prior(self.audio, labels)
 
     def save(self, metrics: dict[str, float] | None = None) -> None:
         if self._saved_step == self.step and checkpoint.latest(self.run_dir) is not None:

@@ -161,7 +161,9 @@ def spectral_distance(x: torch.Tensor, y: torch.Tensor, rate: int,
     """
     x, y = x.reshape(x.shape[0], -1).float(), y.reshape(y.shape[0], -1).float()
     total = x.new_zeros(())
-    for n in ffts:
+    # The sizes are for 16 kHz: at other rates, the power of two nearest the same duration.
+    scale = 2.0 ** round(math.log2(rate / 16000))
+    for n in (int(n * scale) for n in ffts):
         window = torch.hann_window(n, device=x.device)
         bands = _mel_filters(n, rate, max(16, n // 16)).to(x.device)
         mx, my = (torch.sqrt(bands @ torch.stft(a, n, n // 4, window=window,

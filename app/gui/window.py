@@ -284,7 +284,8 @@ class MainWindow(QMainWindow):
         audio = "no audio" if engine.stream is None else f"{engine.rate} Hz"
         if isinstance(engine.stream, JackBackend):
             audio += f", JACK, MIDI in at {engine.stream.name}"
-        self.statusBar().showMessage(f"{preset.name} ready ({audio})")
+        self.statusBar().showMessage(f"{preset.name} ready ({audio}; generating on "
+                                     f"{engine.provider})")  # fmt: skip
         self._select_slot(0)
         self.engine_ready.emit()
 

@@ -104,7 +104,7 @@ def send_notes(port_match: str, notes: list[tuple[int, int, float]]) -> list[dic
     if not match:
         raise SystemExit(f"no MIDI port matching {port_match!r} in {ports}")
     out.open_port(match[0])
-    time.sleep(0.2)  # let the connection settle
+    time.sleep(0.5)  # let the connection settle (a busy machine took over 0.2 s: a late first note)
     sent = []
     for note, velocity, wait_ms in notes:
         time.sleep(wait_ms / 1000)

@@ -87,10 +87,11 @@ class SynthGenerator(nn.Module):
         for label in labels.unique().tolist():
             x = codes[labels.to(codes.device) == label].double()
             mean = x.mean(0)
-            cov = torch.cov(x.T) if len(x) > 1 else torch.eye(latent, dtype=x.dtype)
+            eye = torch.eye(latent, dtype=x.dtype, device=x.device)
+            cov = torch.cov(x.T) if len(x) > 1 else eye
             shrink = latent / (len(x) + latent)
             cov = (1 - shrink) * cov + shrink * torch.diag(torch.diag(cov))
-            cov = cov + 1e-6 * torch.eye(latent, dtype=x.dtype)
+            cov = cov + 1e-6 * eye
             self.prior_mean[label] = mean.float()
             self.prior_chol[label] = torch.linalg.cholesky(cov).float()
 
@@ -114,15 +115,22 @@ class SynthGenerator(nn.Module):
         same labels): (audio from z, or None without `fakes`; {"rec": spectral distance of
         the resynthesised teacher, "kl": KL of its latents from the prior})."""
         # The noise bank's mix comes from z itself: it is randomness, not something to fit.
-        audio = self.synthesize(self.from_prior(z, label), label, noise_mix=z) if fakes else None
+        audio = self._synthesize(self.from_prior(z, label), label, z) if fakes else None
         if teacher is None:
             return audio
         if self.encoder is None:
             raise ValueError("this generator has no encoder: set model.encoder = true")
         mean, log_var = self.encoder(teacher)
         sample = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
-        copy = self.synthesize(sample, label, noise_mix=torch.randn_like(sample))
+        copy = self._synthesize(sample, label, torch.randn_like(sample))
         return audio, {
             "rec": spectral_distance(copy, teacher, self.rate),
             "kl": gaussian_kl(mean, log_var),
         }
+
+    def _synthesize(self, z: torch.Tensor, label: torch.Tensor | None,
+                    noise_mix: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        # Always in float32, also under bf16 autocast: a partial's phase sums Hz x seconds
+        # to thousands of cycles, and the inverse DFTs have no bf16 kernels.
+        with torch.autocast(z.device.type, enabled=False):
+            return self.synthesize(z.float(), label, noise_mix.float())

@@ -54,12 +54,9 @@ class Knots(nn.Module):
         self.count, self.samples, self.rate = count, samples, rate
         frac = offset / span
         # Row j: the hat function of knot j at every sample. A product with it interpolates
-        # (several times faster than gathering both neighbours on a CPU); half precision
-        # keeps the graph small and both engines widen the same values.
-        basis = np.zeros((count, samples))
-        basis[left, np.arange(samples)] = 1 - frac
-        basis[left + 1, np.arange(samples)] = frac
-        self.register_buffer("basis", torch.from_numpy(basis).half(), persistent=False)
+        # (several times faster than gathering both neighbours on a CPU).
+        self.register_buffer("position", torch.from_numpy(left + frac).float(), persistent=False)
+        self.register_buffer("basis", _KnotBasis.apply(self.position, count), persistent=False)
         self.register_buffer("times", torch.tensor(times, dtype=torch.float32), persistent=False)
         self.register_buffer("left", torch.from_numpy(left).long(), persistent=False)
         self.register_buffer("right", torch.from_numpy(left + 1).long(), persistent=False)
@@ -71,7 +68,10 @@ class Knots(nn.Module):
 
     def interpolate(self, values: torch.Tensor) -> torch.Tensor:
         """[..., count] knot values -> [..., samples], linear between knots."""
-        return values @ self.basis.to(values.dtype)
+        basis = self.basis
+        if torch.onnx.is_in_onnx_export():  # built when the graph loads: 4 MB less at 44.1 kHz
+            basis = _KnotBasis.apply(self.position, self.count)
+        return values @ basis.to(values.dtype)
 
     def integrate(self, values: torch.Tensor) -> torch.Tensor:
         """[..., count] knot values -> the running integral over time [..., samples] (seconds).
@@ -84,6 +84,28 @@ class Knots(nn.Module):
         a = values.index_select(-1, self.left)
         b = values.index_select(-1, self.right)
         return before.index_select(-1, self.left) + a * self.offset + (b - a) * self.half_sq
+
+
+class _KnotBasis(torch.autograd.Function):
+    """The hat functions [count, samples], max(0, 1 - |position - j|), from each sample's
+    position on the knot axis (its left knot plus the fraction of the way to the next).
+
+    In an exported graph as operators on the [samples] positions, which ONNX Runtime folds
+    into the table when it loads the graph; the file stores the positions, not the table.
+    The Relu first (positions are not negative) keeps the exporter from folding it itself.
+    """
+
+    @staticmethod
+    def forward(ctx, position, count: int) -> torch.Tensor:  # noqa: ANN001, ARG004
+        rows = torch.arange(count, device=position.device, dtype=position.dtype)[:, None]
+        return (1 - (position - rows).abs()).clamp_min(0)
+
+    @staticmethod
+    def symbolic(g, position, count: int):  # noqa: ANN001
+        rows = g.op("Constant", value_t=torch.arange(count, dtype=torch.float32)[:, None])
+        one = g.op("Constant", value_t=torch.ones((), dtype=torch.float32))
+        offset = g.op("Abs", g.op("Sub", g.op("Relu", position), rows))
+        return g.op("Relu", g.op("Sub", one, offset))
 
 
 BAND_SCALES = ("log", "mel", "linear")
@@ -117,22 +139,23 @@ class NoiseBank(nn.Module):
     RMS (so equal band gains give equal power per band: pink noise on the log scale).
 
     The mix `weights [B, noises]` (unit length) picks one noise per clip: a different mix is
-    a different noise with the same statistics. Stored in half precision: it is data, not
-    weights, and a preset's graph stays small; it is widened before use in both engines.
+    a different noise with the same statistics. The bank is made from the noises' spectra
+    (`ShapedNoise`'s, one band per component) by an inverse DFT: once here in PyTorch, and in
+    an exported graph from the spectra, which ONNX Runtime folds into a constant when it
+    loads the graph: a 44.1 kHz bank would put 9 MB in the file, its spectra put 1 MB.
     """
 
     def __init__(self, noises: int, bands: int, samples: int, rate: int, scale: str = "log",
                  seed: int = NOISE_SEED):  # fmt: skip
         super().__init__()
-        rng = np.random.default_rng(seed)
-        white = rng.standard_normal((noises, samples))
-        spectrum = np.fft.rfft(white, axis=-1)
-        filters = _band_filters(spectrum.shape[-1], rate, bands, scale)
-        split = np.fft.irfft(spectrum[:, None, :] * filters[None], n=samples, axis=-1)
-        split /= np.sqrt((split**2).mean(-1, keepdims=True)) + 1e-12
-        bank = torch.from_numpy(split.reshape(noises, bands * samples)).half()
         self.noises, self.bands, self.samples = noises, bands, samples
-        self.register_buffer("bank", bank, persistent=False)
+        self.spectra = ShapedNoise(noises, bands, samples, rate, scale, seed)
+        with torch.no_grad():
+            self.register_buffer("bank", _SplitBank.apply(*self._split_args()), persistent=False)
+
+    def _split_args(self) -> tuple:
+        s = self.spectra
+        return s.lower_seen, s.upper_seen, s.lower, s.upper, self.bands, s.length, self.samples
 
     def forward(self, weights: torch.Tensor, gains: torch.Tensor) -> torch.Tensor:
         """weights [B, noises], gains [B, bands, samples] -> noise [B, samples]."""
@@ -140,7 +163,51 @@ class NoiseBank(nn.Module):
 
     def _mixed(self, weights: torch.Tensor) -> torch.Tensor:
         """The bank mixed into one noise per clip, split in bands: [B, bands, samples]."""
-        return (weights @ self.bank.to(weights.dtype)).view(-1, self.bands, self.samples)
+        bank = self.bank
+        if torch.onnx.is_in_onnx_export():
+            bank = _SplitBank.apply(*self._split_args())
+        return (weights @ bank.to(weights.dtype)).view(-1, self.bands, self.samples)
+
+
+class _SplitBank(torch.autograd.Function):
+    """A noise bank made from its spectra, as ONNX operators; export-time only.
+
+    A function rather than traced code because the exporter folds whatever depends on
+    constants alone: it would store the expanded spectra (12 MB at 44.1 kHz) in the file.
+    Left as operators, they are folded by ONNX Runtime when it loads the graph instead.
+    """
+
+    @staticmethod
+    def forward(ctx, lower_seen, upper_seen, lower, upper, bands: int, length: int,
+                samples: int) -> torch.Tensor:  # noqa: ANN001, ARG004  # fmt: skip
+        n, shaped = lower_seen.shape[0], 0.0
+        which = torch.arange(bands, device=lower.device)[:, None]
+        for band, seen in ((lower, lower_seen), (upper, upper_seen)):
+            mask = (band[None, :] == which).float()[None, :, :, None]  # [1, bands, bins, 1]
+            shaped = shaped + seen.float().view(n, 1, -1, 2) * mask
+        waves = _irfft(shaped.reshape(n * bands, -1, 2), length)[:, :samples]
+        return waves.reshape(n, -1)
+
+    @staticmethod
+    def symbolic(g, lower_seen, upper_seen, lower, upper, bands: int, length: int,
+                 samples: int):  # noqa: ANN001  # fmt: skip
+        def const(values) -> object:  # noqa: ANN001
+            return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+
+        which, shaped = const([[k] for k in range(bands)]), None  # [bands, 1]
+        for band, seen in ((lower, lower_seen), (upper, upper_seen)):
+            hit = g.op("Equal", g.op("Unsqueeze", band, const([0])), which)  # [bands, bins]
+            mask = g.op("Unsqueeze", g.op("Cast", hit, to_i=1), const([0, 3]))
+            wide = g.op("Unsqueeze", g.op("Reshape", g.op("Cast", seen, to_i=1),
+                                          const([0, -1, 2])), const([1]))  # fmt: skip
+            term = g.op("Mul", wide, mask)  # [noises, bands, bins, 2]
+            shaped = term if shaped is None else g.op("Add", shaped, term)
+        flat = g.op("Reshape", shaped, const([-1, length // 2 + 1, 2]))
+        wave = g.op("DFT", flat, const(length), axis_i=1, inverse_i=1, onesided_i=1)
+        clip = g.op("Slice", wave, const([0]), const([samples]), const([1]))
+        rows = g.op("Reshape", clip, const([0, -1]))  # [noises * bands, samples]
+        return g.op("Reshape", rows, g.op("Concat", g.op("Shape", lower_seen, end_i=1),
+                                          const([-1]), axis_i=0))  # fmt: skip
 
 
 class ShapedNoise(nn.Module):
@@ -160,32 +227,39 @@ class ShapedNoise(nn.Module):
                  scale: str = "linear", seed: int = NOISE_SEED):  # fmt: skip
         super().__init__()
         rng = np.random.default_rng(seed)
-        spectrum = np.fft.rfft(rng.standard_normal((noises, samples)), axis=-1)
+        # The DFT runs at a power-of-two length and the clip is its start: runtimes' inverse
+        # DFTs are fast at such lengths only (ONNX Runtime's falls back to an O(n^2) sum).
+        self.length = 1 << (samples - 1).bit_length()
+        spectrum = np.fft.rfft(rng.standard_normal((noises, self.length)), axis=-1)
         filters = _band_filters(spectrum.shape[-1], rate, bands, scale)
         lower, upper = _two_bands(filters)
         bins = np.arange(filters.shape[1])
-        rms = _band_rms(spectrum, filters, samples)  # [noises, bands]
+        rms = _band_rms(spectrum, filters, self.length)  # [noises, bands]
         self.noises, self.bands, self.samples = noises, bands, samples
         for name, band in (("lower", lower), ("upper", upper)):
             # The noises' spectra as each bin's lower or upper band sees them: real and
-            # imaginary parts side by side, [noises, bins * 2].
+            # imaginary parts side by side, [noises, bins * 2]; half precision, like the bank.
             seen = spectrum * (filters[band, bins] / rms[:, band])
             ri = np.stack([seen.real, seen.imag], axis=-1).reshape(noises, -1)
             self.register_buffer(name, torch.from_numpy(band).long(), persistent=False)
-            self.register_buffer(f"{name}_seen", torch.from_numpy(ri).float(), persistent=False)
+            self.register_buffer(f"{name}_seen", torch.from_numpy(ri).half(), persistent=False)
 
     def components(self, weights: torch.Tensor, spectra: torch.Tensor,
                    envelopes: torch.Tensor) -> torch.Tensor:  # fmt: skip
         """weights [B, noises], spectra [B, R, bands], envelopes [B, R, samples] -> noise
         [B, samples]."""
+        return (self.waves(weights, spectra) * envelopes).sum(dim=1)
+
+    def waves(self, weights: torch.Tensor, spectra: torch.Tensor) -> torch.Tensor:
+        """weights [B, noises], spectra [B, R, bands] -> R shaped noises [B, R, samples]."""
         b, r = spectra.shape[:2]
         shaped = sum(
             spectra.index_select(-1, band)[..., None]
             * (weights @ seen.to(weights.dtype)).view(b, 1, -1, 2)
             for band, seen in ((self.lower, self.lower_seen), (self.upper, self.upper_seen))
         )
-        waves = inverse_real_dft(shaped.reshape(b * r, -1, 2), self.samples)
-        return (waves.view(b, r, self.samples) * envelopes).sum(dim=1)
+        waves = inverse_real_dft(shaped.reshape(b * r, -1, 2), self.length)[:, : self.samples]
+        return waves.reshape(b, r, self.samples)
 
 
 def _two_bands(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
