@@ -52,14 +52,17 @@ def _installed(distribution: str) -> bool:
 
 
 def training_device() -> str:
+    """What `ganpad train` will use, read from torch's package metadata: the instrument never
+    imports torch (a CUDA build still needs a GPU and driver; `--device auto` checks that)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        import torch
-    except ImportError:
+        build = version("torch")
+    except PackageNotFoundError:
         return "torch not installed (pip install 'ganpad[train]')"
-    if torch.cuda.is_available():
-        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-        return f"torch {torch.__version__}, CUDA: {names}"
-    return f"torch {torch.__version__}, CPU ({torch.get_num_threads()} threads; no CUDA)"
+    if "+cpu" in build:
+        return f"torch {build}, a CPU build: trains on the CPU"
+    return f"torch {build}: trains on CUDA where it finds a GPU (--device auto), else the CPU"
 
 
 def audio_outputs() -> str:

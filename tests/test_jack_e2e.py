@@ -51,11 +51,11 @@ def test_midi_note_plays_the_expected_hit_at_the_expected_time(jack_server, tiny
     (tmp_path / "kit.json").write_text(json.dumps(kit))
     # An xrun drops a cycle of the engine's output, and a hit it cuts matches nothing: the
     # claim is sample-exact timing in an undisturbed run, so a run the engine reports an xrun
-    # in (a busy test machine; the benchmark counts them) is played once more.
-    for attempt in (1, 2):
+    # in (a busy test machine; the benchmark counts them) is played again, up to three times.
+    for attempt in (1, 2, 3):
         audio, sent, xruns = _play_and_capture(jack_server, folder, tmp_path, kind, backend)
         failure = _first_mismatch(preset, kit, audio, sent, backend)
-        if failure is None or xruns == 0 or attempt == 2:
+        if failure is None or xruns == 0 or attempt == 3:
             break
     assert failure is None, f"{failure} ({xruns} xruns)"
 

@@ -123,11 +123,16 @@ class DrumSynthGenerator(SynthGenerator):
         audio [B, 1, T]."""
         c = self.controls(z, label)
         mix = unit_mix(noise_mix, self.noise.noises)
-        noise = self.noise(mix, self.knots.interpolate(c["band_gain"]))
+        # Every amplitude curve through one product: an exported graph builds the knot basis
+        # once, not once a curve.
+        curves = ["band_gain", "partial_amp"] + (["envelope"] if self.components else [])
+        rows = [c[name].shape[1] for name in curves]
+        gains = self.knots.interpolate(torch.cat([c[name] for name in curves], dim=1))
+        band_gain, partial_amp, *envelope = gains.split(rows, dim=1)
+        noise = self.noise(mix, band_gain)
         if self.components:
-            noise = noise + self.fine.components(mix, c["spectrum"],
-                                                 self.knots.interpolate(c["envelope"]))  # fmt: skip
+            noise = noise + self.fine.components(mix, c["spectrum"], envelope[0])
         phase = self.knots.integrate(c["partial_hz"])
-        tones = (self.knots.interpolate(c["partial_amp"]) * sines(phase)).sum(dim=1)
+        tones = (partial_amp * sines(phase)).sum(dim=1)
         audio = dc_block(noise + tones, self.rate) * self.fade
         return audio[:, None, :]
