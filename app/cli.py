@@ -83,8 +83,6 @@ def audio_outputs() -> str:
 
 
 def play_command(args: argparse.Namespace) -> int:
-    import sounddevice as sd
-
     from ganpad.app.engine import Engine, EngineError
     from ganpad.app.jack_backend import jack_running
     from ganpad.app.midi import MidiInput
@@ -108,7 +106,7 @@ def play_command(args: argparse.Namespace) -> int:
             engine.open_audio(device, period=args.period)
             midi = MidiInput(engine.note_on, port=args.midi, virtual=args.virtual)
             source = midi.name
-    except (PresetError, EngineError, OSError, ValueError, sd.PortAudioError) as exc:
+    except (PresetError, EngineError, OSError, ValueError) as exc:
         print(f"ganpad play: {exc}", file=sys.stderr)
         return 2
     stream = engine.stream

@@ -10,6 +10,9 @@ few small objects Python makes per event. What must not run there (waking the ge
 the window's listeners) is handed to a dispatcher thread through a pipe; a write to a
 non-blocking pipe never waits.
 
+At rest (nothing sounds, no MIDI in the cycle) the callback only copies zeros into the ports
+through libjack: building numpy views of the buffers was most of what the idle instrument cost.
+
 The engine adds no latency of its own (a note is mixed in the cycle it arrives), so it sets
 no latency callback: JACK's default propagation gives its ports the right ranges, and
 `output_latency` reads the total to the speakers from the output port.
@@ -73,6 +76,10 @@ class JackBackend:
         self.parser = MidiParser(channel=channel)
         self.midi = self.client.midi_inports.register(MIDI_PORT)
         self.outs = [self.client.outports.register(f"out_{i + 1}") for i in range(channels)]
+        # libjack through JACK-Client's own cffi handles, for the callback's rest path
+        self._lib, self._ffi = jack._lib, jack._ffi
+        self._out_ptrs = [port._ptr for port in self.outs]
+        self._silence = bytes(4 * engine.mixer.cfg.max_block)  # float32 zeros
         self.heard: deque[tuple[int, int, int]] = deque(maxlen=4096)  # (slot, note, velocity)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
@@ -125,6 +132,15 @@ class JackBackend:
 
     def _process(self, frames: int) -> None:
         engine = self.engine
+        lib = self._lib
+        if engine.mixer.idle() and not lib.jack_midi_get_event_count(
+            lib.jack_port_get_buffer(self.midi._ptr, frames)
+        ):
+            for ptr in self._out_ptrs:
+                self._ffi.memmove(lib.jack_port_get_buffer(ptr, frames), self._silence, 4 * frames)
+            engine.mixer.skip(frames)
+            engine.stats.callbacks += 1
+            return
         base = engine.mixer.frame  # the frame this cycle starts at
         heard = False
         for offset, data in self.midi.incoming_midi_events():

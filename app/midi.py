@@ -50,9 +50,13 @@ def list_inputs() -> list[str]:
     names = []
     for api in rtmidi.get_compiled_api():
         try:
-            names += rtmidi.MidiIn(api).get_ports()
+            midi = rtmidi.MidiIn(api)
+            names += midi.get_ports()
         except rtmidi.SystemError:
             continue  # an API compiled in but absent on this machine (ALSA without /dev/snd)
+        # Only delete() closes rtmidi's JACK client: a dropped MidiIn keeps it active for the
+        # process's life, woken every period.
+        midi.delete()
     return names
 
 

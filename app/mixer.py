@@ -45,6 +45,7 @@ class Mixer:
         self.honour_note_off = note_off
         p = config.polyphony
         self.active = np.zeros(p, bool)
+        self.sounding = 0  # active voices: a plain count, a 20th of what active.any() costs
         self.slot = np.zeros(p, np.int64)
         self.buf = np.zeros(p, np.int64)
         self.pos = np.zeros(p, np.int64)
@@ -74,13 +75,21 @@ class Mixer:
 
     # ---- audio thread ------------------------------------------------------------------------
 
+    def idle(self) -> bool:
+        """Nothing sounds and no event waits: the next block is silence."""
+        return not self.sounding and not self.events and not self.pending
+
+    def skip(self, frames: int) -> None:
+        """Count a silent block the caller wrote itself (only when idle())."""
+        self.frame += frames
+
     def process(self, out: np.ndarray) -> None:
         """Mix the next len(out) frames into `out` ([frames] or [frames, channels])."""
         frames = out.shape[0]
         if frames > self.cfg.max_block:
             raise ValueError(f"block of {frames} frames exceeds max_block {self.cfg.max_block}")
         end = self.frame + frames
-        if not self.events and not self.pending and not self.active.any():
+        if self.idle():
             out.fill(0.0)  # at rest: the cheapest silent block
             self.frame = end
             return
@@ -144,6 +153,7 @@ class Mixer:
             return
         i = self._free_voice()
         self.active[i] = True
+        self.sounding += 1
         self.slot[i] = slot
         self.buf[i] = v
         self.pos[i] = 0
@@ -176,6 +186,7 @@ class Mixer:
 
     def _stop(self, i: int) -> None:
         self.active[i] = False
+        self.sounding -= 1
         self.pool.release(int(self.slot[i]), int(self.buf[i]))
 
     def _mix(self, mono: np.ndarray, offset: int, n: int) -> None:

@@ -6,15 +6,18 @@ the window (`ganpad`, Qt offscreen); once each has rendered its variations and s
 process is watched for --seconds: CPU time from /proc/PID/stat, RSS and private memory from
 /proc/PID/smaps_rollup, and the context switches of each thread (what wakes the process).
 
-Run:  python benchmarks/idle.py [--preset NAME] [--seconds 30] [--realtime]
+Run:  python benchmarks/idle.py [--preset NAME] [--seconds 30] [--realtime] [--rounds 3]
+      [--only floor headless window]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +36,18 @@ def silence(out, frames, time, status):
 with sd.OutputStream(samplerate=48000, blocksize=128, channels=2, dtype="float32",
                      latency="low", callback=silence):
     threading.Event().wait()
+"""
+# The same floor without PortAudio: one JACK-Client client whose Python callback writes zeros.
+FLOOR_JACK = """
+import threading, jack
+client = jack.Client("floor")
+outs = [client.outports.register(f"out_{i}") for i in (1, 2)]
+def silence(frames):
+    for port in outs:
+        port.get_array().fill(0)
+client.set_process_callback(silence)
+client.activate()
+threading.Event().wait()
 """
 
 
@@ -76,11 +91,11 @@ def settle(pid: int, limit_s: float = 90.0) -> float:
     return time.monotonic() - start
 
 
-def watch(name: str, proc: subprocess.Popen, seconds: float, xruns: list) -> None:
+def watch(name: str, proc: subprocess.Popen, seconds: float, xruns: list) -> dict | None:
     waited = settle(proc.pid)
     if proc.poll() is not None:
         print(f"{name}: exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
-        return
+        return None
     cpu0, sw0, t0, x0 = cpu_seconds(proc.pid), switches(proc.pid), time.monotonic(), len(xruns)
     time.sleep(seconds)
     cpu1, sw1, t1, x1 = cpu_seconds(proc.pid), switches(proc.pid), time.monotonic(), len(xruns)
@@ -88,10 +103,25 @@ def watch(name: str, proc: subprocess.Popen, seconds: float, xruns: list) -> Non
     rates = {k: (v - sw0.get(k, 0)) / wall for k, v in sw1.items()}
     top = sorted(rates.items(), key=lambda kv: -kv[1])[:5]
     rss, private = memory_mb(proc.pid)
-    print(f"{name:<9} cpu {100 * (cpu1 - cpu0) / wall:5.2f} % of a core   "
+    seen = {"cpu": 100 * (cpu1 - cpu0) / wall, "rss": rss, "private": private,
+            "xruns": x1 - x0, "wakeups": sum(rates.values())}  # fmt: skip
+    print(f"{name:<9} cpu {seen['cpu']:5.2f} % of a core   "
           f"rss {rss:6.1f} MB (private {private:6.1f} MB)   xruns {x1 - x0}   "
-          f"wakeups/s {sum(rates.values()):7.1f}   (settled after {waited:.0f} s)")  # fmt: skip
+          f"wakeups/s {seen['wakeups']:7.1f}   (settled after {waited:.0f} s)")  # fmt: skip
     print("          busiest threads: " + ", ".join(f"{k} {v:.1f}/s" for k, v in top))
+    return seen
+
+
+def summary(results: dict[str, list[dict]]) -> None:
+    """Medians over the rounds, one row per process."""
+    print(f"\nmedians of {max(map(len, results.values()))} rounds (each process in turn, "
+          "one round after another)")  # fmt: skip
+    print("| process | CPU, % of a core | RSS, MB | private, MB | xruns | wakeups/s |")
+    print("|---|---|---|---|---|---|")
+    for name, rows in results.items():
+        m = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        print(f"| {name} | {m['cpu']:.2f} | {m['rss']:.0f} | {m['private']:.0f} | "
+              f"{m['xruns']:g} | {m['wakeups']:.0f} |")  # fmt: skip
 
 
 def main() -> None:
@@ -100,6 +130,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--realtime", action="store_true",
                         help="jackd with real-time priority (needs root or rtprio)")  # fmt: skip
+    parser.add_argument("--only", nargs="+", metavar="NAME",
+                        help="watch only the processes whose names start with these")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="watch each process this many times, in turn: medians")  # fmt: skip
     args = parser.parse_args()
 
     import jack
@@ -113,6 +147,9 @@ def main() -> None:
     commands = {
         # The floor: PortAudio's JACK client calling a Python callback that writes zeros.
         "floor": [sys.executable, "-c", FLOOR],
+        "floor jack": [sys.executable, "-c", FLOOR_JACK],
+        # An instrument written in C (jackd2's example: MIDI in, a sine out), no Python at all.
+        "floor C": ["jack_midisine"],
         "headless sounddevice": [
             *ganpad,
             "play",
@@ -136,21 +173,31 @@ def main() -> None:
         ],
         "window (JACK)": [*ganpad, "--preset", args.preset],
     }
-    env = {**server.env, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1"}
+    # A fresh settings folder: the window's first choices (JACK, its own MIDI port), not the
+    # audio device and MIDI port a user (or a test) last picked.
+    config = tempfile.mkdtemp(prefix="ganpad-idle-")
+    env = {**server.env, "QT_QPA_PLATFORM": "offscreen", "OMP_NUM_THREADS": "1",
+           "XDG_CONFIG_HOME": config}  # fmt: skip
+    chosen = {name: command for name, command in commands.items()
+              if not args.only or any(name.startswith(o) for o in args.only)}  # fmt: skip
+    results: dict[str, list[dict]] = {name: [] for name in chosen}
     try:
-        for name, command in commands.items():
-            proc = subprocess.Popen(
-                command,
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            try:
-                watch(name, proc, args.seconds, xruns)
-            finally:
-                proc.terminate()
+        for _ in range(args.rounds):
+            for name, command in chosen.items():
+                proc = subprocess.Popen(
+                    command,
+                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                )  # fmt: skip
                 try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                    if seen := watch(name, proc, args.seconds, xruns):
+                        results[name].append(seen)
+                finally:
+                    proc.terminate()
+                    try:
+                        proc.wait(20)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+        summary({name: rows for name, rows in results.items() if rows})
     finally:
         watcher.deactivate()
         watcher.close()

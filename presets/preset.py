@@ -73,15 +73,17 @@ class Preset:
             feed["label"] = np.asarray(labels, np.int64)
         return session.run(["audio"], feed)[0]
 
-    def session(self, providers: list[str] | None = None, threads: int = 0):
+    def session(self, providers: list[str] | None = None, threads: int = 0, arena: bool = True):
         """An ONNX Runtime session on the best provider present (CUDA, else CPU).
 
         threads > 0 caps ORT's CPU threads and stops them spinning while idle, so a live
-        instrument's audio thread keeps a core.
+        instrument's audio thread keeps a core. arena=False frees each run's CPU buffers when
+        the run ends, where the arena keeps the largest run's peak for the session's life.
         """
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        options.enable_cpu_mem_arena = arena
         if threads:
             options.intra_op_num_threads = threads
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")

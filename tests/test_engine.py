@@ -133,3 +133,36 @@ def test_bad_kits_are_named(engine, tmp_path):
     path.write_text("[")
     with pytest.raises(EngineError, match="cannot load kit"):
         engine.load_kit(path)
+
+
+def test_the_jack_backend_lets_portaudio_go_and_a_stream_takes_it_back(engine, jack_server):
+    """PortAudio keeps a JACK client of its own while initialized, stream or not: beside the
+    engine's client it would wake every period at rest."""
+    import jack
+
+    from ganpad.app.portaudio import portaudio, release_portaudio
+
+    probe = jack.Client("probe-pa", no_start_server=True, servername=jack_server.name)
+
+    def has_client(name: str) -> bool:
+        try:
+            probe.get_uuid_for_client_name(name)
+            return True
+        except jack.JackError:
+            return False
+
+    try:
+        portaudio()
+        assert has_client("PortAudio")
+        engine.open_jack(connect=False)
+        assert has_client("ganpad") and not has_client("PortAudio")
+        engine.stream.close()
+        stream = engine.open_audio(period=128)
+        assert stream.active and has_client("PortAudio")
+        assert not release_portaudio()  # not while a stream of it plays
+        stream.close()
+        assert release_portaudio() and not has_client("PortAudio")
+    finally:
+        engine.stream = None
+        release_portaudio()  # before the server goes: PortAudio asserts on a vanished server
+        probe.close()

@@ -86,6 +86,23 @@ def test_voice_stealing_takes_the_oldest(filled_pool):
     assert mixer.pool.users[0].sum() == 0  # the stolen voice gave its buffer back
 
 
+def test_idle_tracks_voices_through_steals_chokes_and_ends(filled_pool):
+    """idle() (the JACK callback's rest path) counts voices without numpy: the count must
+    follow every start, steal, choke and end."""
+    pool, keymap = filled_pool
+    mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, MixerConfig(polyphony=2))
+    assert mixer.idle()
+    for frame, kind, slot, velocity in EVENTS:
+        mixer.post(kind, slot, velocity, frame)
+    assert not mixer.idle()
+    out, busy = np.zeros(128, np.float32), 0
+    for _ in range(RATE * 3 // 128):
+        mixer.process(out)
+        assert mixer.sounding == mixer.active.sum()
+        busy += not mixer.idle()
+    assert busy > 100 and mixer.idle() and mixer.pool.users.sum() == 0
+
+
 def test_note_off_only_for_pitched_presets(filled_pool):
     pool, keymap = filled_pool
     events = [(0, NOTE_ON, 2, 127), (2000, NOTE_OFF, 2, 0)]

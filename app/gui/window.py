@@ -29,6 +29,7 @@ from ganpad.app.gui.render_dialog import RenderDialog
 from ganpad.app.gui.tasks import Task
 from ganpad.app.gui.waveview import WaveView, XYPad
 from ganpad.app.jack_backend import JackBackend, jack_running
+from ganpad.app.portaudio import portaudio, release_portaudio
 from ganpad.app.render import wav_tags, write_wav
 from ganpad.presets import DEFAULT_PRESET, list_presets
 from ganpad.presets.preset import Preset, load_preset
@@ -47,13 +48,15 @@ def output_devices() -> list[str]:
 
 def _portaudio_outputs() -> list[str]:
     try:
-        import sounddevice as sd
+        sd = portaudio()
     except OSError:  # no PortAudio library at all
         return []
     try:
         return [d["name"] for d in sd.query_devices() if d["max_output_channels"] > 0]
     except sd.PortAudioError:
         return []
+    finally:
+        release_portaudio()  # until a stream needs it: its JACK client wakes every period
 
 
 def build_engine(preset_dir: str, device: str | None, period: int) -> Engine:
