@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganpad.audio import resample
+from ganpad.audio import resample_in_chunks
 
 
 def finish_clip(
@@ -16,7 +16,7 @@ def finish_clip(
     fade_ms: float = 10.0,
 ) -> np.ndarray:
     """Resample, cut the tail once it stays below trim_db (re the peak), fade out, set the peak."""
-    out = resample(np.asarray(audio, np.float32), rate_in, rate_out).copy()
+    out = resample_in_chunks(np.asarray(audio, np.float32), rate_in, rate_out).copy()
     peak = float(np.max(np.abs(out))) if len(out) else 0.0
     if peak <= 0.0:
         return out

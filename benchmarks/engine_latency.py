@@ -8,10 +8,12 @@ recording by matching its waveform after the earlier notes are subtracted, and i
 (first output frame of the hit) - (JACK frame time when the note-on was sent).
 
 Both backends are measured one after the other in one run, each on a fresh server: the one
-JACK client (MIDI and audio in the same cycle) and sounddevice with rtmidi.
+JACK client (MIDI and audio in the same cycle) and sounddevice with rtmidi; then the same flood
+into jackd2's `jack_midisine` (C, no Python), the rig's own xrun floor. For every xrun jackd
+names the client that had not finished, and whether it was still running or not yet woken.
 
 Run:  python benchmarks/engine_latency.py [--preset NAME] [--rate-hz 50] [--seconds 60]
-                                          [--backend jack sounddevice]
+                                          [--backend jack sounddevice floor]
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ def main() -> None:
     parser.add_argument(
         "--backend",
         nargs="+",
-        default=["jack", "sounddevice"],
-        choices=["jack", "sounddevice"],
+        default=["jack", "sounddevice", "floor"],
+        choices=["jack", "sounddevice", "floor"],
         help="measured one after the other",
     )
     parser.add_argument("--realtime", action="store_true",
@@ -89,9 +91,16 @@ def main() -> None:
     rows = []
     for backend in args.backend:
         print(f"-- {backend}")
-        recording, first, events, xruns, summary = flood(preset, kit, plan, backend, args)
-        rows.append((backend, *measure(recording, first, events, keymap, shapes), xruns))
-        print(f"   ganpad play: {summary}")
+        recording, first, events, xruns, culprits, summary = flood(preset, kit, plan, backend,
+                                                                   args)  # fmt: skip
+        print(f"   {summary}")
+        print("   xruns jackd blamed: " + (", ".join(
+            f"{client} {state.lower()} {n}" for (client, state), n in culprits.most_common())
+            or "none"))  # fmt: skip
+        if backend == "floor":  # no known waveform to find: xruns only
+            rows.append((backend, np.array([]), np.array([]), 0, xruns))
+        else:
+            rows.append((backend, *measure(recording, first, events, keymap, shapes), xruns))
     period_ms = PERIOD / RATE * 1000
     print(f"\n{len(plan)} notes at {args.rate_hz:g}/s for {args.seconds:g} s, period {PERIOD} at "
           f"{RATE} Hz ({period_ms:.2f} ms; goal p99 <= {period_ms + 1:.2f} ms)")  # fmt: skip
@@ -108,20 +117,28 @@ def main() -> None:
 
 
 def flood(preset, kit: dict, plan: list, backend: str, args: argparse.Namespace):
-    """`ganpad play` on a fresh private jackd, flooded: (recording, its first frame, the sent
-    events, xruns during the flood, the player's last line)."""
-    source_port = {"jack": "ganpad.*:out_1", "sounddevice": "PortAudio"}[backend]
+    """`ganpad play` (or the C floor) on a fresh private jackd, flooded: (recording, its first
+    frame, the sent events, xruns during the flood, the clients jackd blamed for them, the
+    player's last line)."""
+    source_port, target = {"jack": ("ganpad.*:out_1", "ganpad"),
+                           "sounddevice": ("PortAudio", "ganpad"),
+                           "floor": ("midisine:", "midisine")}[backend]  # fmt: skip
     server = JackServer(RATE, PERIOD, realtime=args.realtime).start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "kit.json").write_text(json.dumps(kit))
+            command = [sys.executable, "-m", "ganpad", "play", "--preset", str(preset.root),
+                       "--virtual", "--kit", str(Path(tmp) / "kit.json"), "--period",
+                       str(PERIOD), "--polyphony", "128", "--backend", backend]  # fmt: skip
+            if backend == "floor":
+                command = ["jack_midisine"]
             play = subprocess.Popen(
-                [sys.executable, "-m", "ganpad", "play", "--preset", str(preset.root),
-                 "--virtual", "--kit", str(Path(tmp) / "kit.json"), "--period", str(PERIOD),
-                 "--polyphony", "128", "--backend", backend],
-                env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                command, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
-            print("  ", play.stdout.readline().strip())
+            if backend == "floor":
+                _wait_for_port(server, source_port)
+            else:
+                print("  ", play.stdout.readline().strip())
             capture = Capture(server, seconds=args.seconds + 5)
             xruns = []
             capture.client.set_xrun_callback(lambda delay: xruns.append(delay))
@@ -129,28 +146,45 @@ def flood(preset, kit: dict, plan: list, backend: str, args: argparse.Namespace)
             capture.start(source.name)
             time.sleep(0.5)
             xruns.clear()  # count only the flood
+            since = len(server.messages())
             spec = [f"{n}:{v}:{w}" for n, v, w in plan]
             sent = subprocess.run(
-                [sys.executable, str(ROOT / "tests/helpers/jack_rig.py"), "send", "ganpad", *spec],
+                [sys.executable, str(ROOT / "tests/helpers/jack_rig.py"), "send", target, *spec],
                 env=server.env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             time.sleep(1.5)
             flood_xruns = len(xruns)
+            culprits = server.xrun_culprits(since)
             capture.close()
             play.terminate()
             out, _ = play.communicate(timeout=30)
     finally:
         server.stop()
     recording = capture.audio[: capture.written].astype(np.float64)
-    return recording, capture.first_frame, json.loads(sent.stdout), flood_xruns, \
-        out.strip().splitlines()[-1]  # fmt: skip
+    last = out.strip().splitlines()[-1] if out.strip() else f"{command[0]} ended"
+    return recording, capture.first_frame, json.loads(sent.stdout), flood_xruns, culprits, last
+
+
+def _wait_for_port(server: JackServer, pattern: str, timeout: float = 10.0) -> None:
+    import jack
+
+    probe = jack.Client("port-wait", no_start_server=True, servername=server.name)
+    try:
+        deadline = time.monotonic() + timeout
+        while not probe.get_ports(pattern, is_output=True, is_audio=True):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no JACK port {pattern!r} within {timeout} s")
+            time.sleep(0.1)
+    finally:
+        probe.close()
 
 
 def measure(residual: np.ndarray, first_frame: int, events: list[dict], keymap: KeyMap,
             shapes: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
     """Each sent note found in the recording: (latencies ms, cycles from the send's to the
     hit's, notes not found). Found hits are subtracted, so later ones stand out; a hit that an
-    xrun cut is not found, and it hides the hits that overlap it."""
+    xrun cut is not found, and it hides the hits that overlap it (the engine loses the cycle
+    an xrun takes, so what still rings goes on a period late)."""
     latencies, cycles, unmatched = [], [], 0
     for event in events:
         template = shapes[keymap.slot_for(event["note"])]

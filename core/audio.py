@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,8 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc"
 
 # libsndfile notes "data : N (should be M)" when a header promises more audio than the file holds.
 _TRUNCATED = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+RESAMPLE_CHUNK = 4096  # frames soxr works on between two chances for another thread to run
+_streams = threading.local()  # a soxr stream is not to be shared between threads
 
 
 class AudioError(Exception):
@@ -83,6 +86,30 @@ def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     if rate_in == rate_out:
         return audio.astype(np.float32, copy=False)
     return soxr.resample(audio, rate_in, rate_out, quality="HQ").astype(np.float32, copy=False)
+
+
+def resample_in_chunks(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """`resample` of a mono clip, the same samples, through a soxr stream fed in chunks.
+
+    soxr holds the GIL while it works: a whole 44.1 kHz drum hit at once holds it about 1.5 ms
+    here, and a real-time Python thread of the same process (the audio callback) waits that
+    long; between chunks it gets its turn. The stream is kept per thread and rate pair, so the
+    filter is designed once, not for every clip.
+    """
+    if rate_in == rate_out:
+        return audio.astype(np.float32, copy=False)
+    streams = _streams.__dict__
+    stream = streams.get((rate_in, rate_out))
+    if stream is None:
+        stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32", quality="HQ")
+        streams[rate_in, rate_out] = stream
+    else:
+        stream.clear()
+    clip = np.asarray(audio, np.float32)
+    step = RESAMPLE_CHUNK
+    parts = [stream.resample_chunk(clip[i : i + step], last=i + step >= len(clip))
+             for i in range(0, max(len(clip), 1), step)]  # fmt: skip
+    return np.concatenate(parts)
 
 
 def load_mono(path: str | Path, rate: int) -> np.ndarray:

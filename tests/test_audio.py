@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ganpad.audio import AudioError, decode, load_mono, resample, to_mono
+from ganpad.audio import (
+    RESAMPLE_CHUNK,
+    AudioError,
+    decode,
+    load_mono,
+    resample,
+    resample_in_chunks,
+    to_mono,
+)
 from ganpad.drums import CLASS_PRIMARY_NOTE, DRUM_CLASSES, class_for_note, classify_name
 
 
@@ -48,6 +56,25 @@ def test_mono_and_resample_keep_level():
     out = resample(mono, rate, 16000)
     assert out.shape == (16000,)
     assert abs(np.abs(out[100:-100]).max() - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("rates", [(44100, 48000), (16000, 48000), (48000, 44100)])
+def test_resampling_in_chunks_gives_resamples_samples(gmrock, rates):
+    """The engine's worker resamples in chunks (soxr holds the GIL while it works): the same
+    samples as one call, at chunk edges too, and again after a clip has gone through the stream."""
+    import threading
+
+    kick = to_mono(decode(next(gmrock.glob("*Kick*.wav"))).audio)
+    rng = np.random.default_rng(3)
+    clips = [kick, rng.standard_normal(RESAMPLE_CHUNK).astype(np.float32),
+             rng.standard_normal(RESAMPLE_CHUNK + 1).astype(np.float32), kick[:1]]  # fmt: skip
+    for clip in clips + clips[:1]:
+        np.testing.assert_array_equal(resample_in_chunks(clip, *rates), resample(clip, *rates))
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(resample_in_chunks(kick, *rates)))
+    thread.start()
+    thread.join()
+    np.testing.assert_array_equal(elsewhere[0], resample(kick, *rates))
 
 
 def test_load_mono_handles_float_96k_multichannel(gmrock, tmp_path):

@@ -51,6 +51,24 @@ def test_output_is_identical_at_every_block_size(filled_pool):
         np.testing.assert_array_equal(out, outputs[0])
 
 
+@pytest.mark.parametrize("note_off", [False, True])
+def test_random_play_is_identical_however_the_blocks_fall(filled_pool, note_off):
+    """Steals, chokes, note-offs, panics and clip ends falling anywhere in a block: the same
+    samples at every block size."""
+    pool, keymap = filled_pool
+    rng = np.random.default_rng(7)
+    frames = np.cumsum(rng.integers(0, 2500, 60))
+    kinds = rng.choice([NOTE_ON, NOTE_ON, NOTE_ON, NOTE_OFF, ALL_OFF], 60)
+    events = [(int(f), int(k), int(rng.integers(keymap.slots)), int(rng.integers(1, 128)))
+              for f, k in zip(frames, kinds, strict=True)]  # fmt: skip
+    config = MixerConfig(polyphony=5)  # small: voices are stolen
+    outputs = [_run(pool, keymap, events, block, int(frames[-1]) + RATE, config, note_off)[0]
+               for block in (37, 128, 1000, 4096)]  # fmt: skip
+    assert np.abs(outputs[0]).max() > 0.1
+    for out in outputs[1:]:
+        np.testing.assert_array_equal(out, outputs[0])
+
+
 def test_hit_starts_on_its_frame_with_velocity_gain(filled_pool):
     pool, keymap = filled_pool
     events = [(1000, NOTE_ON, 0, 127), (30000, NOTE_ON, 0, 64)]

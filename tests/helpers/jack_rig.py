@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -22,6 +26,11 @@ class JackServer:
         self.rate, self.period, self.realtime = rate, period, realtime
         self.name = f"ganpad-test-{uuid.uuid4().hex[:8]}"
         self.proc: subprocess.Popen | None = None
+        # jackd's messages go to a file: a pipe nobody drains fills up in a long run, and
+        # jackd's next message would then block it.
+        handle, path = tempfile.mkstemp(prefix="jackd-", suffix=".log")
+        os.close(handle)
+        self.log = Path(path)
 
     @property
     def env(self) -> dict[str, str]:
@@ -32,24 +41,37 @@ class JackServer:
         jackd = shutil.which("jackd")
         if jackd is None:
             raise RuntimeError("jackd is not installed: apt-get install jackd2 (.ci/run does this)")
-        self.proc = subprocess.Popen(
-            [jackd, "-n", self.name, "-R" if self.realtime else "--no-realtime", "-d", "dummy",
-             "-r", str(self.rate), "-p", str(self.period)],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+        with self.log.open("wb") as log:  # jackd keeps its own descriptor
+            self.proc = subprocess.Popen(
+                [jackd, "-n", self.name, "-R" if self.realtime else "--no-realtime", "-d",
+                 "dummy", "-r", str(self.rate), "-p", str(self.period)],
+                env=self.env, stdout=subprocess.DEVNULL, stderr=log,
+            )  # fmt: skip
         os.environ.update({k: v for k, v in self.env.items() if k.startswith("JACK_")})
         deadline = time.monotonic() + 15
         import jack
 
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jackd exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"jackd exited: {self.messages()[-2000:]}")
             try:
                 jack.Client("probe", no_start_server=True, servername=self.name).close()
                 return self
             except jack.JackOpenError:
                 time.sleep(0.1)
         raise RuntimeError("jackd did not come up within 15 s")
+
+    def messages(self) -> str:
+        """What jackd has printed so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def xrun_culprits(self, since: int = 0) -> Counter:
+        """Each xrun jackd blamed on a client, as (client, state) counts, from character `since`
+        of its messages on: "Triggered" means the client had not been woken to run yet (the
+        scheduler's delay), "Running" that it was still inside its process callback."""
+        found = re.findall(r"XRun: client = (.+?) was not finished, state = (\w+)",
+                           self.messages()[since:])  # fmt: skip
+        return Counter(found)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -58,6 +80,7 @@ class JackServer:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        self.log.unlink(missing_ok=True)
 
 
 class Capture:
