@@ -140,8 +140,7 @@ def flood(preset, kit: dict, plan: list, backend: str, args: argparse.Namespace)
             else:
                 print("  ", play.stdout.readline().strip())
             capture = Capture(server, seconds=args.seconds + 5)
-            xruns = []
-            capture.client.set_xrun_callback(lambda delay: xruns.append(delay))
+            xruns = capture.xrun_frames
             source = capture.client.get_ports(source_port, is_output=True, is_audio=True)[0]
             capture.start(source.name)
             time.sleep(0.5)

@@ -1,7 +1,6 @@
 """The instrument end to end on real parts: jackd, `ganpad play`, JACK MIDI from another process."""
 
 import json
-import re
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ NOTES_PRESET = DEFAULT_NOTES_PRESET
 
 RIG = Path(__file__).parent / "helpers" / "jack_rig.py"
 PERIOD = 128
+MATCH = 4000  # frames of each hit compared with what it must be
+RUNS = 6  # at most, while xruns come near some notes
 
 
 def _expected(preset, kit, note: int, velocity: int) -> np.ndarray:
@@ -33,8 +34,10 @@ def _expected(preset, kit, note: int, velocity: int) -> np.ndarray:
 
 
 # A drum preset's kick, snare, kick; the shipped notes preset's C4, G4, C5.
-NOTES = {"drums": ["36:127:0", "38:100:1200", "36:64:1200"],
-         "notes": ["60:127:0", "67:100:1200", "72:64:1200"]}  # fmt: skip
+# The first waits 0.6 s more: clients joining and connecting make JACK report xruns, and on a
+# loaded machine the report can reach the recorder that much later.
+NOTES = {"drums": ["36:127:600", "38:100:1200", "36:64:1200"],
+         "notes": ["60:127:600", "67:100:1200", "72:64:1200"]}  # fmt: skip
 
 
 # Where each backend's audio leaves: PortAudio's JACK client, or ganpad's own.
@@ -49,21 +52,52 @@ def test_midi_note_plays_the_expected_hit_at_the_expected_time(jack_server, tiny
     preset = load_preset(folder)
     kit = locked_kit(preset)
     (tmp_path / "kit.json").write_text(json.dumps(kit))
-    # An xrun drops a cycle of the engine's output, and a hit it cuts matches nothing: the
-    # claim is sample-exact timing in an undisturbed run, so a run the engine reports an xrun
-    # in (a busy test machine; the benchmark counts them) is played again, up to three times.
-    for attempt in (1, 2, 3):
-        audio, sent, xruns = _play_and_capture(jack_server, folder, tmp_path, kind, backend)
-        failure = _first_mismatch(preset, kit, audio, sent, backend)
-        if failure is None or xruns == 0 or attempt == 3:
+    # The capture client listens to the sender's MIDI port beside the instrument, so it logs
+    # the frame each note is delivered at in the JACK graph. An xrun drops a cycle of the
+    # engine's output (what rings goes on a period late), and a hit it cuts matches nothing: the
+    # claim is sample-exact timing in undisturbed cycles, so every note with no xrun near it
+    # must be right, and a note an xrun came near (a busy test machine; the benchmark counts
+    # them) is played again.
+    checked: set[int] = set()
+    for _ in range(RUNS):
+        audio, delivered, xrun_frames = _play_and_capture(jack_server, folder, tmp_path, kind,
+                                                          backend)  # fmt: skip
+        for i, event in enumerate(delivered):
+            if event is None or _near_an_xrun(event["frame"], xrun_frames):
+                continue
+            failure = _mismatch(preset, kit, audio, event, backend)
+            assert failure is None, f"{failure} ({len(xrun_frames)} xruns, none near it)"
+            checked.add(i)
+        if len(checked) == len(NOTES[kind]):
             break
-    assert failure is None, f"{failure} ({xruns} xruns)"
+    missing = [NOTES[kind][i] for i in range(len(NOTES[kind])) if i not in checked]
+    if missing and (idle := _xruns_with_no_instrument(jack_server)):
+        pytest.skip(f"this machine drops JACK cycles by itself ({idle} xruns in 2 s with only "
+                    f"jackd and a recorder): an xrun came near {missing} in every one of {RUNS} "
+                    f"runs, so their timing could not be judged")  # fmt: skip
+    assert not missing, f"an xrun came near {missing} in every one of {RUNS} runs"
+
+
+def _xruns_with_no_instrument(jack_server, seconds: float = 2.0) -> int:
+    """Xruns on the server with nothing but a recording client for `seconds`: the machine's."""
+    capture = Capture(jack_server, seconds=seconds + 1)
+    capture.client.activate()
+    time.sleep(seconds)
+    capture.close()
+    return len(capture.xrun_frames)
+
+
+def _near_an_xrun(frame: int, xrun_frames: list[int]) -> bool:
+    """Whether an xrun fell between a period before the delivery and the end of the hit's check
+    (JACK tells its clients of an xrun later, up to 0.5 s on a loaded machine)."""
+    return any(frame - PERIOD <= x <= frame + 8 * PERIOD + MATCH + 24000 for x in xrun_frames)
 
 
 def _play_and_capture(jack_server, folder: Path, tmp_path: Path, kind: str,
-                      backend: str) -> tuple[np.ndarray, list[dict], int]:  # fmt: skip
+                      backend: str) -> tuple[np.ndarray, list[dict | None], list[int]]:  # fmt: skip
     """`ganpad play` with the locked kit, NOTES[kind] sent from another process: (the audio
-    captured from its output, the sends with their frame times, the xruns it reported)."""
+    captured from its output, each note with the frame JACK delivered it at, or None where the
+    capture did not see it, the frames of the xruns)."""
     play = subprocess.Popen(
         [sys.executable, "-m", "ganpad", "play", "--preset", str(folder), "--virtual",
          "--kit", str(tmp_path / "kit.json"), "--period", str(PERIOD), "--backend", backend],
@@ -72,45 +106,53 @@ def _play_and_capture(jack_server, folder: Path, tmp_path: Path, kind: str,
     try:
         line = play.stdout.readline()
         assert line.startswith("playing"), play.stderr.read()
-        capture = Capture(jack_server, seconds=8.0)
+        capture = Capture(jack_server, seconds=8.0, midi=True)
         assert f"through {backend}" in line, line
         source = [p.name for p in capture.client.get_ports(SOURCES[backend], is_output=True,
                                                            is_audio=True)]  # fmt: skip
         capture.start(source[0])
         time.sleep(0.3)
-        sender = [sys.executable, str(RIG), "send", "ganpad", *NOTES[kind]]
-        sent = subprocess.run(
-            sender, env=jack_server.env, capture_output=True, text=True, timeout=60
-        )
-        assert sent.returncode == 0, sent.stderr
-        time.sleep(1.3)
+        sender = subprocess.Popen(
+            [sys.executable, str(RIG), "send", "ganpad", *NOTES[kind]],
+            env=jack_server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        capture.listen_to("sender:")  # within the half second it waits before the first note
+        _, err = sender.communicate(timeout=60)
+        assert sender.returncode == 0, err
+        time.sleep(0.3)
         capture.close()
     finally:
         play.terminate()
         out, err = play.communicate(timeout=20)
     assert "0 missed notes" in out, out + err
-    xruns = int(re.search(r"(\d+) xruns", out).group(1))
-    events = [{**e, "frame": e["frame"] - capture.first_frame} for e in json.loads(sent.stdout)]
-    return capture.audio[: capture.written], events, xruns
+    note_ons = [(frame, data[1], data[2]) for frame, data in capture.midi_events
+                if data[0] & 0xF0 == 0x90 and data[2]]  # fmt: skip
+    played = [tuple(int(x) for x in n.split(":")[:2]) for n in NOTES[kind]]
+    delivered: list[dict | None] = [None] * len(played)
+    if [(note, velocity) for _, note, velocity in note_ons] == played:  # else: a cycle was lost
+        delivered = [{"note": n, "velocity": v, "frame": f} for f, n, v in note_ons]
+    return (
+        capture.audio[: capture.written],
+        delivered,
+        [x - capture.first_frame for x in capture.xrun_frames],
+    )
 
 
-def _first_mismatch(preset, kit: dict, audio: np.ndarray, events: list[dict],
-                    backend: str) -> str | None:  # fmt: skip
-    """What is wrong with the first note that is not its expected hit at its time, or None."""
-    for event in events:
-        expected = _expected(preset, kit, event["note"], event["velocity"])[:4000]
-        at = event["frame"]
-        errors = [np.abs(audio[at + lag : at + lag + 4000] - expected).max()
-                  for lag in range(0, 8 * PERIOD)]  # fmt: skip
-        lag = int(np.argmin(errors))
-        if errors[lag] >= 1e-4:
-            return f"note {event['note']}: no matching hit ({errors[lag]:.3g})"
-        if audio[at : at + lag].any():
-            return f"note {event['note']}: sound before the hit"
-        # The MIDI transport delivers a note at the start of the cycle after the send. The one
-        # JACK client plays it in that cycle, at its frame; through rtmidi and PortAudio it can
-        # wait a cycle more, and PortAudio's own buffering one more again.
-        limit = PERIOD if backend == "jack" else 3 * PERIOD
-        if lag > limit:
-            return f"note {event['note']} started {lag} frames after it was sent"
+def _mismatch(preset, kit: dict, audio: np.ndarray, event: dict, backend: str) -> str | None:
+    """What is wrong with a note if it is not its expected hit at its time, or None."""
+    expected = _expected(preset, kit, event["note"], event["velocity"])[:MATCH]
+    at = event["frame"]
+    errors = [np.abs(audio[at + lag : at + lag + MATCH] - expected).max()
+              for lag in range(0, 8 * PERIOD)]  # fmt: skip
+    lag = int(np.argmin(errors))
+    if errors[lag] >= 1e-4:
+        return f"note {event['note']}: no matching hit ({errors[lag]:.3g})"
+    if audio[at : at + lag].any():
+        return f"note {event['note']}: sound before the hit"
+    # The one JACK client reads the note in the cycle JACK delivers it and plays it from its
+    # frame: sample-exact. Through rtmidi and PortAudio it waits for rtmidi's thread and the
+    # next callback, and PortAudio's own buffering: up to three periods.
+    limit = 0 if backend == "jack" else 3 * PERIOD
+    if lag > limit:
+        return f"note {event['note']} started {lag} frames after JACK delivered it"
     return None

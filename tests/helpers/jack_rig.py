@@ -84,17 +84,24 @@ class JackServer:
 
 
 class Capture:
-    """A JACK client recording one input port into a preallocated buffer, with frame times."""
+    """A JACK client recording one input port into a preallocated buffer, with frame times, and
+    the frame time of every xrun the server reports (to any client). With `midi`, it also logs
+    what reaches its MIDI input: (frame since the recording's start, bytes), the frame being the
+    one at which the event is delivered in that cycle, to every port it is connected to."""
 
-    def __init__(self, server: JackServer, seconds: float):
+    def __init__(self, server: JackServer, seconds: float, midi: bool = False):
         import jack
 
         self.client = jack.Client("capture", no_start_server=True, servername=server.name)
         self.port = self.client.inports.register("in")
+        self.midi = self.client.midi_inports.register("midi_in") if midi else None
+        self.midi_events: list[tuple[int, bytes]] = []
         self.audio = np.zeros(int(seconds * server.rate), np.float32)
         self.first_frame = -1
         self.written = 0
+        self.xrun_frames: list[int] = []
         self.client.set_process_callback(self._process)
+        self.client.set_xrun_callback(lambda delay: self.xrun_frames.append(self.client.frame_time))
 
     def _process(self, frames: int) -> None:
         now = self.client.last_frame_time
@@ -105,10 +112,23 @@ class Capture:
         if n > 0:
             self.audio[at : at + n] = self.port.get_array()[:n]
             self.written = at + n
+        if self.midi is not None:
+            for offset, data in self.midi.incoming_midi_events():
+                self.midi_events.append((at + offset, bytes(data)))
 
     def start(self, source_port: str) -> None:
         self.client.activate()
         self.client.connect(source_port, self.port)
+
+    def listen_to(self, pattern: str, timeout: float = 10.0) -> str:
+        """Connect the first MIDI output matching `pattern` to the MIDI input, once it exists."""
+        deadline = time.monotonic() + timeout
+        while not (ports := self.client.get_ports(pattern, is_midi=True, is_output=True)):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no JACK MIDI output matching {pattern!r} within {timeout} s")
+            time.sleep(0.01)
+        self.client.connect(ports[0], self.midi)
+        return ports[0].name
 
     def close(self) -> None:
         self.client.deactivate()
@@ -134,7 +154,7 @@ def send_notes(port_match: str, notes: list[tuple[int, int, float]]) -> list[dic
         frame = clock.frame_time
         out.send_message([0x90, note, velocity])
         sent.append({"note": note, "velocity": velocity, "frame": frame})
-    time.sleep(0.2)
+    time.sleep(1.0)  # a client leaving the graph makes JACK report an xrun: after the last hit
     out.close_port()
     clock.close()
     return sent
