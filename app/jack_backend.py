@@ -78,6 +78,7 @@ class JackBackend:
         self.outs = [self.client.outports.register(f"out_{i + 1}") for i in range(channels)]
         # libjack through JACK-Client's own cffi handles, for the callback's rest path
         self._lib, self._ffi = jack._lib, jack._ffi
+        self._midi_ptr = self.midi._ptr
         self._out_ptrs = [port._ptr for port in self.outs]
         self._silence = bytes(4 * engine.mixer.cfg.max_block)  # float32 zeros
         self.heard: deque[tuple[int, int, int]] = deque(maxlen=4096)  # (slot, note, velocity)
@@ -134,7 +135,7 @@ class JackBackend:
         engine = self.engine
         lib = self._lib
         if engine.mixer.idle() and not lib.jack_midi_get_event_count(
-            lib.jack_port_get_buffer(self.midi._ptr, frames)
+            lib.jack_port_get_buffer(self._midi_ptr, frames)
         ):
             for ptr in self._out_ptrs:
                 self._ffi.memmove(lib.jack_port_get_buffer(ptr, frames), self._silence, 4 * frames)

@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from helpers.jack_rig import Capture, JackServer  # noqa: E402
+from helpers.jack_rig import Capture, JackServer, wait_for_port  # noqa: E402
 
 from ganpad.app.clip import finish_clip  # noqa: E402
 from ganpad.app.keymap import KeyMap  # noqa: E402
@@ -135,13 +135,11 @@ def flood(preset, kit: dict, plan: list, backend: str, args: argparse.Namespace)
             play = subprocess.Popen(
                 command, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
-            if backend == "floor":
-                _wait_for_port(server, source_port)
-            else:
+            if backend != "floor":
                 print("  ", play.stdout.readline().strip())
             capture = Capture(server, seconds=args.seconds + 5)
             xruns = capture.xrun_frames
-            source = capture.client.get_ports(source_port, is_output=True, is_audio=True)[0]
+            source = wait_for_port(capture.client, source_port, is_audio=True)
             capture.start(source.name)
             time.sleep(0.5)
             xruns.clear()  # count only the flood
@@ -162,20 +160,6 @@ def flood(preset, kit: dict, plan: list, backend: str, args: argparse.Namespace)
     recording = capture.audio[: capture.written].astype(np.float64)
     last = out.strip().splitlines()[-1] if out.strip() else f"{command[0]} ended"
     return recording, capture.first_frame, json.loads(sent.stdout), flood_xruns, culprits, last
-
-
-def _wait_for_port(server: JackServer, pattern: str, timeout: float = 10.0) -> None:
-    import jack
-
-    probe = jack.Client("port-wait", no_start_server=True, servername=server.name)
-    try:
-        deadline = time.monotonic() + timeout
-        while not probe.get_ports(pattern, is_output=True, is_audio=True):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no JACK port {pattern!r} within {timeout} s")
-            time.sleep(0.1)
-    finally:
-        probe.close()
 
 
 def measure(residual: np.ndarray, first_frame: int, events: list[dict], keymap: KeyMap,

@@ -120,19 +120,26 @@ class Capture:
         self.client.activate()
         self.client.connect(source_port, self.port)
 
-    def listen_to(self, pattern: str, timeout: float = 10.0) -> str:
+    def listen_to(self, pattern: str) -> str:
         """Connect the first MIDI output matching `pattern` to the MIDI input, once it exists."""
-        deadline = time.monotonic() + timeout
-        while not (ports := self.client.get_ports(pattern, is_midi=True, is_output=True)):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"no JACK MIDI output matching {pattern!r} within {timeout} s")
-            time.sleep(0.01)
-        self.client.connect(ports[0], self.midi)
-        return ports[0].name
+        port = wait_for_port(self.client, pattern, is_midi=True)
+        self.client.connect(port, self.midi)
+        return port.name
 
     def close(self) -> None:
         self.client.deactivate()
         self.client.close()
+
+
+def wait_for_port(client, pattern: str, timeout: float = 10.0, **kind):
+    """The first output port matching `pattern` (and `kind`: is_audio, is_midi), once a client
+    has registered it."""
+    deadline = time.monotonic() + timeout
+    while not (ports := client.get_ports(pattern, is_output=True, **kind)):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no JACK output port matching {pattern!r} within {timeout} s")
+        time.sleep(0.01)
+    return ports[0]
 
 
 def send_notes(port_match: str, notes: list[tuple[int, int, float]]) -> list[dict]:
