@@ -135,23 +135,15 @@ def play_command(args: argparse.Namespace) -> int:
 
 
 def render_command(args: argparse.Namespace) -> int:
-    from ganpad.app.render import RenderError, plan, render, render_kit
+    """Every argument is checked before any sound is generated; a refusal is one line."""
+    from ganpad.app.render import RenderError
     from ganpad.progress import LazyBar
 
-    if args.midi:
-        return _render_midi(args)
     progress = LazyBar(unit="file", disable=args.quiet)
     try:
-        if args.kit:
-            files = render_kit(Path(args.kit), Path(args.out), args.preset, progress=progress,
-                               instruments=args.instrument)  # fmt: skip
-        else:
-            if not args.preset:
-                raise RenderError("pass --preset NAME (or --kit FILE)")
-            preset = find_preset(args.preset)
-            jobs = plan(preset, args.count, args.seed, args.classes, args.notes)
-            files = render(preset, Path(args.out), jobs, args.rate, args.format, progress=progress,
-                           instruments=args.instrument)  # fmt: skip
+        if args.midi:
+            return _render_midi(args)
+        files = _render_files(args, progress)
     except (PresetError, RenderError) as exc:
         progress.close()
         print(f"ganpad render: {exc}", file=sys.stderr)
@@ -163,28 +155,132 @@ def render_command(args: argparse.Namespace) -> int:
     on = choose_providers()[0].removesuffix("ExecutionProvider")  # the one render's session took
     print(f"wrote {len(files)} files under {', '.join(folders)} (generated on {on})")
     for kind in args.instrument:
-        print(f"  {'<preset>.sfz' if kind == 'sfz' else 'drumkit.xml'} beside the class folders")
+        print(f"  {'<preset>.sfz' if kind == 'sfz' else 'drumkit.xml'} beside the class folders, "
+              "listing every sound in the folder")  # fmt: skip
     return 0
+
+
+def _render_files(args: argparse.Namespace, progress) -> list[Path]:  # noqa: ANN001
+    from ganpad.app.render import RenderError, check_render, plan, read_kit, render
+
+    _refuse(args, ("channel", "no_limit"), "without --midi")
+    if args.kit:
+        _refuse(args, ("count", "seed"), "with --kit (the kit holds its sounds' latents)")
+        names = args.classes or [str(n) for n in args.notes or ()]
+        preset, jobs, kit = read_kit(Path(args.kit), args.preset, names)
+        rate = args.rate or int(kit.get("rate", 48000))
+        fmt = args.format or str(kit.get("file_format", "wav24"))
+    else:
+        if not args.preset:
+            raise RenderError("--preset missing (name a preset, or --kit FILE)")
+        preset = find_preset(args.preset)
+        rate, fmt = args.rate or 48000, args.format or "wav24"
+        jobs = plan(preset, _or(args.count, 8), _or(args.seed, 0), args.classes, args.notes)
+    check_render(preset, Path(args.out), rate, fmt, args.instrument)
+    return render(preset, Path(args.out), jobs, rate, fmt, progress=progress,
+                  instruments=args.instrument, replace=args.replace)  # fmt: skip
+
+
+def _or(value, default):  # noqa: ANN001, ANN202
+    return default if value is None else value
+
+
+def _refuse(args: argparse.Namespace, names: tuple[str, ...], context: str) -> None:
+    """Options that mean nothing in this combination stop the command: none is ignored."""
+    from ganpad.app.render import RenderError
+
+    for name in names:
+        if getattr(args, name, None) not in (None, False, []):
+            flag = "--" + name.replace("_", "-")
+            raise RenderError(f"{flag} does not apply {context}")
 
 
 def _render_midi(args: argparse.Namespace) -> int:
-    from ganpad.app.midi_render import MidiFileError, default_channel, read_midi, render_midi
-    from ganpad.app.render import FORMATS, write_wav
+    from ganpad.app.keymap import KeyMap
+    from ganpad.app.limiter import limit
+    from ganpad.app.midi_render import (
+        MidiFileError,
+        default_channel,
+        read_midi,
+        render_midi,
+        unplayable,
+    )
+    from ganpad.app.render import FORMATS, RenderError, write_wav
+    from ganpad.atomic import file_problem
+    from ganpad.progress import LazyBar
+
+    bar = LazyBar(unit="s", disable=args.quiet)
+    rate = args.rate or 48000
+
+    def progress(done: int, total: int) -> None:  # frames, shown as seconds of the file
+        bar(round(done / rate, 1), round(total / rate, 1))
 
     try:
-        if not args.preset:
-            raise MidiFileError("pass --preset NAME with --midi")
-        preset = find_preset(args.preset)
+        _refuse(args, ("count", "classes", "notes", "instrument", "replace"),
+                "with --midi (it plays the file into one WAV)")  # fmt: skip
+        fmt, seed = args.format or "wav24", _or(args.seed, 0)
+        if seed < 0:
+            raise RenderError(f"--seed {seed} (must be 0 or more)")
+        if args.no_limit and fmt != "wav32f":
+            raise RenderError("--no-limit needs --format wav32f (24-bit PCM would clip)")
+        out = Path(args.out)
+        problem = file_problem(out)
+        if problem:
+            raise RenderError(f"--out {out} ({problem})")
+        preset, sounds, window_kit = _midi_preset(args)
         midi = Path(args.midi)
         channel = args.channel or default_channel(preset, midi)
-        events = read_midi(midi, args.rate, channel)
-        audio, played = render_midi(preset, events, args.rate, args.seed)
-    except (PresetError, MidiFileError) as exc:
+        events = read_midi(midi, rate, channel)
+        notes = sum(e.kind == 1 for e in events)
+        missing = unplayable(events, KeyMap.for_preset(preset))
+        if sum(missing.values()) == notes:
+            raise MidiFileError(f"{midi}: {preset.name} plays none of its {notes} notes "
+                                f"(keys {_keys(missing)})")  # fmt: skip
+        audio, played = render_midi(preset, events, rate, seed, progress, sounds, window_kit)
+        report = None
+        if not args.no_limit:
+            audio, report = limit(audio, rate)
+    except (PresetError, MidiFileError, RenderError) as exc:
+        bar.close()
         print(f"ganpad render: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.out)
+    bar.close()
     tags = {"title": f"{midi.stem} played by {preset.name}", "software": "ganpad",
-            "comment": f"seed {args.seed}, channel {channel or 'all'}"}  # fmt: skip
-    write_wav(out, audio, args.rate, FORMATS[args.format], tags)
-    print(f"wrote {out}: {len(played)} notes, {len(audio) / args.rate:.2f} s at {args.rate} Hz")
+            "comment": f"seed {seed}, channel {channel or 'all'}"}  # fmt: skip
+    write_wav(out, audio, rate, FORMATS[fmt], tags)
+    print(f"wrote {out}: {len(played)} notes, {len(audio) / rate:.2f} s at {rate} Hz")
+    if missing:
+        print(f"  {sum(missing.values())} of {notes} notes left out: {preset.name} has no sound "
+              f"on keys {_keys(missing)}")  # fmt: skip
+    print(f"  {report.describe()}" if report else "  not limited (--no-limit): float peaks kept")
     return 0
+
+
+def _keys(counts) -> str:  # noqa: ANN001
+    return ", ".join(f"{k} ({n}x)" if n > 1 else str(k) for k, n in sorted(counts.items()))
+
+
+def _midi_preset(args: argparse.Namespace):  # noqa: ANN202
+    """(preset, a rendered kit's sounds or None, a window kit's path or None) for --midi."""
+    import json
+
+    from ganpad.app.engine import KIT_FORMAT
+    from ganpad.app.render import RENDER_KIT_FORMAT, RenderError, read_kit
+
+    if not args.kit:
+        if not args.preset:
+            raise RenderError("--preset missing (name a preset, or --kit FILE)")
+        return find_preset(args.preset), None, None
+    path = Path(args.kit)
+    try:
+        kit = json.loads(path.read_text(encoding="utf-8"))
+        form = kit.get("format") if isinstance(kit, dict) else None
+    except (OSError, ValueError) as exc:
+        raise RenderError(f"{path}: cannot read kit: {exc}") from exc
+    if form == RENDER_KIT_FORMAT:
+        preset, jobs, _ = read_kit(path, args.preset)
+        return preset, jobs, None
+    if form == KIT_FORMAT:
+        return find_preset(args.preset or str(kit.get("preset"))), None, path
+    raise RenderError(f"{path}: format {form!r}, expected {RENDER_KIT_FORMAT} (a render's) or "
+                      f"{KIT_FORMAT} (the window's)")  # fmt: skip

@@ -41,12 +41,20 @@ class LatentBank:
         self.size = size
         self.slots = [SlotLatent() for _ in range(slots)]
         self.rng = np.random.default_rng(seed)
+        # Slots that play given latents in turn (a rendered kit's round robins), with the
+        # index of the next one.
+        self.cycles: dict[int, tuple[list[tuple[np.ndarray, int]], list[int]]] = {}
 
     def new_seed(self) -> int:
         return int(self.rng.integers(0, 2**31 - 1))
 
     def draw(self, slot: int) -> tuple[np.ndarray, int]:
         """(latent, seed) for the next variation of a slot."""
+        if slot in self.cycles:
+            sounds, turn = self.cycles[slot]
+            z, seed = sounds[turn[0] % len(sounds)]
+            turn[0] += 1
+            return z, seed
         state = self.slots[slot]
         if not state.locked:
             seed = self.new_seed()
@@ -56,15 +64,24 @@ class LatentBank:
             z = slerp(z, latent_for_seed(state.morph_to, self.size), state.amount)
         return z, state.seed
 
+    def cycle(self, slot: int, sounds: list[tuple[np.ndarray, int]]) -> None:
+        """Play these (latent, seed) pairs in turn on the slot, as a sampler's round robins."""
+        if not sounds:
+            raise ValueError(f"slot {slot}: no sounds to cycle through")
+        self.cycles[slot] = (list(sounds), [0])
+
     def lock(self, slot: int, seed: int) -> None:
+        self.cycles.pop(slot, None)
         self.slots[slot] = SlotLatent(seed)
 
     def unlock(self, slot: int) -> None:
+        self.cycles.pop(slot, None)
         self.slots[slot] = SlotLatent()
 
     def morph(self, slot: int, seed_a: int, seed_b: int, amount: float) -> None:
         if not 0.0 <= amount <= 1.0:
             raise ValueError(f"morph amount {amount} is not within 0..1")
+        self.cycles.pop(slot, None)
         self.slots[slot] = SlotLatent(seed_a, seed_b, float(amount))
 
     def to_json(self) -> list[dict]:

@@ -8,13 +8,18 @@ bank is seeded, so a file renders the same every time and as the engine would pl
 
 from __future__ import annotations
 
+import struct
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ganpad.app.engine import Engine
-from ganpad.app.mixer import NOTE_OFF, NOTE_ON
+from ganpad.app.keymap import KeyMap
+from ganpad.app.mixer import NOTE_OFF, NOTE_ON, MixerConfig
+from ganpad.app.render import Job
 from ganpad.presets import Preset
 
 BLOCK = 512
@@ -42,19 +47,20 @@ class Played:
 
 
 def read_midi(path: Path, rate: int, channel: int | None = None) -> list[MidiEvent]:
-    """Note events of a standard MIDI file (all tracks, tempo changes applied) at `rate`.
+    """Note events of a standard MIDI file at `rate`: every track of a type 0 or 1 file
+    together, tempo changes applied; a type 2 file's tracks one after another (each is a
+    pattern of its own); SMPTE time codes at their frames per second.
 
     `channel` (1-16) keeps one channel; None keeps all.
     """
-    events, now = [], 0.0
-    for msg in _messages(path):
-        now += msg.time
+    events = []
+    for seconds, msg in _timed_messages(path):
         if msg.type not in ("note_on", "note_off"):
             continue
         if channel is not None and msg.channel != channel - 1:
             continue
         on = msg.type == "note_on" and msg.velocity > 0
-        events.append(MidiEvent(round(now * rate), NOTE_ON if on else NOTE_OFF, msg.note,
+        events.append(MidiEvent(round(seconds * rate), NOTE_ON if on else NOTE_OFF, msg.note,
                                 msg.velocity))  # fmt: skip
     if not any(e.kind == NOTE_ON for e in events):
         where = f" on channel {channel}" if channel else ""
@@ -62,29 +68,88 @@ def read_midi(path: Path, rate: int, channel: int | None = None) -> list[MidiEve
     return events
 
 
+def unplayable(events: list[MidiEvent], keymap: KeyMap) -> Counter[int]:
+    """How many note-ons each key the preset has no sound for would have played."""
+    return Counter(e.note for e in events if e.kind == NOTE_ON and keymap.slot_for(e.note) < 0)
+
+
 def default_channel(preset: Preset, path: Path) -> int | None:
     """Drum presets play channel 10 when the file uses it; otherwise every channel."""
     if preset.kind != "drums":
         return None
-    used = {m.channel + 1 for m in _messages(path) if m.type == "note_on"}
+    used = {m.channel + 1 for _, m in _timed_messages(path) if m.type == "note_on"}
     return DRUM_CHANNEL if DRUM_CHANNEL in used else None
 
 
-def _messages(path: Path) -> list:
-    """Every track merged in time order; each message's time is seconds since the last."""
+def _timed_messages(path: Path) -> list[tuple[float, object]]:
+    """(seconds from the start, message) of every message, in time order."""
     import mido
 
     try:
-        return list(mido.MidiFile(path))
-    except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
-        raise MidiFileError(f"{path}: not a readable MIDI file ({exc})") from exc
+        song = mido.MidiFile(path)
+    except (OSError, ValueError, EOFError, KeyError, IndexError, struct.error) as exc:
+        reason = str(exc) or _REASONS.get(type(exc), type(exc).__name__)
+        raise MidiFileError(f"{path}: not a readable MIDI file ({reason})") from exc
+    division = song.ticks_per_beat
+    if division == 0:
+        raise MidiFileError(f"{path}: not a readable MIDI file (0 ticks per beat)")
+    if song.type == 2:  # independent patterns: play them in sequence
+        timed, offset = [], 0.0
+        for track in song.tracks:
+            part = _track_times(mido.merge_tracks([track], skip_checks=True), division)
+            timed += [(offset + t, m) for t, m in part]
+            offset += part[-1][0] if part else 0.0
+        return timed
+    return _track_times(mido.merge_tracks(song.tracks, skip_checks=True), division)
 
 
-def render_midi(preset: Preset, events: list[MidiEvent], rate: int = 48000,
-                seed: int = 0) -> tuple[np.ndarray, list[Played]]:  # fmt: skip
-    """(mono audio until the last voice ends, the notes that sounded with their seeds)."""
-    engine = Engine(preset, device_rate=rate, seed=seed)
+_REASONS = {EOFError: "the file ends early", struct.error: "the file ends early"}
+
+
+def _track_times(track, division: int) -> list[tuple[float, object]]:
+    """Absolute seconds for a track of delta ticks: by the tempo map, or by SMPTE frames
+    when the header's division is negative (frames per second, ticks per frame)."""
+    import mido
+
+    per_tick = _smpte_tick_seconds(division) if division < 0 else 0.0
+    now, tempo, timed = 0.0, mido.midifiles.midifiles.DEFAULT_TEMPO, []
+    for msg in track:
+        if msg.time:
+            now += msg.time * per_tick if per_tick else mido.tick2second(msg.time, division, tempo)
+        timed.append((now, msg))
+        if msg.type == "set_tempo":
+            tempo = msg.tempo
+    return timed
+
+
+def _smpte_tick_seconds(division: int) -> float:
+    """Seconds per tick of an SMPTE division: -frames per second in the high byte (29 is
+    drop-frame 29.97), ticks per frame in the low byte."""
+    raw = division & 0xFFFF
+    fps = {24: 24.0, 25: 25.0, 29: 30000 / 1001, 30: 30.0}.get(256 - (raw >> 8), 30.0)
+    return 1.0 / (fps * ((raw & 0xFF) or 1))
+
+
+def render_midi(
+    preset: Preset,
+    events: list[MidiEvent],
+    rate: int = 48000,
+    seed: int = 0,
+    progress: Callable[[int, int], object] | None = None,
+    sounds: list[Job] | None = None,
+    kit: Path | None = None,
+) -> tuple[np.ndarray, list[Played]]:
+    """(mono audio until the last voice ends, unclipped; the notes that sounded, with seeds).
+
+    `sounds` (a rendered kit's) are played in turn on their slots, as round robins; `kit`, a
+    window's kit file, locks its slots as the instrument would.
+    """
+    engine = Engine(preset, device_rate=rate, seed=seed, mixer=MixerConfig(clip=False))
     try:
+        if kit is not None:
+            engine.load_kit(kit)
+        for slot in sorted({j.slot for j in sounds or ()}):
+            engine.bank.cycle(slot, [(j.z, j.seed) for j in sounds if j.slot == slot])
         worker, mixer = engine.worker, engine.mixer
         worker.render_wanted()
         end = max(e.frame for e in events) + engine.pool.audio.shape[2]
@@ -105,6 +170,8 @@ def render_midi(preset: Preset, events: list[MidiEvent], rate: int = 48000,
                 slot, frame, chosen = mixer.started.popleft()
                 played.append(Played(frame, notes.get((frame, slot), -1), slot, chosen))
             worker.render_wanted()  # what the voices handed back, before the next block
+            if progress and (stop == end or start % (BLOCK * 64) == 0):
+                progress(stop, end)
         sounding = np.flatnonzero(out)
         return out[: sounding[-1] + 1 if len(sounding) else 0], played
     finally:

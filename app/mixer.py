@@ -28,6 +28,7 @@ class MixerConfig:
     release_ms: float = 60.0  # fade after note-off (pitched presets)
     velocity_exponent: float = 1.6  # gain = (velocity / 127) ** exponent
     master_gain: float = 0.8
+    clip: bool = True  # a live output clips at full scale; an offline render limits instead
 
 
 class Mixer:
@@ -108,7 +109,8 @@ class Mixer:
         if cursor < end:
             self._mix(mono, cursor - self.frame, end - cursor)
         mono *= self.cfg.master_gain
-        np.clip(mono, -1.0, 1.0, out=mono)
+        if self.cfg.clip:
+            np.clip(mono, -1.0, 1.0, out=mono)
         if out.ndim == 2:
             out[:] = mono[:, None]
         self.frame = end

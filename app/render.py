@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,9 @@ from ganpad.app.clip import finish_clip
 from ganpad.app.keymap import KeyMap
 from ganpad.app.kit_formats import INSTRUMENTS, write_instruments
 from ganpad.app.latents import latent_for_seed
-from ganpad.atomic import atomic_path, atomic_write_text
+from ganpad.atomic import atomic_dir, atomic_path, atomic_write_text, folder_problem
 from ganpad.notes import sample_name
-from ganpad.presets import Preset, find_preset
+from ganpad.presets import PRESET_FILE, Preset, PresetError, find_preset, load_preset
 
 FORMATS = {"wav24": "PCM_24", "wav32f": "FLOAT"}
 KIT_FILE = "kit.json"
@@ -36,44 +37,79 @@ class Job:
     z: np.ndarray
 
 
+def sound_seed(seed: int, name: str, index: int) -> int:
+    """The seed of the `index`-th sound of a class or note in a render seeded `seed`.
+
+    Derived from the three together, so `--count 3` extends `--count 2` and `--classes snare`
+    renders the snares of the full kit: a seed means one sound wherever it is asked for.
+    """
+    words = [seed, zlib.crc32(name.encode("utf-8")), index]
+    return int(np.random.SeedSequence(words).generate_state(1)[0] >> 1)  # 31 bits
+
+
 def plan(preset: Preset, count: int, seed: int, names: list[str] | None = None,
          notes: list[int] | None = None) -> list[Job]:  # fmt: skip
-    """`count` sounds for each chosen slot, seeds drawn from `seed` so a render repeats."""
+    """`count` sounds for each chosen slot, each one's seed from (seed, slot name, index)."""
+    if count < 1:
+        raise RenderError(f"count {count} (must be 1 or more)")
+    if seed < 0:
+        raise RenderError(f"seed {seed} (must be 0 or more)")
     keymap = KeyMap.for_preset(preset)
     slots = list(range(keymap.slots))
     if names:
         unknown = [n for n in names if n not in keymap.names]
         if unknown:
             raise RenderError(f"{preset.name} has no {unknown}; it has {list(keymap.names)}")
-        slots = [keymap.names.index(n) for n in names]
+        slots = [keymap.names.index(n) for n in dict.fromkeys(names)]
     elif notes:
         missing = [n for n in notes if keymap.slot_for(n) < 0]
         if missing:
             raise RenderError(f"{preset.name} plays nothing on MIDI notes {missing}")
         slots = sorted({keymap.slot_for(n) for n in notes})
-    rng = np.random.default_rng(seed)
     jobs = []
     for slot in slots:
-        for _ in range(count):
-            s = int(rng.integers(0, 2**31 - 1))
+        for index in range(count):
+            s = sound_seed(seed, keymap.names[slot], index)
             jobs.append(Job(slot, keymap.names[slot], s, latent_for_seed(s, preset.latent)))
     return jobs
 
 
-def jobs_from_kit(preset: Preset, kit: dict) -> list[Job]:
+def jobs_from_kit(preset: Preset, kit: dict, names: Sequence[str] = ()) -> list[Job]:
+    """The kit's sounds as jobs (only those of `names` when given), each checked."""
     keymap = KeyMap.for_preset(preset)
-    return [
-        Job(
-            keymap.names.index(s["name"]), s["name"], int(s["seed"]), np.asarray(s["z"], np.float32)
-        )
-        for s in kit["sounds"]
-    ]
+    sounds = kit.get("sounds")
+    if not isinstance(sounds, list):
+        raise ValueError("'sounds' is not a list")
+    jobs = []
+    for i, sound in enumerate(sounds):
+        name = sound.get("name") if isinstance(sound, dict) else None
+        if name not in keymap.names:
+            raise ValueError(f"sound {i} names {name!r}, which {preset.name} lacks "
+                             f"(it has {', '.join(keymap.names)})")  # fmt: skip
+        seed, z = sound.get("seed"), np.asarray(sound.get("z"), np.float32)
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"sound {i}: seed {seed!r} is not a whole number 0 or more")
+        if z.shape != (preset.latent,):
+            raise ValueError(f"sound {i}: latent of shape {z.shape}, not ({preset.latent},)")
+        if not np.isfinite(z).all():
+            raise ValueError(f"sound {i}: latent holds NaN or infinity")
+        jobs.append(Job(keymap.names.index(name), name, seed, z))
+    if names:
+        missing = [n for n in names if n not in {j.name for j in jobs}]
+        if missing:
+            raise ValueError(f"holds no sounds of {missing}")
+        jobs = [j for j in jobs if j.name in names]
+    return jobs
+
+
+def relative_path(preset: Preset, job: Job) -> str:
+    """<class>/ for drums; 060_C4/ for notes, so folders sort by pitch."""
+    name = sample_name(int(job.name)) if preset.kind == "notes" else job.name
+    return f"{name}/{preset.name}_{name}_{job.seed}.wav"
 
 
 def file_path(root: Path, preset: Preset, job: Job) -> Path:
-    """<preset>/<class>/ for drums; <preset>/060_C4/ for notes, so folders sort by pitch."""
-    name = sample_name(int(job.name)) if preset.kind == "notes" else job.name
-    return root / preset.name / name / f"{preset.name}_{name}_{job.seed}.wav"
+    return root / preset.name / relative_path(preset, job)
 
 
 def wav_tags(preset: str, name: str, seed: int | str) -> dict[str, str]:
@@ -87,10 +123,29 @@ def wav_tags(preset: str, name: str, seed: int | str) -> dict[str, str]:
 
 def write_wav(path: Path, audio: np.ndarray, rate: int, subtype: str, tags: dict[str, str]) -> None:
     """Temporary file, then rename: an interrupted render never leaves a half WAV."""
-    with atomic_path(path) as tmp, sf.SoundFile(tmp, "w", rate, 1, subtype, format="WAV") as f:
-        for key, value in tags.items():
-            setattr(f, key, value)
-        f.write(audio)
+    with atomic_path(path) as tmp:
+        with sf.SoundFile(tmp, "w", rate, 1, subtype, format="WAV") as f:
+            for key, value in tags.items():
+                setattr(f, key, value)
+            f.write(audio)
+        clear_peak_time(tmp)
+
+
+def clear_peak_time(path: Path) -> None:
+    """Zero the write time libsndfile stamps into a float WAV's PEAK chunk, so that the same
+    render is the same bytes (the chunk's peak values stay)."""
+    with open(path, "r+b") as f:
+        if f.read(12)[8:] != b"WAVE":
+            return
+        while header := f.read(8):
+            if len(header) < 8:
+                return
+            size = int.from_bytes(header[4:], "little")
+            if header[:4] == b"PEAK":
+                f.seek(4, 1)  # version, then the time stamp
+                f.write(bytes(4))
+                return
+            f.seek(size + (size & 1), 1)
 
 
 def render(
@@ -103,16 +158,58 @@ def render(
     progress: Callable[[int, int], object] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
     instruments: Sequence[str] = (),
+    replace: bool = False,
 ) -> list[Path]:
-    """Generate, finish and write every job; returns the files; writes the kit file last,
-    then each of `instruments` (sfz, hydrogen) that a sampler loads."""
+    """Generate, finish and write every job into `out`/<preset>/; returns the files.
+
+    The folder's kit file lists every sound in it: a render into a folder that holds a kit of
+    the same preset, rate and format adds to it (a file of the same seed is written again),
+    and the SFZ / Hydrogen kit asked in `instruments` list them all. `replace` renders into a
+    fresh folder that takes the old one's place only when the render is complete.
+    """
+    check_render(preset, out, rate, fmt, instruments)
+    folder = Path(out) / preset.name
+    if not replace:
+        return _render_into(folder, preset, jobs, rate, fmt, batch, progress, cancelled,
+                            instruments, _kept_sounds(folder, preset, rate, fmt))  # fmt: skip
+    try:
+        with atomic_dir(folder) as tmp:
+            written = _render_into(tmp, preset, jobs, rate, fmt, batch, progress, cancelled,
+                                   instruments, [])  # fmt: skip
+            if len(written) < len(jobs):
+                raise _Cancelled  # the old folder stays as it was
+    except _Cancelled:
+        return []
+    return [folder / p.relative_to(tmp) for p in written]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def check_render(preset: Preset, out: Path, rate: int, fmt: str, instruments: Sequence[str]
+                 ) -> None:  # fmt: skip
+    """Everything a render can be refused for, before any sound is generated."""
     if fmt not in FORMATS:
         raise RenderError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
-    _check_instruments(preset, instruments)
+    unknown = [k for k in instruments if k not in INSTRUMENTS]
+    if unknown:
+        raise RenderError(f"instrument {unknown[0]!r} is not one of {', '.join(INSTRUMENTS)}")
+    if "hydrogen" in instruments and preset.kind == "notes":
+        raise RenderError(f"{preset.name} is a notes preset: a Hydrogen kit is for drums; "
+                          "ask for --instrument sfz")  # fmt: skip
     if rate not in (44100, 48000):
         raise RenderError(f"rate {rate} is not 44100 or 48000")
-    out = Path(out)
-    for stale in (out / preset.name).rglob(".*.part") if (out / preset.name).exists() else []:
+    for folder in (Path(out), Path(out) / preset.name):
+        problem = folder_problem(folder)
+        if problem:
+            raise RenderError(f"{folder}: {problem}")
+
+
+def _render_into(folder: Path, preset: Preset, jobs: list[Job], rate: int, fmt: str, batch: int,
+                 progress: Callable[[int, int], object] | None, cancelled: Callable[[], bool],
+                 instruments: Sequence[str], kept: list[dict]) -> list[Path]:  # fmt: skip
+    for stale in folder.rglob(".*.part") if folder.exists() else []:
         stale.unlink(missing_ok=True)  # left by a render that was killed outright
     session = preset.session()
     written: list[Path] = []
@@ -122,59 +219,96 @@ def render(
         chunk = jobs[start : start + batch]
         audio = preset.generate(session, np.stack([j.z for j in chunk]), [j.slot for j in chunk])
         for job, clip in zip(chunk, audio, strict=True):
-            path = file_path(out, preset, job)
+            path = folder / relative_path(preset, job)
             tags = wav_tags(preset.name, job.name, job.seed)
             write_wav(path, finish_clip(clip, preset.sample_rate, rate), rate, FORMATS[fmt], tags)
             written.append(path)
         if progress:
             progress(len(written), len(jobs))
-    _write_kit(out, preset, jobs[: len(written)], rate, fmt)
+    new = [_kit_sound(preset, j) for j in jobs[: len(written)]]
+    files = {s["file"] for s in new}
+    sounds = [s for s in kept if s["file"] not in files] + new
+    _write_kit(folder, preset, sounds, rate, fmt)
     if instruments:
-        folder = out / preset.name
-        done = zip(jobs, written, strict=False)  # a cancelled render wrote fewer
-        files = [(j.name, p.relative_to(folder).as_posix()) for j, p in done]
-        write_instruments(preset, folder, files, instruments)
+        write_instruments(preset, folder, [(s["name"], s["file"]) for s in sounds], instruments)
     return written
 
 
-def _check_instruments(preset: Preset, instruments: Sequence[str]) -> None:
-    """Before any sound is generated: a wrong instrument costs no render."""
-    unknown = [k for k in instruments if k not in INSTRUMENTS]
-    if unknown:
-        raise RenderError(f"instrument {unknown[0]!r} is not one of {', '.join(INSTRUMENTS)}")
-    if "hydrogen" in instruments and preset.kind == "notes":
-        raise RenderError(f"{preset.name} is a notes preset: a Hydrogen kit is for drums; "
-                          "ask for --instrument sfz")  # fmt: skip
+def _kit_sound(preset: Preset, job: Job) -> dict:
+    return {"file": relative_path(preset, job), "name": job.name, "seed": job.seed,
+            "z": [float(v) for v in job.z]}  # fmt: skip
 
 
-def _write_kit(out: Path, preset: Preset, jobs: list[Job], rate: int, fmt: str) -> None:
-    kit = {
-        "format": RENDER_KIT_FORMAT,
-        "preset": preset.name,
-        "rate": rate,
-        "file_format": fmt,
-        "sounds": [
-            {"file": str(file_path(out, preset, j).relative_to(out / preset.name)), "name": j.name,
-             "seed": j.seed, "z": [float(v) for v in j.z]}
-            for j in jobs
-        ],
-    }  # fmt: skip
-    atomic_write_text(out / preset.name / KIT_FILE, json.dumps(kit) + "\n")
-
-
-def render_kit(kit_path: Path, out: Path, preset_name: str | None = None, **kwargs) -> list[Path]:
-    """Render again exactly what a kit file records."""
+def _kept_sounds(folder: Path, preset: Preset, rate: int, fmt: str) -> list[dict]:
+    """The sounds of the kit already in `folder` that a render there adds to."""
+    path = folder / KIT_FILE
+    if not path.exists():
+        return []
+    hint = "render into another --out, or pass --replace to start the folder clean"
     try:
-        kit = json.loads(Path(kit_path).read_text(encoding="utf-8"))
+        kit = json.loads(path.read_text(encoding="utf-8"))
         if kit.get("format") != RENDER_KIT_FORMAT:
             raise ValueError(f"format {kit.get('format')!r}, expected {RENDER_KIT_FORMAT}")
-        preset = find_preset(preset_name or kit["preset"])
-        jobs = jobs_from_kit(preset, kit)
-        bad = [j.seed for j in jobs if j.z.shape != (preset.latent,)]
-        if bad:
-            raise ValueError(f"latents of sounds {bad[:3]} are not {preset.latent} long")
-        kwargs.setdefault("rate", int(kit["rate"]))
-        kwargs.setdefault("fmt", str(kit["file_format"]))
+        sounds = [s for s in kit["sounds"] if isinstance(s, dict) and "file" in s]
+        held = (kit["preset"], int(kit["rate"]), kit["file_format"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise RenderError(f"{path}: cannot add to this kit ({exc}); {hint}") from exc
+    if held != (preset.name, rate, fmt):
+        raise RenderError(f"{path}: holds {held[0]} at {held[1]} Hz {held[2]}, not {preset.name} "
+                          f"at {rate} Hz {fmt}; {hint}")  # fmt: skip
+    return [s for s in sounds if (folder / str(s["file"])).is_file()]
+
+
+def _write_kit(folder: Path, preset: Preset, sounds: list[dict], rate: int, fmt: str) -> None:
+    kit = {"format": RENDER_KIT_FORMAT, "preset": preset.name, "rate": rate, "file_format": fmt,
+           "sounds": sounds}  # fmt: skip
+    if not _installed(preset):  # a preset given as a folder: a kit finds it again there
+        kit["preset_path"] = str(preset.root.resolve())
+    atomic_write_text(folder / KIT_FILE, json.dumps(kit) + "\n")
+
+
+def _installed(preset: Preset) -> bool:
+    """Whether the preset's name finds this very folder (user or shipped presets)."""
+    try:
+        return find_preset(preset.name).root.resolve() == preset.root.resolve()
+    except PresetError:
+        return False
+
+
+def read_kit(kit_path: Path, preset_name: str | None = None, names: Sequence[str] = ()
+             ) -> tuple[Preset, list[Job], dict]:  # fmt: skip
+    """(preset, jobs, the kit) of a render's kit file; any problem is a RenderError naming it.
+
+    The preset is `preset_name` when given, else the folder the kit recorded (a preset that
+    was rendered from a folder), else the kit's preset name.
+    """
+    try:
+        kit = json.loads(Path(kit_path).read_text(encoding="utf-8"))
+        if not isinstance(kit, dict) or kit.get("format") != RENDER_KIT_FORMAT:
+            found = kit.get("format") if isinstance(kit, dict) else type(kit).__name__
+            raise ValueError(f"format {found!r}, expected {RENDER_KIT_FORMAT}")
+        recorded = kit.get("preset_path")
+        if preset_name:
+            preset = find_preset(preset_name)
+        elif recorded and (Path(recorded) / PRESET_FILE).is_file():
+            preset = load_preset(recorded)
+        else:
+            preset = find_preset(str(kit["preset"]))
+        jobs = jobs_from_kit(preset, kit, names)
+    except PresetError as exc:
+        raise RenderError(f"{kit_path}: the kit's preset: {exc}") from exc
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RenderError(f"{kit_path}: cannot read kit: {exc}") from exc
+    return preset, jobs, kit
+
+
+def render_kit(kit_path: Path, out: Path, preset_name: str | None = None,
+               names: Sequence[str] = (), **kwargs) -> list[Path]:  # fmt: skip
+    """Render again exactly what a kit file records (only `names` when given); the kit's rate
+    and format unless `rate` or `fmt` is passed."""
+    preset, jobs, kit = read_kit(kit_path, preset_name, names)
+    if kwargs.get("rate") is None:
+        kwargs["rate"] = int(kit.get("rate", 48000))
+    if kwargs.get("fmt") is None:
+        kwargs["fmt"] = str(kit.get("file_format", "wav24"))
     return render(preset, out, jobs, **kwargs)

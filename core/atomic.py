@@ -69,3 +69,34 @@ def _fsync(path: Path) -> None:
         return
     with open(path, "rb") as f:
         os.fsync(f.fileno())
+
+
+def folder_problem(path: str | os.PathLike) -> str | None:
+    """Why files cannot be written into the folder `path` (made if missing), or None.
+
+    Asked before a long job, so a bad output folder costs nothing: a real write is tried in
+    the nearest folder that exists (permissions alone miss a read-only file system).
+    """
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        return "is a file, not a folder"
+    existing = target
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        return f"not writable: {exc.strerror or exc}"
+    return None
+
+
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why a file cannot be written at `path` (its folder made if missing), or None."""
+    target = Path(path)
+    if target.is_dir():
+        return "is a folder; name the file to write"
+    problem = folder_problem(target.parent)
+    return f"{target.parent}: {problem}" if problem else None

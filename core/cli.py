@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from ganpad import __version__
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage mistake in one line, `ganpad <command>: <what> (<why>)`, and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ganpad", description=__doc__)
+    parser = _Parser(prog="ganpad", description=__doc__)
     parser.add_argument("--version", action="version", version=f"ganpad {__version__}")
     parser.add_argument("--preset", help="with no command: the preset the window opens with")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -149,13 +157,15 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="folder for <preset>/<class>/*.wav (with --midi: the WAV to write)",
     )
-    p.add_argument("--count", type=int, default=8, help="sounds per class or note")
+    p.add_argument("--count", type=int, help="sounds per class or note (default 8)")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--classes", nargs="+", metavar="CLASS", help="only these classes")
     which.add_argument("--notes", nargs="+", type=int, metavar="NOTE", help="only these notes")
-    p.add_argument("--rate", type=int, choices=[44100, 48000], default=48000)
-    p.add_argument("--format", choices=["wav24", "wav32f"], default="wav24")
-    p.add_argument("--seed", type=int, default=0, help="the same seed renders the same files")
+    p.add_argument("--rate", type=int, choices=[44100, 48000], help="default 48000 (a kit's own)")
+    p.add_argument("--format", choices=["wav24", "wav32f"], help="default wav24 (a kit's own)")
+    p.add_argument("--seed", type=int,
+                   help="default 0; a sound's latent comes from (seed, class or note, index), so "
+                        "the same seed renders the same sound in any render")  # fmt: skip
     p.add_argument("--kit", help="render exactly what a kit.json from an earlier render holds")
     p.add_argument(
         "--instrument",
@@ -164,6 +174,10 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="also write the render as an SFZ instrument and/or a Hydrogen drumkit",
     )
+    p.add_argument(
+        "--replace", action="store_true",
+        help="start the preset's folder in --out clean (default: add to its kit)",
+    )  # fmt: skip
     p.add_argument("--midi", help="play this MIDI file through the preset into one WAV (--out)")
     p.add_argument(
         "--channel",
@@ -172,6 +186,9 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
         metavar="1-16",
         help="with --midi: only this channel (drums: 10 when the file uses it)",
     )
+    p.add_argument("--no-limit", action="store_true",
+                   help="with --midi and --format wav32f: keep peaks over full scale (default: "
+                        "a true-peak limiter at -1 dBTP)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_lazy("ganpad.app.cli", "render_command"))
 

@@ -30,7 +30,7 @@ def presets_command(args: argparse.Namespace) -> int:
             for e in entries
         ]
         print(json.dumps(rows, indent=1))
-        return 0
+        return 0 if all(e.error is None for e in entries) else 1
     if not entries:
         print(f"no presets in {user_dir()} or {shipped_dir()}")
     for e in entries:

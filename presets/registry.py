@@ -54,17 +54,29 @@ def list_presets(check_graph: bool = False) -> list[Entry]:
     return entries
 
 
+def looks_like_path(arg: str) -> bool:
+    """A separator, a leading '.' or '~', or an absolute path: the user means a folder."""
+    return os.sep in arg or "/" in arg or arg.startswith((".", "~"))
+
+
 def find_preset(name_or_path: str) -> Preset:
-    """A preset by folder path, or by name (user presets shadow shipped ones); "drums" and
-    "notes" name the shipped default of that kind unless a preset is called so."""
-    path = Path(name_or_path)
-    if path.is_dir():
-        return load_preset(path)
+    """The one resolver for every command and the window.
+
+    An argument that looks like a path is a preset folder. Otherwise it is a preset's name or
+    folder name (user presets shadow shipped ones), then an alias ("drums", "notes": the shipped
+    default of that kind), and only then a folder of that name in the working directory, so a
+    render's own output folder never shadows the preset it was rendered from.
+    """
+    if looks_like_path(name_or_path):
+        return load_preset(Path(name_or_path).expanduser())
     entries = list_presets()
     for entry in entries:
         if name_or_path in (entry.name, entry.path.name):
             return load_preset(entry.path)
     if name_or_path in DEFAULTS:
         return find_preset(DEFAULTS[name_or_path])
+    if (Path(name_or_path) / PRESET_FILE).is_file():
+        return load_preset(Path(name_or_path))
     names = ", ".join(sorted({e.name for e in entries})) or "none"
-    raise PresetError(name_or_path, f"no such preset (installed: {names})")
+    raise PresetError(name_or_path, f"no such preset (installed: {names}; a folder is "
+                                    f"written as ./{name_or_path})")  # fmt: skip

@@ -65,8 +65,10 @@ def _wait_played(qtbot, win, slot: int, previous: int = -2):
                     and win.engine.mixer.last_variation[slot] >= 0, timeout=5000)  # fmt: skip
 
 
-def test_click_plays_through_the_engine_and_shows_the_sound(qtbot, window):
+def test_click_plays_through_the_engine_and_shows_the_sound(qtbot, window, tiny_preset):
     assert window.engine.preset.name == "tiny-drums"
+    # A folder outside the preset list is remembered as that folder, so the next start finds it.
+    assert QSettings("ganpad", "ganpad").value("preset") == str(tiny_preset.resolve())
     assert "tiny-drums" in window.details.text() and "kick" in window.details.text()
     started = len(window.engine.mixer.started)
     qtbot.mouseClick(_kick_pad(window), Qt.LeftButton)
@@ -168,18 +170,73 @@ def test_no_display_says_so_in_one_line(tmp_path):
     assert "ganpad render" in lines[0] and "ganpad play" in lines[0]
 
 
-def test_a_remembered_preset_that_is_gone_falls_back_to_the_default(qtbot, tmp_path):
+def _bare_window(qtbot, tmp_path, preset=None, remembered=None):
+    """A window with no audio and its own settings, once its engine is ready."""
     from ganpad.app.gui.window import MainWindow
-    from ganpad.presets import DEFAULT_PRESET
 
     QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "settings"))
-    QSettings("ganpad", "ganpad").setValue("preset", "deleted-preset")
-    win = MainWindow(audio=False)
+    if remembered is not None:
+        QSettings("ganpad", "ganpad").setValue("preset", remembered)
+    win = MainWindow(preset, audio=False)
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.engine_ready, timeout=60_000):
         win.show()
+    return win
+
+
+def test_a_remembered_preset_that_is_gone_falls_back_to_the_default(qtbot, tmp_path):
+    from ganpad.presets import DEFAULT_PRESET
+
+    win = _bare_window(qtbot, tmp_path, remembered="deleted-preset")
     assert win.engine.preset.name == DEFAULT_PRESET
+    assert win.notice.isVisible() and "'deleted-preset'" in win.notice.text()
     win.close()
+
+
+def test_the_notes_alias_opens_the_notes_preset(qtbot, tmp_path):
+    from ganpad.presets import DEFAULT_NOTES_PRESET
+
+    win = _bare_window(qtbot, tmp_path, "notes")  # the README's `ganpad --preset notes`
+    assert win.engine.preset.name == DEFAULT_NOTES_PRESET
+    assert win.preset_list.currentItem().data(Qt.UserRole + 1).name == DEFAULT_NOTES_PRESET
+    assert not win.notice.isVisible()
+    win.close()
+
+
+def test_a_missing_preset_says_so_on_screen_after_the_default_loaded(qtbot, tmp_path):
+    from ganpad.presets import DEFAULT_PRESET
+
+    win = _bare_window(qtbot, tmp_path, "no-such-kit")
+    assert win.engine.preset.name == DEFAULT_PRESET
+    assert "ready" in win.statusBar().currentMessage()  # the status bar has moved on; not it
+    text = win.notice.text()
+    assert win.notice.isVisible()
+    assert "'no-such-kit'" in text and "no such preset" in text and DEFAULT_PRESET in text
+    win.close()
+
+
+def test_preset_panel_shows_the_headline_figures_and_their_reference():
+    from ganpad.app.gui.window import describe
+    from ganpad.presets import DEFAULT_NOTES_PRESET, DEFAULT_PRESET, find_preset
+
+    drums = describe(find_preset(DEFAULT_PRESET))
+    assert "evaluation against heldout-drums, 1000 clips:" in drums
+    for figure in ("IS 3.69 (real 4.12, baseline 2.46)", "FD 8.59 (real 0.13", "KID 0.444",
+                   "log-mel FD 118", "class accuracy 0.68"):  # fmt: skip
+        assert figure in drums
+    notes = describe(find_preset(DEFAULT_NOTES_PRESET))
+    assert "evaluation against heldout-notes" in notes
+    assert "pitch accuracy 1 (real 1, baseline 1)" in notes
+    assert "log-mel FD 89.5 (real 59.7, baseline 1469)" in notes
+    assert "IS " not in notes and "evaluation:" not in notes + drums
+
+
+def test_preset_panel_has_no_evaluation_line_for_an_unevaluated_preset(tiny_preset):
+    from ganpad.app.gui.window import describe
+    from ganpad.presets import load_preset
+
+    text = describe(load_preset(tiny_preset))
+    assert "tiny-drums" in text and "evaluation" not in text
 
 
 def test_notes_preset_plays_from_a_keyboard_and_releases_on_let_go(qtbot, notes_window):

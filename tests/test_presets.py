@@ -259,7 +259,7 @@ def test_the_gpu_extra_brings_onnxruntime_gpu_and_devices_says_where_things_run(
     root = Path(__file__).resolve().parents[1]
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     assert any(r.startswith("onnxruntime-gpu") for r in extras["optional-dependencies"]["gpu"])
-    assert "pip install 'ganpad[gpu]'" in (root / "README.md").read_text()
+    assert "pip install -e '.[gpu]'" in (root / "README.md").read_text()
     assert main(["devices"]) == 0
     out = capsys.readouterr().out
     assert "Generation: ONNX Runtime" in out and "Training: torch" in out

@@ -65,3 +65,24 @@ def test_wavenet_gan_is_not_exported(tiny_config, tmp_path):
     with pytest.raises(ExportError, match="not exported as a playable preset"):
         export_preset(tmp_path / "run", tmp_path / "preset", ExportOptions())
     assert not (tmp_path / "preset").exists()
+
+
+def _train_args(*argv: str):
+    from ganpad.cli import build_parser
+
+    return build_parser().parse_args(["train", "--out", "unused", "--data", "x", *argv])
+
+
+def test_wavenet_gan_defaults_fit_a_cpu_and_flags_still_win():
+    from ganpad.training.cli import config_from_args
+
+    cpu = config_from_args(_train_args("--model", "wavenet-gan"))
+    assert (cpu.train.batch_size, cpu.data.slice_len) == (4, 16384)
+    paper = config_from_args(_train_args("--model", "wavenet-gan", "--batch", "64",
+                                         "--slice", "32768"))  # fmt: skip
+    assert (paper.train.batch_size, paper.data.slice_len) == (64, 32768)
+    override = config_from_args(_train_args("--model", "wavenet-gan", "--set",
+                                            "train.batch_size=16"))  # fmt: skip
+    assert override.train.batch_size == 16
+    wavegan = config_from_args(_train_args("--model", "wavegan"))
+    assert wavegan.train.batch_size == 64  # WaveGAN keeps the paper's batch

@@ -84,6 +84,14 @@ def load_classifier(path: Path = WEIGHTS) -> DrumClassifier:
     return model.eval()
 
 
+def most_likely(audio: np.ndarray, model: DrumClassifier | None = None) -> list[tuple[str, float]]:
+    """(class, softmax probability) of the most likely class for each 16 kHz clip [N, 16384]."""
+    if len(audio) == 0:
+        return []
+    probs = predict(model or load_classifier(), audio)[0]
+    return [(DRUM_CLASSES[i], float(probs[n, i])) for n, i in enumerate(probs.argmax(1))]
+
+
 def _labels_in(clips: ClipSet) -> np.ndarray:
     index = {c: i for i, c in enumerate(DRUM_CLASSES)}
     return np.array([index[clips.classes[i]] for i in clips.labels], np.int64)

@@ -88,24 +88,32 @@ def _record_command(run_dir: Path) -> None:
 
 
 def scan_command(args: argparse.Namespace) -> int:
+    """Class counts, the skip report, and the drum classifier's labels for what nothing names
+    (with their confidence and how to correct them in the pack's ganpad-labels.json)."""
     config = RunConfig()
     apply_overrides(config, [f"data.path={args.path}", f"data.sample_rate={args.rate}",
                              f"data.slice_len={args.slice}"])  # fmt: skip
     try:
         clips = load_clips(config.data)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:  # ValueError: a bad ganpad-labels.json
         print(f"ganpad data scan: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(clips.report.to_json(), indent=1))
     else:
         print(clips.report.format())
+        if clips.report.guesses:
+            print(clips.report.format_guesses())
     return 0
 
 
 def eval_command(args: argparse.Namespace) -> int:
     from ganpad.training.evaluate import EvalError, evaluate, markdown
 
+    problem = eval_problem(args)
+    if problem:
+        print(f"ganpad eval: {problem}", file=sys.stderr)
+        return 2
     try:
         report = evaluate(args.target, args.reference, args.n, args.out, args.k, args.seed)
     except (EvalError, PresetError, FileNotFoundError, RuntimeError) as exc:
@@ -113,6 +121,24 @@ def eval_command(args: argparse.Namespace) -> int:
         return 2
     print(markdown(report))
     return 0
+
+
+def eval_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with an eval's arguments, found before anything is generated."""
+    from ganpad.atomic import folder_problem
+
+    if args.n < MIN_EVAL_CLIPS:
+        return f"--n {args.n} (at least {MIN_EVAL_CLIPS}: the metrics compare sets of clips)"
+    if not 2 <= args.k <= args.n:
+        return f"--k {args.k} (NDB needs 2 to --n bins)"
+    if args.seed < 0:
+        return f"--seed {args.seed} (must be 0 or more)"
+    if args.out and (problem := folder_problem(args.out)):
+        return f"--out {args.out} ({problem})"
+    return None
+
+
+MIN_EVAL_CLIPS = 10
 
 
 def classifier_command(args: argparse.Namespace) -> int:

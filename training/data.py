@@ -1,14 +1,21 @@
-"""Sample-pack ingest: scan, decode, resample, mono, onset-align, slice, label, cache, report."""
+"""Sample-pack ingest: scan, decode, resample, mono, onset-align, slice, label, cache, report.
+
+Drum labels, first that applies: the pack's corrections file `ganpad-labels.json` (beside the
+pack: {"relative/path.wav": "kick", ...}), the kit's drumkit.xml, the file name, the folder
+names; a clip none of these names gets the drum classifier's most likely class, and is left out
+as "unsure" below `data.autolabel_min_confidence`.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import posixpath
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +30,7 @@ from ganpad.training.drumkit import KIT_FILE, read_kit
 from ganpad.training.pitch_labels import pitch_label, pitches_from_index
 
 CACHE_VERSION = 1
-FALLBACK_CLASS = "percussion"  # a sound from a drum pack that no rule names
+LABELS_FILE = "ganpad-labels.json"  # beside the pack: relative path -> class, wins over all
 # Files that live beside samples and are not meant as audio; anything else unknown is reported.
 _NOT_SAMPLES = {".xml", ".h2song", ".txt", ".md", ".pdf", ".png", ".jpg", ".jpeg", ".json"}
 
@@ -33,6 +40,7 @@ class Source:
     path: Path
     label: str | None
     kit: str | None = None
+    corrected: bool = False  # labelled by the pack's LABELS_FILE
 
 
 @dataclass(frozen=True)
@@ -42,13 +50,25 @@ class Skipped:
     detail: str
 
 
+@dataclass(frozen=True)
+class Guess:
+    path: str
+    key: str  # the path as LABELS_FILE names it (relative to the pack, with /)
+    label: str
+    confidence: float  # the classifier's softmax probability
+    kept: bool  # at least data.autolabel_min_confidence
+
+
 @dataclass
 class IngestReport:
     root: str
     class_counts: dict[str, int]
     skipped: list[Skipped] = field(default_factory=list)
-    unlabelled: int = 0  # clips that fell back to FALLBACK_CLASS
+    unlabelled: int = 0  # clips nothing named: labelled by the classifier (kept or unsure)
     kits: list[str] = field(default_factory=list)
+    guesses: list[Guess] = field(default_factory=list)
+    corrected: int = 0  # clips labelled by LABELS_FILE
+    labels_file: str = ""  # where LABELS_FILE is (or would be) read
 
     @property
     def clips(self) -> int:
@@ -62,10 +82,34 @@ class IngestReport:
         if self.kits:
             lines.append(f"kits: {', '.join(self.kits)}")
         lines += [f"  {cls:<11} {n:5d}" for cls, n in self.class_counts.items()]
+        if self.corrected:
+            lines.append(f"  ({self.corrected} labelled by {self.labels_file})")
         if self.unlabelled:
-            lines.append(f"  ({self.unlabelled} unlabelled clips counted as {FALLBACK_CLASS})")
+            kept = sum(g.kept for g in self.guesses)
+            lines.append(f"  ({self.unlabelled} named by nothing: labelled by the drum "
+                         f"classifier, {kept} kept, {self.unlabelled - kept} unsure left out; "
+                         "`ganpad data scan` lists them)")  # fmt: skip
         lines.append(f"{len(self.skipped)} skipped")
         lines += [f"  {s.reason:<11} {s.path}: {s.detail}" for s in self.skipped]
+        return "\n".join(lines)
+
+    def format_guesses(self) -> str:
+        """The classifier's labels with their confidence, and how to correct them."""
+        if not self.guesses:
+            return ""
+        width = max(len(g.key) for g in self.guesses)
+        lines = [f"{len(self.guesses)} clips labelled by the drum classifier (nothing named them):"]
+        for g in self.guesses:
+            note = "" if g.kept else "  unsure: left out"
+            lines.append(f"  {g.key:<{width}}  {g.label:<11} {g.confidence:.2f}{note}")
+        # The unsure ones are what most wants naming.
+        picked = [g for g in self.guesses if not g.kept][:2] or self.guesses[:2]
+        example = {g.key: g.label for g in picked}
+        lines += [
+            f"To correct or add labels, write {self.labels_file}, relative path -> class, e.g.",
+            f"  {json.dumps(example)}",
+            f"  classes: {', '.join(DRUM_CLASSES)}; it wins over kit files and names.",
+        ]
         return "\n".join(lines)
 
 
@@ -117,6 +161,49 @@ def find_sources(
             elif path.suffix.lower() not in _NOT_SAMPLES and not name.upper().startswith("README"):
                 skipped.append(Skipped(str(path), "unsupported", "not an audio file extension"))
     return sorted(sources.values(), key=lambda s: str(s.path)), _dedupe(skipped)
+
+
+def labels_file_for(root: Path) -> Path:
+    """Where a pack's corrections file lives: in the pack's folder, or beside a single file."""
+    root = Path(root)
+    return (root if root.is_dir() else root.parent) / LABELS_FILE
+
+
+def read_corrections(root: Path) -> dict[str, str]:
+    """The pack's LABELS_FILE as {relative path with /: drum class}; {} when there is none."""
+    path = labels_file_for(root)
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable labels file: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f'{path}: expected an object {{"relative/path.wav": "class", ...}}')
+    for key, label in raw.items():
+        if label not in DRUM_CLASSES:
+            raise ValueError(f"{path}: {key!r}: {label!r} is not a drum class "
+                             f"({', '.join(DRUM_CLASSES)})")  # fmt: skip
+    return {posixpath.normpath(key.replace("\\", "/")): label for key, label in raw.items()}
+
+
+def _key(path: Path, base: Path) -> str:
+    return Path(os.path.relpath(path, base)).as_posix()
+
+
+def _apply_corrections(sources: list[Source], root: Path, skipped: list[Skipped]) -> list[Source]:
+    """Sources relabelled by the pack's LABELS_FILE; its entries that name no source are
+    reported as missing."""
+    corrections = read_corrections(root)
+    if not corrections:
+        return sources
+    base = labels_file_for(root).parent
+    keys = [_key(s.path, base) for s in sources]
+    for key in sorted(set(corrections) - set(keys)):
+        detail = f"named in {LABELS_FILE} but not an audio file of the pack"
+        skipped.append(Skipped(str(base / key), "missing", detail))
+    return [replace(s, label=corrections[k], corrected=True) if k in corrections else s
+            for s, k in zip(sources, keys, strict=True)]  # fmt: skip
 
 
 def _dedupe(skipped: list[Skipped]) -> list[Skipped]:
@@ -190,8 +277,10 @@ def _cache_key(path: Path, cfg: DataConfig) -> str:
         "mtime": stat.st_mtime_ns,
         **{
             k: v
+            # Only what shapes the audio: labels are never cached, but decided afresh on every
+            # load (corrections file, kit, names, classifier), so none can be served stale.
             for k, v in asdict(cfg).items()
-            if k not in {"path", "cache_dir", "exclude_kits", "labels"}
+            if k not in {"path", "cache_dir", "exclude_kits", "labels", "autolabel_min_confidence"}
         },
     }
     return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()
@@ -234,31 +323,91 @@ def _load_one(source: Source, cfg: DataConfig, cache: Path) -> np.ndarray | Skip
     return clip
 
 
+def guess_labels(audio: np.ndarray, scheme: str = "drums") -> list[tuple[str, float]]:
+    """(label, probability) for 16 kHz, 16384-sample clips in the run's drum label scheme."""
+    # The hook for presets labelled by single GM keys: a key classifier (or the class narrowed
+    # to a key) plugs in here under its own scheme; today every drum preset speaks classes.
+    if scheme != "drums":
+        raise ValueError(f"data.labels = {scheme!r}: no classifier labels unnamed clips for it")
+    from ganpad.training.classifier import most_likely  # it imports this module
+
+    try:
+        return most_likely(audio)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"{len(audio)} clips that nothing names need the classifier: {exc}"
+        ) from exc
+
+
+def _guess_unnamed(
+    sources: list[Source], cfg: DataConfig, cache: Path, pool: ThreadPoolExecutor
+) -> dict[Path, Guess]:
+    """The classifier's label for each source, heard as it was trained: the file's own clip at
+    its rate and length, sliced with the default settings (cached like any clip)."""
+    if not sources:
+        return {}
+    from ganpad.training.classifier import CLIP, RATE
+
+    own = DataConfig(path=cfg.path, cache_dir=cfg.cache_dir, sample_rate=RATE, slice_len=CLIP)
+    own_clips = pool.map(lambda s: _load_one(s, own, cache), sources)
+    heard = [(s, c) for s, c in zip(sources, own_clips, strict=True) if not isinstance(c, Skipped)]
+    if not heard:
+        return {}
+    guesses = guess_labels(np.stack([r for _, r in heard]), cfg.labels)
+    base = labels_file_for(Path(cfg.path)).parent
+    return {
+        s.path: Guess(str(s.path), _key(s.path, base), label, round(p, 4),
+                      p >= cfg.autolabel_min_confidence)
+        for (s, _), (label, p) in zip(heard, guesses, strict=True)
+    }  # fmt: skip
+
+
+def _label(
+    source: Source, clip: np.ndarray, cfg: DataConfig, index: dict, guess: Guess | None
+) -> str | Skipped:
+    """A clip's label, or why it is left out."""
+    if cfg.labels == "pitch":
+        pitch = pitch_label(str(source.path), clip, cfg.sample_rate, index)
+        if pitch is None:
+            detail = "no pitch in notes.json or the file name, and none heard"
+            return Skipped(str(source.path), "unpitched", detail)
+        return str(pitch)
+    if source.label is not None:
+        return source.label
+    if guess is None:
+        detail = "nothing names it and the drum classifier could not hear it"
+        return Skipped(str(source.path), "unsure", detail)
+    if not guess.kept:
+        detail = (f"nothing names it; the drum classifier says {guess.label} at "
+                  f"{guess.confidence:.2f}, under data.autolabel_min_confidence "
+                  f"{cfg.autolabel_min_confidence}: name it in {LABELS_FILE}")  # fmt: skip
+        return Skipped(str(source.path), "unsure", detail)
+    return guess.label
+
+
 def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
     """Ingest `cfg.path`; bad files are skipped and reported, never raised."""
     root = Path(cfg.path)
     sources, skipped = find_sources(root, cfg.exclude_kits)
+    pitched = cfg.labels == "pitch"
+    if not pitched:
+        sources = _apply_corrections(sources, root, skipped)
     cache = cache_dir_for(cfg)
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
         results = list(pool.map(lambda s: _load_one(s, cfg, cache), sources))
+        heard = [s for s, r in zip(sources, results, strict=True) if not isinstance(r, Skipped)]
+        unnamed = [] if pitched else [s for s in heard if s.label is None]
+        guesses = _guess_unnamed(unnamed, cfg, cache, pool)
     clips, labels, paths = [], [], []
-    unlabelled = 0
-    pitched = cfg.labels == "pitch"
     index = pitches_from_index(root) if pitched else {}
     for source, result in zip(sources, results, strict=True):
         if isinstance(result, Skipped):
             skipped.append(result)
             continue
-        if pitched:
-            pitch = pitch_label(str(source.path), result, cfg.sample_rate, index)
-            if pitch is None:
-                detail = "no pitch in notes.json or the file name, and none heard"
-                skipped.append(Skipped(str(source.path), "unpitched", detail))
-                continue
-            label = str(pitch)
-        else:
-            unlabelled += source.label is None
-            label = source.label or FALLBACK_CLASS
+        label = _label(source, result, cfg, index, guesses.get(source.path))
+        if isinstance(label, Skipped):
+            skipped.append(label)
+            continue
         clips.append(result)
         labels.append(label)
         paths.append(str(source.path))
@@ -271,8 +420,11 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         root=str(root),
         class_counts={c: counts[c] for c in classes},
         skipped=sorted(skipped, key=lambda s: s.path),
-        unlabelled=unlabelled,
+        unlabelled=len(unnamed),
         kits=sorted({s.kit for s in sources if s.kit}),
+        guesses=sorted(guesses.values(), key=lambda g: g.key),
+        corrected=sum(s.corrected for s in sources),
+        labels_file="" if pitched else str(labels_file_for(root)),
     )
     audio = np.stack(clips) if clips else np.zeros((0, cfg.slice_len), np.float32)
     index = {c: i for i, c in enumerate(classes)}

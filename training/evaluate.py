@@ -126,8 +126,10 @@ def load_real(path: str, cache_dir: str = "", labels: str | None = None) -> Clip
     folder, else by drum."""
     if labels is None:
         labels = "pitch" if (Path(path) / "notes.json").is_file() else "drums"
+    # Every clip counts: a folder's clips that nothing names keep the classifier's best guess,
+    # however unsure (leaving the hard ones out would flatter the scores).
     config = DataConfig(path=path, sample_rate=RATE, slice_len=CLIP, cache_dir=cache_dir,
-                        labels=labels)  # fmt: skip
+                        labels=labels, autolabel_min_confidence=0.0)  # fmt: skip
     clips = load_clips(config)
     if len(clips.audio) < 4:
         raise EvalError(f"{path}: needs at least 4 usable clips, found {len(clips.audio)}")
@@ -175,14 +177,16 @@ def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20, s
     values: dict[str, dict[str, float]] = {}
     spans: dict[str, dict[str, tuple[float, float]]] = {}
 
-    def add(name: str, stat, sets: dict[str, tuple]) -> None:
+    def add(name: str, stat, sets: dict[str, tuple], floor: float = 0.0) -> None:
+        """A metric's rows with their intervals, which stop at the least the metric can be."""
         values[name] = {n: stat(*x) for n, x in sets.items()}
-        spans[name] = {n: bootstrap(stat, x, rounds, seed) for n, x in sets.items()}
+        spans[name] = {n: _at_least(floor, bootstrap(stat, x, rounds, seed))
+                       for n, x in sets.items()}  # fmt: skip
 
     if not pitched:  # the classifier knows drums: its scores say nothing about notes
         _, a_emb = predict(model, a)
         scored = {name: predict(model, x) for name, x in rows.items()}
-        add("inception_score", inception_score, {n: (p,) for n, (p, _) in scored.items()})
+        add("inception_score", inception_score, {n: (p,) for n, (p, _) in scored.items()}, 1.0)
         add("frechet_distance", frechet_distance, {n: (e, a_emb) for n, (_, e) in scored.items()})
         kids = {n: kid(e, a_emb) for n, (_, e) in scored.items()}
         values["kid"] = {n: v for n, (v, _) in kids.items()}
@@ -204,11 +208,19 @@ def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20, s
     return {name: _row(v, spans.get(name)) for name, v in values.items()}
 
 
+def _at_least(floor: float, span: tuple[float, float]) -> tuple[float, float]:
+    return max(span[0], floor), max(span[1], floor)
+
+
 def _row(values: dict[str, float], spans: dict[str, tuple[float, float]] | None = None
          ) -> dict:  # fmt: skip
     row: dict = {n: _round(v) for n, v in values.items()}
     for ref, key in (("real", "ratio"), ("baseline", "ratio_baseline")):
-        row[key] = _round(row["generated"] / row[ref]) if row[ref] else None  # none to a 0
+        span = (spans or {}).get(ref)
+        # No ratio to a figure that may be zero (its interval reaches 0): a KID or a real
+        # half's Frechet distance near 0 would make any ratio a wild one.
+        may_be_zero = span is not None and span[0] <= 0 <= span[1]
+        row[key] = _round(row["generated"] / row[ref]) if row[ref] and not may_be_zero else None
     if spans:
         row["ci95"] = {n: [_round(lo), _round(hi)] for n, (lo, hi) in spans.items()}
     return row
@@ -309,7 +321,9 @@ def markdown(report: dict) -> str:
              f"{report['n_generated']} generated clips, {report['n_real']} real held-out clips; "
              "each row compares as many clips with the same real half"
              + (", classes in the reference's shares" if report.get("class_mix") == "reference"
-                else "") + ". Brackets: 95 % intervals.", "",
+                else "") + ". Brackets: 95 % intervals (bootstrap spread centred on the figure; "
+             "KID's from its standard error). A ratio is left out (-) where the figure under "
+             "it may be zero.", "",
              "| metric | generated | real | baseline | ratio to real | ratio to baseline |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for name, m in report["metrics"].items():

@@ -31,13 +31,22 @@ from ganpad.app.gui.waveview import WaveView, XYPad
 from ganpad.app.jack_backend import JackBackend, jack_running
 from ganpad.app.portaudio import portaudio, release_portaudio
 from ganpad.app.render import wav_tags, write_wav
-from ganpad.presets import DEFAULT_PRESET, list_presets
+from ganpad.presets import DEFAULT_PRESET, PresetError, find_preset, list_presets
 from ganpad.presets.preset import Preset, load_preset
 
 PERIODS = ("64", "128", "256", "512", "1024")
 VIRTUAL_MIDI = "virtual port 'ganpad'"
 NO_AUDIO = "no audio (render and drag only)"
 JACK_AUDIO = "JACK: one client, MIDI and audio in the same cycle"
+NOTICE_STYLE = "QLabel { background: #fff3cd; color: #664d03; padding: 4px; }"
+# The evaluation's headline figures in preset.json (metrics.evaluation), as the panel names them.
+HEADLINE = (
+    ("inception_score", "IS"),
+    ("frechet_distance", "FD"),
+    ("kid", "KID"),
+    ("logmel_frechet", "log-mel FD"),
+    ("pitch_accuracy", "pitch accuracy"),
+)
 
 
 def output_devices() -> list[str]:
@@ -80,11 +89,53 @@ def describe(p: Preset) -> str:
         f"labels: {labels}",
         f"trained {training.get('steps', '?')} steps in {training.get('wall_time_s') or 0:.0f} s",
     ]
-    for name, value in p.meta.get("metrics", {}).items():
+    metrics = p.meta.get("metrics", {})
+    for name, value in metrics.items():
+        if name == "evaluation":
+            continue
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v:.3g}" for k, v in value.items() if isinstance(v, float))
         lines.append(f"{name}: {value}")
-    return "<br>".join(lines)
+    return "<br>".join(lines + evaluation_lines(metrics.get("evaluation")))
+
+
+def evaluation_lines(evaluation: object) -> list[str]:
+    """The headline figures beside real held-out clips and the baseline; none if unmeasured."""
+    if not isinstance(evaluation, dict):
+        return []
+    figures = [f for key, label in HEADLINE if (f := _figure(label, evaluation.get(key)))]
+    accuracy = evaluation.get("class_accuracy")
+    if isinstance(accuracy, dict) and isinstance(accuracy.get("mean"), int | float):
+        figures.append(f"class accuracy {accuracy['mean']:.2f}")
+    if not figures:
+        return []
+    reference = evaluation.get("reference")
+    if isinstance(reference, dict):  # a named reference set: its record
+        reference = reference.get("name")
+    n = evaluation.get("n")
+    against = f"evaluation against {reference or 'real clips'}" + (f", {n} clips" if n else "")
+    return [f"{against}:", *figures]
+
+
+def _figure(label: str, metric: object) -> str:
+    """'IS 3.69 (real 4.12, baseline 2.46)': only the ratio to real data means something."""
+    if not isinstance(metric, dict) or not isinstance(metric.get("generated"), int | float):
+        return ""
+    beside = [f"{row} {_number(metric[row])}" for row in ("real", "baseline")
+              if isinstance(metric.get(row), int | float)]  # fmt: skip
+    return f"{label} {_number(metric['generated'])}" + (f" ({', '.join(beside)})" if beside else "")
+
+
+def _number(value: float) -> str:
+    """Three significant figures, without the exponent .3g gives from 1000 up."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _not_opened(asked: str, exc: PresetError, instead: str | None) -> str:
+    """The notice for a preset that could not be opened: which, why, and what opened."""
+    why = exc.problem if exc.path == asked else str(exc)  # name the file when it is another
+    text = f"Preset {asked!r} could not be opened: {why}."
+    return text + (f" Opened {instead} instead." if instead else "")
 
 
 class MainWindow(QMainWindow):
@@ -120,7 +171,14 @@ class MainWindow(QMainWindow):
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setAlignment(Qt.AlignTop)
+        # Why the window opened another preset than the one asked for: stays until the next load.
+        self.notice = QLabel()
+        self.notice.setWordWrap(True)
+        self.notice.setTextFormat(Qt.PlainText)  # an error may quote a file's "<...>"
+        self.notice.setStyleSheet(NOTICE_STYLE)
+        self.notice.hide()
         left = QVBoxLayout()
+        left.addWidget(self.notice)
         left.addWidget(QLabel("<b>Presets</b> (double-click to load)"))
         left.addWidget(self.preset_list, 2)
         left.addWidget(self.details, 3)
@@ -229,23 +287,40 @@ class MainWindow(QMainWindow):
     # ---- presets and the engine --------------------------------------------------------------
 
     def select_preset(self, name_or_path: str) -> None:
-        if (Path(name_or_path) / "preset.json").is_file():  # a folder given on the command line
-            self.load(str(Path(name_or_path)))
+        """Open a preset by name, alias ("drums", "notes") or folder, as every command does;
+        one that cannot be opened leaves a notice on screen and the default loads instead."""
+        try:
+            preset = find_preset(name_or_path)
+        except PresetError as exc:
+            fallback = name_or_path != DEFAULT_PRESET
+            if fallback:  # a remembered preset that has gone, or a typo: the default
+                self.select_preset(DEFAULT_PRESET)
+            self.show_notice(_not_opened(name_or_path, exc, DEFAULT_PRESET if fallback else None))
             return
+        self.preset_list.setCurrentItem(self._item_for(preset.root))
+        self.load(str(preset.root))
+
+    def _item_for(self, root: Path) -> QListWidgetItem | None:
+        """The list entry of that preset folder; None for a folder outside the list."""
         for i in range(self.preset_list.count()):
             item = self.preset_list.item(i)
-            entry = item.data(Qt.UserRole + 1)
-            if name_or_path in (entry.name, str(entry.path), entry.path.name):
-                self.preset_list.setCurrentItem(item)
-                self.load(str(entry.path))
-                return
-        if name_or_path != DEFAULT_PRESET:  # a remembered preset that has gone: the default
-            self.select_preset(DEFAULT_PRESET)
-        self.statusBar().showMessage(f"preset {name_or_path!r} not found")
+            if Path(item.data(Qt.UserRole)).resolve() == root.resolve():
+                return item
+        return None
+
+    def _remembered(self, preset: Preset) -> str:
+        """What the next start opens: a listed preset by name, another by its folder."""
+        return preset.name if self._item_for(preset.root) else str(preset.root.resolve())
+
+    def show_notice(self, text: str) -> None:
+        """A message that stays on screen until the next load (the status bar's do not)."""
+        self.notice.setText(text)
+        self.notice.setVisible(bool(text))
 
     def load(self, preset_dir: str) -> None:
         """Build an engine for a preset on a worker thread; swap it in when ready."""
         self.current_preset_dir = preset_dir
+        self.show_notice("")
         self._close_engine()
         device = self.audio_combo.currentText()
         if not self.audio_enabled or device == NO_AUDIO:
@@ -281,7 +356,7 @@ class MainWindow(QMainWindow):
         self.instrument_box.addWidget(self.instrument)
         self.instrument.setFocus()
         self._open_midi()
-        self.settings.setValue("preset", preset.name)
+        self.settings.setValue("preset", self._remembered(preset))
         self.settings.setValue("audio", self.audio_combo.currentText())
         self.settings.setValue("period", self.period_combo.currentText())
         audio = "no audio" if engine.stream is None else f"{engine.rate} Hz"
