@@ -190,12 +190,14 @@ def _refuse(args: argparse.Namespace, names: tuple[str, ...], context: str) -> N
     from ganpad.app.render import RenderError
 
     for name in names:
-        if getattr(args, name, None) not in (None, False, []):
+        value = getattr(args, name, None)
+        if value is not None and value is not False and value != []:  # 0 is a value too
             flag = "--" + name.replace("_", "-")
             raise RenderError(f"{flag} does not apply {context}")
 
 
 def _render_midi(args: argparse.Namespace) -> int:
+    from ganpad.app.engine import EngineError
     from ganpad.app.keymap import KeyMap
     from ganpad.app.limiter import limit
     from ganpad.app.midi_render import (
@@ -205,6 +207,7 @@ def _render_midi(args: argparse.Namespace) -> int:
         render_midi,
         unplayable,
     )
+    from ganpad.app.mixer import NOTE_ON
     from ganpad.app.render import FORMATS, RenderError, write_wav
     from ganpad.atomic import file_problem
     from ganpad.progress import LazyBar
@@ -227,11 +230,13 @@ def _render_midi(args: argparse.Namespace) -> int:
         problem = file_problem(out)
         if problem:
             raise RenderError(f"--out {out} ({problem})")
+        if out.exists() and out.resolve() == Path(args.midi).resolve():
+            raise RenderError(f"--out {out} (is the MIDI file itself; name the WAV to write)")
         preset, sounds, window_kit = _midi_preset(args)
         midi = Path(args.midi)
         channel = args.channel or default_channel(preset, midi)
         events = read_midi(midi, rate, channel)
-        notes = sum(e.kind == 1 for e in events)
+        notes = sum(e.kind == NOTE_ON for e in events)
         missing = unplayable(events, KeyMap.for_preset(preset))
         if sum(missing.values()) == notes:
             raise MidiFileError(f"{midi}: {preset.name} plays none of its {notes} notes "
@@ -240,7 +245,7 @@ def _render_midi(args: argparse.Namespace) -> int:
         report = None
         if not args.no_limit:
             audio, report = limit(audio, rate)
-    except (PresetError, MidiFileError, RenderError) as exc:
+    except (PresetError, MidiFileError, RenderError, EngineError) as exc:
         bar.close()
         print(f"ganpad render: {exc}", file=sys.stderr)
         return 2
@@ -258,6 +263,20 @@ def _render_midi(args: argparse.Namespace) -> int:
 
 def _keys(counts) -> str:  # noqa: ANN001
     return ", ".join(f"{k} ({n}x)" if n > 1 else str(k) for k, n in sorted(counts.items()))
+
+
+def _check_window_kit(kit: dict, preset, path: Path) -> None:  # noqa: ANN001
+    """A window kit's slots, checked as the engine will load them, before any rendering."""
+    from ganpad.app.keymap import KeyMap
+    from ganpad.app.latents import LatentBank
+    from ganpad.app.render import RenderError
+
+    if kit.get("preset") != preset.name:
+        raise RenderError(f"{path}: kit is for preset {kit.get('preset')!r}, not {preset.name!r}")
+    try:
+        LatentBank(KeyMap.for_preset(preset).slots, preset.latent).load_json(kit.get("slots"))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RenderError(f"{path}: cannot load kit: {exc}") from exc
 
 
 def _midi_preset(args: argparse.Namespace):  # noqa: ANN202
@@ -281,6 +300,8 @@ def _midi_preset(args: argparse.Namespace):  # noqa: ANN202
         preset, jobs, _ = read_kit(path, args.preset)
         return preset, jobs, None
     if form == KIT_FORMAT:
-        return find_preset(args.preset or str(kit.get("preset"))), None, path
+        preset = find_preset(args.preset or str(kit.get("preset")))
+        _check_window_kit(kit, preset, path)
+        return preset, None, path
     raise RenderError(f"{path}: format {form!r}, expected {RENDER_KIT_FORMAT} (a render's) or "
                       f"{KIT_FORMAT} (the window's)")  # fmt: skip

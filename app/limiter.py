@@ -32,12 +32,21 @@ class LimitReport:
                 f"{self.max_reduction_db:.1f} dB")  # fmt: skip
 
 
-def true_peak_envelope(audio: np.ndarray, rate: int) -> np.ndarray:
-    """|x| at each sample, taking the largest of its 4x-oversampled values."""
-    up = soxr.resample(audio.astype(np.float64), rate, rate * OVERSAMPLE, quality="VHQ")
-    need = len(audio) * OVERSAMPLE
-    up = np.pad(up[:need], (0, max(0, need - len(up))))
-    return np.maximum(np.abs(up).reshape(-1, OVERSAMPLE).max(axis=1), np.abs(audio))
+def true_peak_envelope(audio: np.ndarray, rate: int, chunk: int = 1 << 18) -> np.ndarray:
+    """|x| at each sample, taking the largest of its 4x-oversampled values (streamed in chunks,
+    so a long bounce needs a few bytes a sample, not a 4x copy)."""
+    stream = soxr.ResampleStream(rate, rate * OVERSAMPLE, 1, dtype="float32", quality="VHQ")
+    envelope = np.abs(audio).astype(np.float32)
+    pending, done = np.zeros(0, np.float32), 0
+    for start in range(0, len(audio), chunk):
+        part = np.ascontiguousarray(audio[start : start + chunk], np.float32)
+        up = stream.resample_chunk(part, last=start + chunk >= len(audio))
+        pending = np.concatenate([pending, up])
+        whole = min(len(pending) // OVERSAMPLE, len(audio) - done)
+        peaks = np.abs(pending[: whole * OVERSAMPLE]).reshape(-1, OVERSAMPLE).max(axis=1)
+        np.maximum(envelope[done : done + whole], peaks, out=envelope[done : done + whole])
+        pending, done = pending[whole * OVERSAMPLE :], done + whole
+    return envelope
 
 
 def true_peak_db(audio: np.ndarray, rate: int) -> float:
@@ -79,7 +88,7 @@ def limit(audio: np.ndarray, rate: int, ceiling_db: float = CEILING_DB, lookahea
     ceiling = 10 ** (ceiling_db / 20)
     ahead = max(1, round(lookahead_ms * rate / 1000))
     release = max(1, round(release_ms * rate / 1000))
-    out, gain = audio, np.ones(len(audio))
+    out, gain = audio, np.ones(len(audio), np.float32)
     envelope = true_peak_envelope(audio, rate)
     before = _db(envelope.max())
     # Gain moves between samples, so the limited file's own peaks are measured again; a second
@@ -87,12 +96,32 @@ def limit(audio: np.ndarray, rate: int, ceiling_db: float = CEILING_DB, lookahea
     for _ in range(3):
         if envelope.max() <= ceiling:
             break
-        need = np.minimum(1.0, ceiling * 0.999 / np.maximum(envelope, 1e-12))
-        gain *= limit_gain(need, ahead, release)
-        out = (audio * gain).astype(np.float32)
+        gain *= _gain(envelope, ceiling * 0.999, ahead, release)
+        out = audio * gain
+        envelope = true_peak_envelope(out, rate)
+    if envelope.max() > ceiling:  # never seen; a plain scale keeps the promise regardless
+        gain *= np.float32(ceiling / envelope.max())
+        out = audio * gain
         envelope = true_peak_envelope(out, rate)
     reduced = float(np.mean(gain < 1.0))
     return out, LimitReport(before, _db(envelope.max()), -_db(gain.min()), reduced)
+
+
+def _gain(envelope: np.ndarray, ceiling: float, ahead: int, release: int) -> np.ndarray:
+    """limit_gain over the stretches that need it: the gain is 1 more than 2 look-aheads before
+    a peak over the ceiling and a look-ahead plus a release after it, so each stretch is worked
+    out alone, padded so that it comes out as it would over the whole file."""
+    gain = np.ones(len(envelope), np.float32)
+    over = np.flatnonzero(envelope > ceiling)
+    if not len(over):
+        return gain
+    breaks = np.flatnonzero(np.diff(over) > 3 * ahead + release + 1)
+    for first, last in zip(over[np.r_[0, breaks + 1]], over[np.r_[breaks, len(over) - 1]],
+                           strict=True):  # fmt: skip
+        lo, hi = max(0, first - 2 * ahead), min(len(envelope), last + ahead + release + 1)
+        need = np.minimum(1.0, ceiling / np.maximum(envelope[lo:hi], 1e-12))
+        gain[lo:hi] = limit_gain(need, ahead, release)
+    return gain
 
 
 def _db(x: float) -> float:

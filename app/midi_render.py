@@ -93,14 +93,17 @@ def _timed_messages(path: Path) -> list[tuple[float, object]]:
     division = song.ticks_per_beat
     if division == 0:
         raise MidiFileError(f"{path}: not a readable MIDI file (0 ticks per beat)")
-    if song.type == 2:  # independent patterns: play them in sequence
-        timed, offset = [], 0.0
+    try:
+        if song.type != 2:
+            return _track_times(mido.merge_tracks(song.tracks, skip_checks=True), division)
+        timed, offset = [], 0.0  # a type 2 file's independent patterns, in sequence
         for track in song.tracks:
             part = _track_times(mido.merge_tracks([track], skip_checks=True), division)
             timed += [(offset + t, m) for t, m in part]
             offset += part[-1][0] if part else 0.0
         return timed
-    return _track_times(mido.merge_tracks(song.tracks, skip_checks=True), division)
+    except MidiFileError as exc:
+        raise MidiFileError(f"{path}: {exc}") from exc
 
 
 _REASONS = {EOFError: "the file ends early", struct.error: "the file ends early"}
@@ -126,8 +129,12 @@ def _smpte_tick_seconds(division: int) -> float:
     """Seconds per tick of an SMPTE division: -frames per second in the high byte (29 is
     drop-frame 29.97), ticks per frame in the low byte."""
     raw = division & 0xFFFF
-    fps = {24: 24.0, 25: 25.0, 29: 30000 / 1001, 30: 30.0}.get(256 - (raw >> 8), 30.0)
-    return 1.0 / (fps * ((raw & 0xFF) or 1))
+    code, ticks = 256 - (raw >> 8), raw & 0xFF
+    fps = {24: 24.0, 25: 25.0, 29: 30000 / 1001, 30: 30.0}.get(code)
+    if fps is None or not ticks:
+        raise MidiFileError(f"SMPTE division of {code} frames a second and {ticks} ticks a "
+                            "frame (MIDI allows 24, 25, 29 or 30, and 1 tick or more)")  # fmt: skip
+    return 1.0 / (fps * ticks)
 
 
 def render_midi(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -167,11 +169,13 @@ def render(
     and the SFZ / Hydrogen kit asked in `instruments` list them all. `replace` renders into a
     fresh folder that takes the old one's place only when the render is complete.
     """
-    check_render(preset, out, rate, fmt, instruments)
+    check_render(preset, out, rate, fmt, instruments, replace)
     folder = Path(out) / preset.name
     if not replace:
         return _render_into(folder, preset, jobs, rate, fmt, batch, progress, cancelled,
                             instruments, _kept_sounds(folder, preset, rate, fmt))  # fmt: skip
+    for stale in folder.parent.glob(f".{preset.name}.*.part"):
+        shutil.rmtree(stale, ignore_errors=True)  # a --replace render killed outright
     try:
         with atomic_dir(folder) as tmp:
             written = _render_into(tmp, preset, jobs, rate, fmt, batch, progress, cancelled,
@@ -187,8 +191,8 @@ class _Cancelled(Exception):
     pass
 
 
-def check_render(preset: Preset, out: Path, rate: int, fmt: str, instruments: Sequence[str]
-                 ) -> None:  # fmt: skip
+def check_render(preset: Preset, out: Path, rate: int, fmt: str, instruments: Sequence[str],
+                 replace: bool = False) -> None:  # fmt: skip
     """Everything a render can be refused for, before any sound is generated."""
     if fmt not in FORMATS:
         raise RenderError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
@@ -200,17 +204,23 @@ def check_render(preset: Preset, out: Path, rate: int, fmt: str, instruments: Se
                           "ask for --instrument sfz")  # fmt: skip
     if rate not in (44100, 48000):
         raise RenderError(f"rate {rate} is not 44100 or 48000")
-    for folder in (Path(out), Path(out) / preset.name):
-        problem = folder_problem(folder)
+    folder = Path(out) / preset.name
+    for path in (Path(out), folder):
+        problem = folder_problem(path)
         if problem:
-            raise RenderError(f"{folder}: {problem}")
+            raise RenderError(f"{path}: {problem}")
+    here, root = folder.resolve(), preset.root.resolve()
+    if here == root or root in here.parents or here in root.parents:
+        raise RenderError(f"--out {out}: the render would go into the preset's own folder {root}")
+    if replace and folder.exists() and any(folder.iterdir()) and not (folder / KIT_FILE).is_file():
+        raise RenderError(f"{folder}: --replace empties only a render's folder (with its "
+                          f"{KIT_FILE}); this one holds other files")  # fmt: skip
 
 
 def _render_into(folder: Path, preset: Preset, jobs: list[Job], rate: int, fmt: str, batch: int,
                  progress: Callable[[int, int], object] | None, cancelled: Callable[[], bool],
                  instruments: Sequence[str], kept: list[dict]) -> list[Path]:  # fmt: skip
-    for stale in folder.rglob(".*.part") if folder.exists() else []:
-        stale.unlink(missing_ok=True)  # left by a render that was killed outright
+    sweep_temporaries(folder)
     session = preset.session()
     written: list[Path] = []
     for start in range(0, len(jobs), batch):
@@ -234,6 +244,20 @@ def _render_into(folder: Path, preset: Preset, jobs: list[Job], rate: int, fmt: 
     return written
 
 
+def sweep_temporaries(folder: Path) -> None:
+    """Remove what a render killed outright left: atomic_path's own temporary files (the kit's
+    and the class folders' WAVs), nothing else."""
+    if not folder.is_dir():
+        return
+    for pattern in (".*.part", "*/.*.wav.*.part"):
+        for stale in folder.glob(pattern):
+            if stale.is_file() and _TEMPORARY.fullmatch(stale.name):
+                stale.unlink(missing_ok=True)
+
+
+_TEMPORARY = re.compile(r"\..+\.(wav|json|sfz|xml)\.[A-Za-z0-9_]{8}\.part")
+
+
 def _kit_sound(preset: Preset, job: Job) -> dict:
     return {"file": relative_path(preset, job), "name": job.name, "seed": job.seed,
             "z": [float(v) for v in job.z]}  # fmt: skip
@@ -249,14 +273,25 @@ def _kept_sounds(folder: Path, preset: Preset, rate: int, fmt: str) -> list[dict
         kit = json.loads(path.read_text(encoding="utf-8"))
         if kit.get("format") != RENDER_KIT_FORMAT:
             raise ValueError(f"format {kit.get('format')!r}, expected {RENDER_KIT_FORMAT}")
-        sounds = [s for s in kit["sounds"] if isinstance(s, dict) and "file" in s]
+        sounds = [_checked_sound(s, i, folder) for i, s in enumerate(kit["sounds"])]
         held = (kit["preset"], int(kit["rate"]), kit["file_format"])
+        jobs_from_kit(preset, {"sounds": sounds})  # names, seeds and latents as a kit's
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise RenderError(f"{path}: cannot add to this kit ({exc}); {hint}") from exc
     if held != (preset.name, rate, fmt):
         raise RenderError(f"{path}: holds {held[0]} at {held[1]} Hz {held[2]}, not {preset.name} "
                           f"at {rate} Hz {fmt}; {hint}")  # fmt: skip
     return [s for s in sounds if (folder / str(s["file"])).is_file()]
+
+
+def _checked_sound(sound: dict, index: int, folder: Path) -> dict:
+    """A kit entry whose file lies inside the kit's folder."""
+    if not isinstance(sound, dict) or not isinstance(sound.get("file"), str):
+        raise ValueError(f"sound {index} has no file name")
+    inside = (folder / sound["file"]).resolve()
+    if folder.resolve() not in inside.parents:
+        raise ValueError(f"sound {index}: {sound['file']!r} is not inside the kit's folder")
+    return sound
 
 
 def _write_kit(folder: Path, preset: Preset, sounds: list[dict], rate: int, fmt: str) -> None:
@@ -290,7 +325,10 @@ def read_kit(kit_path: Path, preset_name: str | None = None, names: Sequence[str
         recorded = kit.get("preset_path")
         if preset_name:
             preset = find_preset(preset_name)
-        elif recorded and (Path(recorded) / PRESET_FILE).is_file():
+        elif recorded:
+            if not (Path(recorded) / PRESET_FILE).is_file():
+                raise ValueError(f"its preset folder {recorded} has gone; name the preset "
+                                 "with --preset")  # fmt: skip
             preset = load_preset(recorded)
         else:
             preset = find_preset(str(kit["preset"]))

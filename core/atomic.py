@@ -48,12 +48,18 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
             _fsync(child)
         os.chmod(tmp, 0o777 & ~_UMASK)
         old = None
-        if target.exists():  # set the old one aside first: a crash never leaves neither
-            old = Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-            )
-            os.rename(target, old / target.name)
-        os.rename(tmp, target)
+        try:
+            if target.exists():  # set the old one aside first: a crash never leaves neither
+                old = Path(
+                    tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+                )
+                os.rename(target, old / target.name)
+            os.rename(tmp, target)
+        except BaseException:
+            if old is not None and (old / target.name).exists() and not target.exists():
+                os.rename(old / target.name, target)  # the swap failed: the old one returns
+                shutil.rmtree(old, ignore_errors=True)
+            raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     finally:
@@ -78,13 +84,16 @@ def folder_problem(path: str | os.PathLike) -> str | None:
     the nearest folder that exists (permissions alone miss a read-only file system).
     """
     target = Path(path)
-    if target.exists() and not target.is_dir():
-        return "is a file, not a folder"
-    existing = target
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is a file, not a folder"
+    try:
+        if target.exists() and not target.is_dir():
+            return "is a file, not a folder"
+        existing = target
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            return f"{existing} is a file, not a folder"
+    except OSError as exc:  # a name too long, a folder we may not enter
+        return f"cannot be reached: {exc.strerror or exc}"
     try:
         with tempfile.TemporaryFile(dir=existing):
             pass
@@ -96,7 +105,10 @@ def folder_problem(path: str | os.PathLike) -> str | None:
 def file_problem(path: str | os.PathLike) -> str | None:
     """Why a file cannot be written at `path` (its folder made if missing), or None."""
     target = Path(path)
-    if target.is_dir():
-        return "is a folder; name the file to write"
+    try:
+        if target.is_dir():
+            return "is a folder; name the file to write"
+    except OSError as exc:
+        return f"cannot be reached: {exc.strerror or exc}"
     problem = folder_problem(target.parent)
     return f"{target.parent}: {problem}" if problem else None

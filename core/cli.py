@@ -165,7 +165,8 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["wav24", "wav32f"], help="default wav24 (a kit's own)")
     p.add_argument("--seed", type=int,
                    help="default 0; a sound's latent comes from (seed, class or note, index), so "
-                        "the same seed renders the same sound in any render")  # fmt: skip
+                        "a seed renders the same sound in any one-shot render (with --midi: "
+                        "the same seed, the same bounce)")  # fmt: skip
     p.add_argument("--kit", help="render exactly what a kit.json from an earlier render holds")
     p.add_argument(
         "--instrument",

@@ -59,6 +59,13 @@ def looks_like_path(arg: str) -> bool:
     return os.sep in arg or "/" in arg or arg.startswith((".", "~"))
 
 
+def is_preset_name(name: str) -> bool:
+    """Whether `name` (not a path) names an installed preset or an alias."""
+    if looks_like_path(name):
+        return False
+    return name in DEFAULTS or any(name in (e.name, e.path.name) for e in list_presets())
+
+
 def find_preset(name_or_path: str) -> Preset:
     """The one resolver for every command and the window.
 

@@ -56,6 +56,15 @@ def scratch(tmp_path: Path, tiny_preset: Path) -> dict[str, str]:
     (tmp_path / "nan.json").write_text(json.dumps(bad).replace("NaN", "NaN"))
     bad["sounds"][0].update(name="bongo", z=kit["sounds"][0]["z"])
     (tmp_path / "bongo.json").write_text(json.dumps(bad))
+    (tmp_path / "gone.json").write_text(json.dumps({**kit, "preset_path": str(tmp_path / "gone")}))
+    window_kit = {"format": "ganpad-kit/1", "preset": "tiny-drums", "slots": [{"seed": 1}]}
+    (tmp_path / "window.json").write_text(json.dumps(window_kit))
+    shutil.copytree(tiny_preset, tmp_path / "tiny-drums")
+    (tmp_path / "other" / "tiny-drums").mkdir(parents=True)
+    (tmp_path / "other" / "tiny-drums" / "notes.txt").write_text("the user's own")
+    smpte = mido.MidiFile(type=0, ticks_per_beat=-(17 << 8) + 40)
+    smpte.tracks.append(mido.MidiTrack([mido.Message("note_on", channel=9, note=36)]))
+    smpte.save(tmp_path / "smpte17.mid")
     return {"dir": str(tmp_path), "preset": str(tiny_preset),
             "kit": str(good / "tiny-drums" / "kit.json")}  # fmt: skip
 
@@ -96,6 +105,18 @@ BAD_INPUTS = [
     ("render --preset no-such-preset --out {dir}/out", "no-such-preset: no such preset"),
     ("render --preset {preset} --out {dir}/out --classes bongo", "has no ['bongo']"),
     ("render --preset {preset} --out {dir}/out --count x", "argument --count: invalid int"),
+    ("render --preset {dir}/tiny-drums --out {dir} --replace", "into the preset's own folder"),
+    ("render --preset {preset} --out {dir}/other --replace", "--replace empties only a render's"),
+    ("render --kit {kit} --out {dir}/out --seed 0", "--seed does not apply with --kit"),
+    ("render --kit {dir}/gone.json --out {dir}/out", "its preset folder"),
+    ("render --preset {preset} --kit {dir}/window.json --midi {dir}/ok.mid --out {dir}/out/x.wav",
+     "window.json: cannot load kit: kit needs a list of"),
+    ("render --preset {preset} --midi {dir}/ok.mid --out {dir}/ok.mid", "is the MIDI file itself"),
+    ("render --preset {preset} --midi {dir}/smpte17.mid --out {dir}/out/x.wav",
+     "smpte17.mid: SMPTE division of 17 frames a second"),
+    ("render --preset {preset} --out {dir}/" + "a" * 300 + "/out", "cannot be reached"),
+    ("eval ./no-such-run --reference {dir}", "no such preset, run folder or folder of clips"),
+    ("eval {preset} --reference {dir}/no-such-folder", "--reference"),
 ]  # fmt: skip
 
 
@@ -410,3 +431,35 @@ def test_the_window_kit_plays_a_midi_file_with_locked_slots(tiny_preset, tmp_pat
     song = _song(tmp_path / "k.mid", [(0, 10, 36, 100)])
     assert main(["render", "--preset", str(tiny_preset), "--kit", str(kit), "--midi", str(song),
                  "--out", str(tmp_path / "k.wav"), "--quiet"]) == 0  # fmt: skip
+
+
+def test_eval_takes_a_preset_name_before_a_folder_of_that_name(tmp_path, monkeypatch):
+    from ganpad.training.evaluate import _generates
+    from ganpad.training.reference import resolve
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / DEFAULT_PRESET / "kick").mkdir(parents=True)  # a render's output folder
+    (tmp_path / "heldout-drums").mkdir()
+    assert _generates(DEFAULT_PRESET) and not _generates(f"./{DEFAULT_PRESET}")
+    assert resolve("./heldout-drums") == ("./heldout-drums", None)
+
+
+def test_a_failed_folder_swap_puts_the_old_folder_back(tmp_path, monkeypatch):
+    from ganpad import atomic
+
+    target = tmp_path / "kit"
+    target.mkdir()
+    (target / "old.wav").write_bytes(b"old")
+    real_rename, calls = os.rename, []
+
+    def rename(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the new folder's move into place
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(atomic.os, "rename", rename)
+    with pytest.raises(OSError, match="No space"), atomic.atomic_dir(target) as tmp:
+        (tmp / "new.wav").write_bytes(b"new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kit"]
+    assert [p.name for p in target.iterdir()] == ["old.wav"]

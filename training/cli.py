@@ -126,6 +126,8 @@ def eval_command(args: argparse.Namespace) -> int:
 def eval_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with an eval's arguments, found before anything is generated."""
     from ganpad.atomic import folder_problem
+    from ganpad.presets.registry import is_preset_name
+    from ganpad.training.reference import REFERENCES
 
     if args.n < MIN_EVAL_CLIPS:
         return f"--n {args.n} (at least {MIN_EVAL_CLIPS}: the metrics compare sets of clips)"
@@ -135,6 +137,11 @@ def eval_problem(args: argparse.Namespace) -> str | None:
         return f"--seed {args.seed} (must be 0 or more)"
     if args.out and (problem := folder_problem(args.out)):
         return f"--out {args.out} ({problem})"
+    if not (is_preset_name(args.target) or Path(args.target).exists()):
+        return f"{args.target} (no such preset, run folder or folder of clips)"
+    if args.reference not in REFERENCES and not Path(args.reference).is_dir():
+        return (f"--reference {args.reference} (not a folder, nor one of "
+                f"{', '.join(REFERENCES)})")  # fmt: skip
     return None
 
 

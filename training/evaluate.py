@@ -12,6 +12,7 @@ import torch
 from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.audio import resample
 from ganpad.drums import DRUM_CLASSES
+from ganpad.presets.registry import is_preset_name
 from ganpad.training import checkpoint
 from ganpad.training.baselines import noise_synth, sine_at_pitch
 from ganpad.training.classifier import CLIP, RATE, DrumClassifier, load_classifier, predict
@@ -141,7 +142,7 @@ def load_target(target: str, n: int, seed: int, cache_dir: str = "",
     """Clips of a run, a preset (classes in turn, or in the shares `mix` asks) or a folder."""
     if not _generates(target):
         return load_real(target, cache_dir)
-    if (Path(target) / "checkpoints").is_dir():
+    if not is_preset_name(target) and (Path(target) / "checkpoints").is_dir():
         return generate_run(Path(target), n, seed, mix)
     return generate_preset(target, n, seed, mix)
 
@@ -220,7 +221,8 @@ def _row(values: dict[str, float], spans: dict[str, tuple[float, float]] | None 
         # No ratio to a figure that may be zero (its interval reaches 0): a KID or a real
         # half's Frechet distance near 0 would make any ratio a wild one.
         may_be_zero = span is not None and span[0] <= 0 <= span[1]
-        row[key] = _round(row["generated"] / row[ref]) if row[ref] and not may_be_zero else None
+        positive = row[ref] > 0 and not may_be_zero
+        row[key] = _round(row["generated"] / row[ref]) if positive else None
     if spans:
         row["ci95"] = {n: [_round(lo), _round(hi)] for n, (lo, hi) in spans.items()}
     return row
@@ -308,7 +310,10 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
 
 
 def _generates(target: str) -> bool:
-    """Whether the target is a generator (a run or a preset) rather than a folder of clips."""
+    """Whether the target is a generator (a run or a preset) rather than a folder of clips: a
+    preset's name wins over a folder of that name, as everywhere (a path is a path)."""
+    if is_preset_name(target):
+        return True
     path = Path(target)
     return (path / "checkpoints").is_dir() or (path / "preset.json").is_file() or not path.exists()
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from ganpad.atomic import atomic_dir
+from ganpad.presets.registry import looks_like_path
 
 HYDROGEN_KITS = Path("/usr/share/hydrogen/data/drumkits")
 SOUNDFONTS = Path("/usr/share/sounds/sf2")
@@ -114,7 +115,7 @@ def _sources(ref: Reference) -> list[Path]:
 def resolve(reference: str) -> tuple[str, dict | None]:
     """(folder of clips, the reference's record or None) for a path or a reference name; a
     named reference is built into the user cache the first time."""
-    if reference not in REFERENCES or Path(reference).exists():
+    if reference not in REFERENCES or looks_like_path(reference):
         return reference, None
     folder = Path(platformdirs.user_cache_dir("ganpad")) / "references" / reference
     if not folder.is_dir():
