@@ -13,9 +13,9 @@ import numpy as np
 
 from ganpad.presets import DEFAULT_PRESET, find_preset
 from ganpad.training.config import DataConfig
-from ganpad.training.data import load_clips
-from ganpad.training.diagnostics import high_band_share
-from ganpad.training.reference import resolve
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.data.reference import resolve
+from ganpad.training.evaluation.diagnostics import high_band_share
 
 
 def main() -> None:

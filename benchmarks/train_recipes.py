@@ -18,8 +18,8 @@ import time
 import torch
 
 from ganpad.training.config import FAMILY_DEFAULTS, RunConfig, set_value
-from ganpad.training.data import load_clips
-from ganpad.training.loop import Trainer
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.trainer.loop import Trainer
 
 # name: (family, {config changes}); the synth recipes as the shipped presets train them.
 RECIPES: dict[str, tuple[str, dict]] = {

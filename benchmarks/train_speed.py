@@ -17,9 +17,9 @@ import time
 import torch
 
 from ganpad.training.config import FAMILY_DEFAULTS, RunConfig, TrainConfig, set_value
-from ganpad.training.data import load_clips
-from ganpad.training.loop import Trainer
-from ganpad.training.losses import LOSSES, CriticResult, Loss, gradient_penalty
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.trainer.loop import Trainer
+from ganpad.training.trainer.losses import LOSSES, CriticResult, Loss, gradient_penalty
 
 GMROCK = "/usr/share/hydrogen/data/drumkits/GMRockKit"
 

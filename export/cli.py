@@ -9,13 +9,13 @@ from pathlib import Path
 
 from ganpad.export.exporter import ExportError, ExportOptions, export_preset
 from ganpad.presets import PRESET_FILE, PresetError
-from ganpad.training.checkpoint import CheckpointError
+from ganpad.training.trainer.checkpoint import CheckpointError
 
 
 def add_evaluation(preset_dir: Path, reference: str, n: int = 1000) -> dict:
     """Evaluate the written preset against real clips and record it in its preset.json."""
     from ganpad.atomic import atomic_write_text
-    from ganpad.training.evaluate import evaluate
+    from ganpad.training.evaluation.evaluate import evaluate
 
     report = evaluate(str(preset_dir), reference, n=n)
     meta_path = preset_dir / PRESET_FILE

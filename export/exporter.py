@@ -28,12 +28,12 @@ from ganpad.presets import (
     SCHEMA_VERSION,
     load_preset,
 )
-from ganpad.training import checkpoint
 from ganpad.training.config import RunConfig, from_dict, to_dict
-from ganpad.training.drumkit import kit_licenses
-from ganpad.training.loop import COMMANDS_FILE, DATA_REPORT, METRICS_FILE
+from ganpad.training.data.drumkit import kit_licenses
+from ganpad.training.data.soundfont import soundfont_license
 from ganpad.training.models import build_models
-from ganpad.training.soundfont import soundfont_license
+from ganpad.training.trainer import checkpoint
+from ganpad.training.trainer.loop import COMMANDS_FILE, DATA_REPORT, METRICS_FILE
 
 PRESET_CHECKPOINT_FORMAT = "ganpad-preset-checkpoint/1"
 

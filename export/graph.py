@@ -54,9 +54,9 @@ def export_onnx(
 
 def preset_model(preset_name: str) -> ContractGenerator:
     """A preset's generator in PyTorch, from its fine-tuning checkpoint (for comparisons)."""
-    from ganpad.training import checkpoint
-    from ganpad.training.finetune import load_preset_start
     from ganpad.training.models import build_models
+    from ganpad.training.trainer import checkpoint
+    from ganpad.training.trainer.finetune import load_preset_start
 
     start = load_preset_start(preset_name)
     cfg = start.config

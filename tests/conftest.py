@@ -52,7 +52,7 @@ def tiny_config(gmrock: Path, clip_cache: Path):
 def tiny_run(tmp_path_factory: pytest.TempPathFactory, gmrock: Path, clip_cache: Path) -> Path:
     """A class-conditional d=4 WaveGAN trained 2 steps on GMRockKit."""
     from ganpad.training.config import RunConfig
-    from ganpad.training.loop import Trainer
+    from ganpad.training.trainer.loop import Trainer
 
     cfg = RunConfig()
     cfg.data.path = str(gmrock)
@@ -107,7 +107,7 @@ def soundfont_notes():
     import numpy as np
     import torch
 
-    from ganpad.training.soundfont import render_note
+    from ganpad.training.data.soundfont import render_note
 
     played = [render_note(TIMGM, program, pitch, 100, 0.8)[:16384]
               for program, pitch in ((0, 48), (24, 60), (40, 67), (73, 79))]  # fmt: skip
@@ -148,7 +148,7 @@ def locked_kit(preset, seed0: int = 11) -> dict:
 @pytest.fixture(scope="session")
 def timgm_kits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """TimGM6mb's GM drum kits rendered key by key, as Hydrogen kit folders."""
-    from ganpad.training.soundfont_drums import build_drum_kits
+    from ganpad.training.data.soundfont_drums import build_drum_kits
 
     out = tmp_path_factory.mktemp("timgm-kits")
     build_drum_kits(TIMGM, out)  # 44.1 kHz, resampled by the loader as any kit

@@ -7,9 +7,9 @@ from collections import defaultdict
 
 import pytest
 
-from ganpad.training import data as data_module
 from ganpad.training.config import DataConfig
-from ganpad.training.data import LABELS_FILE, find_sources, load_clips
+from ganpad.training.data import ingest as data_module
+from ganpad.training.data.ingest import LABELS_FILE, find_sources, load_clips
 
 KIT_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <drumkit_info><name>Tiny</name><instrumentList>

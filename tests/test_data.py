@@ -5,9 +5,9 @@ import pytest
 import soundfile as sf
 
 from ganpad.audio import decode, load_mono, resample
-from ganpad.training import data as data_module
 from ganpad.training.config import DataConfig
-from ganpad.training.data import find_sources, load_clips, prepare_clip
+from ganpad.training.data import ingest as data_module
+from ganpad.training.data.ingest import find_sources, load_clips, prepare_clip
 
 
 def _kit_copy(gmrock, dest):
@@ -120,7 +120,7 @@ def test_prepare_clip_aligns_onset_pads_and_fades():
 
 def test_tail_db_ends_a_real_snare_where_it_falls_under_the_level(gmrock):
     from ganpad.training.config import ConfigError, RunConfig, set_value
-    from ganpad.training.diagnostics import decay_time
+    from ganpad.training.evaluation.diagnostics import decay_time
 
     audio = load_mono(gmrock / "Snare-Hard.wav", 16000)
     kept = prepare_clip(audio, DataConfig())

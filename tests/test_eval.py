@@ -6,10 +6,17 @@ import numpy as np
 import pytest
 
 from ganpad.drums import DRUM_CLASSES
-from ganpad.training.baselines import noise_synth, sine_at_pitch
-from ganpad.training.classifier import CARD, load_classifier, predict
-from ganpad.training.evaluate import Clips, class_accuracy, compare, evaluate, fit, load_real
-from ganpad.training.metrics import (
+from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
+from ganpad.training.evaluation.classifier import CARD, load_classifier, predict
+from ganpad.training.evaluation.evaluate import (
+    Clips,
+    class_accuracy,
+    compare,
+    evaluate,
+    fit,
+    load_real,
+)
+from ganpad.training.evaluation.metrics import (
     frechet_distance,
     inception_score,
     ndb,
@@ -73,7 +80,7 @@ def test_ndb_real_vs_real_low_and_collapsed_high(real):
 
 
 def test_pitch_accuracy_of_soundfont_notes_is_near_one():
-    from ganpad.training.soundfont import render_note
+    from ganpad.training.data.soundfont import render_note
 
     pitches = [p for p in range(40, 85, 4)]
     notes = [render_note(TIMGM, program, p, 100, 0.8, 16000) for program in (0, 40)
@@ -125,7 +132,7 @@ def test_eval_command_reports_ratios_and_files(
 
 
 def test_trainer_keeps_the_best_checkpoint(tiny_config, tmp_path):
-    from ganpad.training.loop import Trainer
+    from ganpad.training.trainer.loop import Trainer
 
     cfg = tiny_config(steps=2, eval_every=1, eval_n=16)
     Trainer(cfg, tmp_path / "run").train()
@@ -168,7 +175,7 @@ def test_class_accuracy_of_real_held_out_drums(classifier, real):
 
 
 def test_kid_is_zero_for_one_distribution_large_for_shifted_and_collapsed_sets():
-    from ganpad.training.metrics import kid
+    from ganpad.training.evaluation.metrics import kid
 
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
@@ -183,7 +190,7 @@ def test_kid_is_zero_for_one_distribution_large_for_shifted_and_collapsed_sets()
 
 
 def test_kid_standard_error_is_the_two_sample_jackknife():
-    from ganpad.training.metrics import kid
+    from ganpad.training.evaluation.metrics import kid
 
     rng = np.random.default_rng(6)
     a, b = rng.normal(size=(9, 4)), rng.normal(size=(7, 4)) + 0.3
@@ -197,7 +204,7 @@ def test_kid_standard_error_is_the_two_sample_jackknife():
 
 
 def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_clips():
-    from ganpad.training.metrics import bootstrap
+    from ganpad.training.evaluation.metrics import bootstrap
 
     rng = np.random.default_rng(7)
     widths = []
@@ -210,7 +217,7 @@ def test_bootstrap_intervals_hold_the_estimate_and_narrow_with_more_clips():
 
 
 def test_small_sets_are_flagged():
-    from ganpad.training.metrics import small_set_warnings
+    from ganpad.training.evaluation.metrics import small_set_warnings
 
     assert small_set_warnings({"real half": 500}, 80) == []
     warned = small_set_warnings({"real half": 21}, 64)
@@ -218,7 +225,7 @@ def test_small_sets_are_flagged():
 
 
 def test_generated_classes_follow_the_shares_asked():
-    from ganpad.training.evaluate import _latents
+    from ganpad.training.evaluation.evaluate import _latents
 
     z, labels = _latents(10, 4, ["kick", "snare", "clap"], 0, {"kick": 0.5, "clap": 0.25})
     assert z.shape == (10, 4) and np.bincount(labels, minlength=3).tolist() in (

@@ -14,8 +14,8 @@ from ganpad.export.exporter import (
     load_run,
 )
 from ganpad.presets import load_preset
-from ganpad.training.finetune import load_preset_start
-from ganpad.training.loop import Trainer
+from ganpad.training.trainer.finetune import load_preset_start
+from ganpad.training.trainer.loop import Trainer
 
 
 def test_export_writes_the_contract(tiny_preset, tiny_run):

@@ -168,7 +168,7 @@ def _args(*argv: str):
 
 def test_family_defaults_yield_to_a_config_file_and_follow_a_finetuned_preset(tmp_path, tiny_notes):
     from ganpad.training.cli import config_from_args
-    from ganpad.training.finetune import load_preset_start
+    from ganpad.training.trainer.finetune import load_preset_start
 
     fresh = config_from_args(_args("--model", "gansynth", "--data", "x", "--set",
                                    "train.lr=0.0005"))  # fmt: skip
@@ -193,7 +193,7 @@ def test_family_defaults_yield_to_a_config_file_and_follow_a_finetuned_preset(tm
 )
 def test_bad_gansynth_runs_fail_before_training(tmp_path, clip_cache, train, message):
     from ganpad.training.cli import config_from_args
-    from ganpad.training.loop import Trainer, TrainError
+    from ganpad.training.trainer.loop import Trainer, TrainError
 
     cfg = config_from_args(_args("--model", "gansynth", "--data", str(tmp_path), "--d", "4"))
     for key, value in train.items():
@@ -205,7 +205,7 @@ def test_bad_gansynth_runs_fail_before_training(tmp_path, clip_cache, train, mes
 @pytest.mark.parametrize("loss", ["lsgan", "bwgan"])
 def test_ac_gan_term_works_with_other_losses(tmp_path, clip_cache, tiny_notes, loss):
     from ganpad.training.cli import config_from_args
-    from ganpad.training.loop import Trainer
+    from ganpad.training.trainer.loop import Trainer
 
     data = tiny_notes[0].parent / "notes"
     cfg = config_from_args(_args("--model", "gansynth", "--data", str(data), "--d", "4",

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from ganpad.training.config import TrainConfig
-from ganpad.training.loop import Trainer, TrainError
-from ganpad.training.losses import LOSSES, bwgan_critic, gradient_penalty, sobolev_dual_norm
+from ganpad.training.trainer.loop import Trainer, TrainError
+from ganpad.training.trainer.losses import LOSSES, bwgan_critic, gradient_penalty, sobolev_dual_norm
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ def test_every_model_loss_and_critic_trains(tiny_config, tmp_path, loss, family,
 )
 def test_unsupported_combinations_fail_at_start(tiny_config, tmp_path, monkeypatch, changes,
                                                 message):  # fmt: skip
-    from ganpad.training import loop
+    from ganpad.training.trainer import loop
 
     cfg = tiny_config(steps=1)
     cfg.model.critic = changes.get("critic", "conv")
@@ -129,7 +129,7 @@ def test_wavenet_gan_refuses_evaluation_during_training(tiny_config, tmp_path):
 
 
 def test_drift_term_adds_the_squared_real_scores():
-    from ganpad.training.losses import wgan_gp_critic
+    from ganpad.training.trainer.losses import wgan_gp_critic
 
     critic = torch.nn.Linear(6, 1)
 
@@ -152,8 +152,8 @@ def test_drift_term_adds_the_squared_real_scores():
 def test_gradient_penalty_pass_of_its_own_keeps_the_maths(family):
     """The interpolates' own pass gives the loss and critic gradients of one shared pass."""
     from ganpad.training.config import ModelConfig
-    from ganpad.training.losses import wgan_gp_critic
     from ganpad.training.models import build_models
+    from ganpad.training.trainer.losses import wgan_gp_critic
 
     torch.manual_seed(0)
     cfg = ModelConfig(family=family, d=4, phase_shuffle=0, latent=16, conditional=True)

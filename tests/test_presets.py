@@ -18,8 +18,8 @@ from ganpad.presets import (
     load_preset,
     provider_name,
 )
-from ganpad.training.diagnostics import comb_peak, dc_ratio, decay_time, high_band_share
-from ganpad.training.metrics import track_pitch
+from ganpad.training.evaluation.diagnostics import comb_peak, dc_ratio, decay_time, high_band_share
+from ganpad.training.evaluation.metrics import track_pitch
 
 
 def _copy(src, dst):
@@ -195,7 +195,7 @@ def test_default_drums_are_full_band_where_real_drums_are(default_drums, gmrock,
     GMRockKit, one bright kit (against heldout-drums' 1823 clips, benchmarks/high_band.py, the
     hats and cymbals are within a factor of two)."""
     from ganpad.training.config import DataConfig
-    from ganpad.training.data import load_clips
+    from ganpad.training.data.ingest import load_clips
 
     preset, audio, names = default_drums
     assert preset.sample_rate == 44100

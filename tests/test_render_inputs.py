@@ -393,8 +393,8 @@ def test_float_renders_are_the_same_bytes_every_time(tiny_preset, tmp_path):
 
 
 def test_bootstrap_intervals_hold_their_estimate_and_ratios_skip_zero_straddlers():
-    from ganpad.training.evaluate import _row
-    from ganpad.training.metrics import bootstrap, frechet_distance
+    from ganpad.training.evaluation.evaluate import _row
+    from ganpad.training.evaluation.metrics import bootstrap, frechet_distance
 
     rng = np.random.default_rng(0)
     for n in (40, 100):
@@ -434,8 +434,8 @@ def test_the_window_kit_plays_a_midi_file_with_locked_slots(tiny_preset, tmp_pat
 
 
 def test_eval_takes_a_preset_name_before_a_folder_of_that_name(tmp_path, monkeypatch):
-    from ganpad.training.evaluate import _generates
-    from ganpad.training.reference import resolve
+    from ganpad.training.data.reference import resolve
+    from ganpad.training.evaluation.evaluate import _generates
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / DEFAULT_PRESET / "kick").mkdir(parents=True)  # a render's output folder

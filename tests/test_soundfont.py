@@ -9,8 +9,8 @@ from conftest import TIMGM
 
 from ganpad.cli import main
 from ganpad.notes import note_name
-from ganpad.training.metrics import track_pitch
-from ganpad.training.soundfont import SoundFontError, render_note
+from ganpad.training.data.soundfont import SoundFontError, render_note
+from ganpad.training.evaluation.metrics import track_pitch
 
 
 def test_note_names():
@@ -38,8 +38,8 @@ def test_missing_soundfont_is_named(tmp_path):
 
 def test_pitched_folder_labels_from_index_name_or_listening(tmp_path, clip_cache):
     from ganpad.training.config import DataConfig
-    from ganpad.training.data import load_clips
-    from ganpad.training.pitch_labels import pitch_from_name
+    from ganpad.training.data.ingest import load_clips
+    from ganpad.training.data.pitch_labels import pitch_from_name
 
     assert [pitch_from_name(n) for n in ("C4.wav", "F#2.flac", "Bb3.wav", "flute_72.wav")] == [
         60, 42, 58, 72]  # fmt: skip

@@ -12,13 +12,13 @@ import xmlschema
 from conftest import TIMGM
 
 from ganpad.drums import DRUM_CLASSES, GM_NOTE_CLASS
-from ganpad.training.classifier import CARD, load_classifier
-from ganpad.training.classifier import accuracy as classifier_accuracy
 from ganpad.training.config import DataConfig
-from ganpad.training.data import load_clips
-from ganpad.training.reference import REFERENCES, build_reference, resolve
-from ganpad.training.soundfont import SoundFontError
-from ganpad.training.soundfont_drums import drum_kits, soundfont_presets
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.data.reference import REFERENCES, build_reference, resolve
+from ganpad.training.data.soundfont import SoundFontError
+from ganpad.training.data.soundfont_drums import drum_kits, soundfont_presets
+from ganpad.training.evaluation.classifier import CARD, load_classifier
+from ganpad.training.evaluation.classifier import accuracy as classifier_accuracy
 
 XSD = Path("/usr/share/hydrogen/data/xsd/drumkit.xsd")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from ganpad.training.config import DataConfig, ModelConfig
-from ganpad.training.data import load_clips
+from ganpad.training.data.ingest import load_clips
 from ganpad.training.models.specgan import SpecGANCritic, SpecGANGenerator
 from ganpad.training.models.spectral import ConvSTFT, griffin_lim, spectral_convergence
 
@@ -73,7 +73,7 @@ def test_normalisation_is_per_bin_with_three_sigma_clipping(drums):
 def test_specgan_trains_and_exports_with_inversion_in_the_graph(tiny_config, tmp_path):
     from ganpad.export.exporter import ExportOptions, export_preset
     from ganpad.presets import load_preset
-    from ganpad.training.loop import Trainer
+    from ganpad.training.trainer.loop import Trainer
 
     cfg = tiny_config(steps=2, n_critic=1)
     cfg.model.family = "specgan"

@@ -11,11 +11,9 @@ import torch
 from conftest import train_notes
 
 from ganpad.presets import load_preset
-from ganpad.training.augment import augment, delay
 from ganpad.training.config import ModelConfig
-from ganpad.training.diagnostics import comb_peak, dc_ratio, decay_time, high_band_share
-from ganpad.training.losses import feature_matching
-from ganpad.training.metrics import track_pitch
+from ganpad.training.evaluation.diagnostics import comb_peak, dc_ratio, decay_time, high_band_share
+from ganpad.training.evaluation.metrics import track_pitch
 from ganpad.training.models import build_models, check_config
 from ganpad.training.models.synthesis import (
     Knots,
@@ -25,6 +23,8 @@ from ganpad.training.models.synthesis import (
     dc_block,
     sines,
 )
+from ganpad.training.trainer.augment import augment, delay
+from ganpad.training.trainer.losses import feature_matching
 
 RATE = 16000
 
@@ -298,7 +298,7 @@ def test_notesynth_trains_on_real_notes_and_exports_every_pitch(tmp_path, clip_c
 
 
 def test_spectral_distance_follows_envelopes_not_noise_grains():
-    from ganpad.training.losses import spectral_distance
+    from ganpad.training.trainer.losses import spectral_distance
 
     rng = np.random.default_rng(1)
     t = torch.arange(16384) / RATE
@@ -331,7 +331,7 @@ def test_encoder_prior_is_fitted_per_label_and_maps_the_latent():
 
 
 def test_resynthesis_phase_needs_an_encoder(tiny_config, tmp_path):
-    from ganpad.training.loop import Trainer, TrainError
+    from ganpad.training.trainer.loop import Trainer, TrainError
 
     cfg = tiny_config(adversarial_from=10)
     with pytest.raises(TrainError, match="model.encoder"):

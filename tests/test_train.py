@@ -9,9 +9,9 @@ import time
 import pytest
 import torch
 
-from ganpad.training import checkpoint
 from ganpad.training.config import load_toml
-from ganpad.training.loop import Trainer, TrainError
+from ganpad.training.trainer import checkpoint
+from ganpad.training.trainer.loop import Trainer, TrainError
 
 
 def _metrics(run_dir):
@@ -140,8 +140,8 @@ def _ddp_penalty_worker(rank: int, port: int, results) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
     from ganpad.training.config import ModelConfig, TrainConfig
-    from ganpad.training.losses import wgan_gp_critic
     from ganpad.training.models import build_models
+    from ganpad.training.trainer.losses import wgan_gp_critic
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=2)  # fmt: skip

@@ -3,8 +3,8 @@ import torch
 
 from ganpad.training.config import ModelConfig
 from ganpad.training.models import build_models, check_config
+from ganpad.training.models.phase_shuffle import PhaseShuffle, phase_shuffle
 from ganpad.training.models.wavegan import WaveGANCritic, WaveGANGenerator
-from ganpad.training.phase_shuffle import PhaseShuffle, phase_shuffle
 
 
 @pytest.mark.parametrize("slice_len", [16384, 32768, 65536])

@@ -56,7 +56,7 @@ def test_teacher_forcing_gives_a_waveform_and_a_likelihood():
 
 def test_wavenet_gan_is_not_exported(tiny_config, tmp_path):
     from ganpad.export.exporter import ExportError, ExportOptions, export_preset
-    from ganpad.training.loop import Trainer
+    from ganpad.training.trainer.loop import Trainer
 
     cfg = tiny_config(steps=1, n_critic=1, sample_every=0)
     cfg.model.family = "wavenet-gan"

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ganpad.training.config import DataConfig, ModelConfig
-from ganpad.training.data import load_clips
-from ganpad.training.metrics import pitch_metrics, track_pitch
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.evaluation.metrics import pitch_metrics, track_pitch
 from ganpad.training.models import build_models
 
 

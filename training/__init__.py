@@ -1,1 +1,2 @@
-"""Training side: data ingest, models, losses, the GAN trainer (needs torch)."""
+"""Training side (needs torch), by idea: `data` (ingest), `models`, `trainer` (losses, the loop,
+checkpoints) and `evaluation` (metrics, the drum classifier); `config` and `cli` serve them all."""

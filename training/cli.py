@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 from ganpad.presets import PresetError
-from ganpad.training.checkpoint import CheckpointError
 from ganpad.training.config import (
     FAMILY_DEFAULTS,
     ConfigError,
@@ -19,9 +18,10 @@ from ganpad.training.config import (
     load_toml,
     set_value,
 )
-from ganpad.training.data import load_clips
-from ganpad.training.finetune import PresetStart, adopt_model, load_preset_start
-from ganpad.training.loop import COMMANDS_FILE, CONFIG_FILE, Trainer, TrainError
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.trainer.checkpoint import CheckpointError
+from ganpad.training.trainer.finetune import PresetStart, adopt_model, load_preset_start
+from ganpad.training.trainer.loop import COMMANDS_FILE, CONFIG_FILE, Trainer, TrainError
 
 
 def config_from_args(args: argparse.Namespace, start: PresetStart | None = None) -> RunConfig:
@@ -108,7 +108,7 @@ def scan_command(args: argparse.Namespace) -> int:
 
 
 def eval_command(args: argparse.Namespace) -> int:
-    from ganpad.training.evaluate import EvalError, evaluate, markdown
+    from ganpad.training.evaluation.evaluate import EvalError, evaluate, markdown
 
     problem = eval_problem(args)
     if problem:
@@ -127,7 +127,7 @@ def eval_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with an eval's arguments, found before anything is generated."""
     from ganpad.atomic import folder_problem
     from ganpad.presets.registry import is_preset_name
-    from ganpad.training.reference import REFERENCES
+    from ganpad.training.data.reference import REFERENCES
 
     if args.n < MIN_EVAL_CLIPS:
         return f"--n {args.n} (at least {MIN_EVAL_CLIPS}: the metrics compare sets of clips)"
@@ -151,9 +151,14 @@ MIN_EVAL_CLIPS = 10
 def classifier_command(args: argparse.Namespace) -> int:
     import tempfile
 
-    from ganpad.training.classifier import CARD, kit_split, save_classifier, train_classifier
-    from ganpad.training.soundfont import SoundFontError
-    from ganpad.training.soundfont_drums import build_drum_kits
+    from ganpad.training.data.soundfont import SoundFontError
+    from ganpad.training.data.soundfont_drums import build_drum_kits
+    from ganpad.training.evaluation.classifier import (
+        CARD,
+        kit_split,
+        save_classifier,
+        train_classifier,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -177,7 +182,7 @@ def classifier_command(args: argparse.Namespace) -> int:
 
 
 def compare_command(args: argparse.Namespace) -> int:
-    from ganpad.training.compare import compare, table
+    from ganpad.training.trainer.compare import compare, table
 
     config = RunConfig()
     try:
@@ -193,7 +198,7 @@ def compare_command(args: argparse.Namespace) -> int:
 
 
 def soundfont_command(args: argparse.Namespace) -> int:
-    from ganpad.training.soundfont import SoundFontError, build_note_set
+    from ganpad.training.data.soundfont import SoundFontError, build_note_set
 
     try:
         low, high = (int(x) for x in args.pitches.split("-"))
@@ -226,8 +231,8 @@ def _with_bar(name: str, unit: str, errors: tuple[type[Exception], ...], work):
 
 
 def soundfont_drums_command(args: argparse.Namespace) -> int:
-    from ganpad.training.soundfont import SoundFontError
-    from ganpad.training.soundfont_drums import build_drum_kits
+    from ganpad.training.data.soundfont import SoundFontError
+    from ganpad.training.data.soundfont_drums import build_drum_kits
 
     velocities = tuple(args.velocities)
     summary, code = _with_bar("data soundfont-drums", "kit", (SoundFontError,), lambda bar: (
@@ -239,8 +244,8 @@ def soundfont_drums_command(args: argparse.Namespace) -> int:
 
 
 def reference_command(args: argparse.Namespace) -> int:
-    from ganpad.training.reference import build_reference
-    from ganpad.training.soundfont import SoundFontError
+    from ganpad.training.data.reference import build_reference
+    from ganpad.training.data.soundfont import SoundFontError
 
     errors = (ValueError, FileNotFoundError, SoundFontError)
     done, code = _with_bar("data reference", "font", errors,

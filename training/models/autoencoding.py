@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ganpad.training.losses import gaussian_kl, spectral_distance
+from ganpad.training.trainer.losses import gaussian_kl, spectral_distance
 
 MEL_BANDS = 64
 

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from ganpad.training.config import ModelConfig
+from ganpad.training.models.phase_shuffle import PhaseShuffle
 from ganpad.training.models.projection import projected_score
-from ganpad.training.phase_shuffle import PhaseShuffle
 
 BASE_LEN = 16
 # slice length -> (stride of each layer, channel multiplier at the start)

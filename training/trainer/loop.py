@@ -18,16 +18,16 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ganpad.atomic import atomic_write_text
-from ganpad.training import checkpoint, distributed
-from ganpad.training.augment import augment, check_augments
-from ganpad.training.auxiliary import AuxiliaryTap, accuracy, has_classifier
 from ganpad.training.config import RunConfig, save_toml, to_dict
-from ganpad.training.data import ClipSet, load_clips
-from ganpad.training.finetune import PresetStart
-from ganpad.training.losses import CriticResult, feature_matching, get_loss
+from ganpad.training.data.ingest import ClipSet, load_clips
 from ganpad.training.models import build_models, check_config, fake_batch, synthesize
 from ganpad.training.models.gansynth import GROUP
-from ganpad.training.tblog import TensorBoardLog
+from ganpad.training.trainer import checkpoint, distributed
+from ganpad.training.trainer.augment import augment, check_augments
+from ganpad.training.trainer.auxiliary import AuxiliaryTap, accuracy, has_classifier
+from ganpad.training.trainer.finetune import PresetStart
+from ganpad.training.trainer.losses import CriticResult, feature_matching, get_loss
+from ganpad.training.trainer.tblog import TensorBoardLog
 
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
@@ -361,9 +361,9 @@ class Trainer:
     def evaluate_now(self) -> dict[str, float]:
         """Frechet distance and Inception score of the EMA generator against real clips; the
         checkpoint with the lowest distance so far is kept in checkpoints/best."""
-        from ganpad.training.classifier import load_classifier, predict
-        from ganpad.training.evaluate import fit, generate_with, load_real
-        from ganpad.training.metrics import frechet_distance, inception_score
+        from ganpad.training.evaluation.classifier import load_classifier, predict
+        from ganpad.training.evaluation.evaluate import fit, generate_with, load_real
+        from ganpad.training.evaluation.metrics import frechet_distance, inception_score
 
         t = self.cfg.train
         self._refit_prior()

@@ -25,8 +25,8 @@ from torch import nn
 from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.drums import DRUM_CLASSES
 from ganpad.training.config import DataConfig
-from ganpad.training.data import ClipSet, load_clips
-from ganpad.training.features import LogMel, MelConfig
+from ganpad.training.data.ingest import ClipSet, load_clips
+from ganpad.training.evaluation.features import LogMel, MelConfig
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets"
 WEIGHTS = ASSET_DIR / "drum_classifier.safetensors"

@@ -77,8 +77,8 @@ REFERENCES = {
 def build_reference(name: str, out: Path,
                     progress: Callable[[int, int], None] | None = None) -> Path:  # fmt: skip
     """Write reference `name` into the folder `out` (whole or not at all)."""
-    from ganpad.training.soundfont import build_note_set
-    from ganpad.training.soundfont_drums import build_drum_kits
+    from ganpad.training.data.soundfont import build_note_set
+    from ganpad.training.data.soundfont_drums import build_drum_kits
 
     ref = _known(name)
     missing = [str(p) for p in _sources(ref) if not p.exists()]

@@ -25,9 +25,9 @@ from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.audio import AudioError, is_audio_file, load_mono
 from ganpad.drums import DRUM_CLASSES, classify_name
 from ganpad.training.config import DataConfig
-from ganpad.training.diagnostics import decay_time
-from ganpad.training.drumkit import KIT_FILE, read_kit
-from ganpad.training.pitch_labels import pitch_label, pitches_from_index
+from ganpad.training.data.drumkit import KIT_FILE, read_kit
+from ganpad.training.data.pitch_labels import pitch_label, pitches_from_index
+from ganpad.training.evaluation.diagnostics import decay_time
 
 CACHE_VERSION = 1
 LABELS_FILE = "ganpad-labels.json"  # beside the pack: relative path -> class, wins over all
@@ -329,7 +329,7 @@ def guess_labels(audio: np.ndarray, scheme: str = "drums") -> list[tuple[str, fl
     # to a key) plugs in here under its own scheme; today every drum preset speaks classes.
     if scheme != "drums":
         raise ValueError(f"data.labels = {scheme!r}: no classifier labels unnamed clips for it")
-    from ganpad.training.classifier import most_likely  # it imports this module
+    from ganpad.training.evaluation.classifier import most_likely  # it imports this module
 
     try:
         return most_likely(audio)
@@ -346,7 +346,7 @@ def _guess_unnamed(
     its rate and length, sliced with the default settings (cached like any clip)."""
     if not sources:
         return {}
-    from ganpad.training.classifier import CLIP, RATE
+    from ganpad.training.evaluation.classifier import CLIP, RATE
 
     own = DataConfig(path=cfg.path, cache_dir=cfg.cache_dir, sample_rate=RATE, slice_len=CLIP)
     own_clips = pool.map(lambda s: _load_one(s, own, cache), sources)

@@ -20,7 +20,7 @@ import numpy as np
 from ganpad.atomic import atomic_dir, atomic_write_text
 from ganpad.drums import GM_NOTE_CLASS, GM_NOTE_NAMES
 from ganpad.hydrogen_kit import Instrument, Layer, drumkit_xml, velocity_layers
-from ganpad.training.soundfont import DEBIAN_FONTS, SoundFontError, render_midi
+from ganpad.training.data.soundfont import DEBIAN_FONTS, SoundFontError, render_midi
 
 DRUM_BANK = 128
 DRUM_CHANNEL = 9  # MIDI channel 10

@@ -48,7 +48,7 @@ def pitch_label(path: str, clip: np.ndarray, rate: int, index: dict[str, int]) -
     named = pitch_from_name(Path(path).name)
     if named is not None:
         return named
-    from ganpad.training.metrics import track_pitch
+    from ganpad.training.evaluation.metrics import track_pitch
 
     heard = track_pitch(clip[None], rate)[0]
     return None if np.isnan(heard) else int(round(heard))

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from ganpad.atomic import atomic_write_text
-from ganpad.training.classifier import load_classifier, predict
 from ganpad.training.config import RunConfig
-from ganpad.training.data import load_clips
-from ganpad.training.evaluate import generate_with, load_real
-from ganpad.training.loop import METRICS_FILE, Trainer
-from ganpad.training.losses import LOSSES
-from ganpad.training.metrics import frechet_distance, inception_score
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.evaluation.classifier import load_classifier, predict
+from ganpad.training.evaluation.evaluate import generate_with, load_real
+from ganpad.training.evaluation.metrics import frechet_distance, inception_score
 from ganpad.training.models import CRITICS, FAMILIES
+from ganpad.training.trainer.loop import METRICS_FILE, Trainer
+from ganpad.training.trainer.losses import LOSSES
 
 
 def combinations(models: list[str] | None, losses: list[str] | None,

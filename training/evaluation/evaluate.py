@@ -13,13 +13,19 @@ from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.audio import resample
 from ganpad.drums import DRUM_CLASSES
 from ganpad.presets.registry import is_preset_name
-from ganpad.training import checkpoint
-from ganpad.training.baselines import noise_synth, sine_at_pitch
-from ganpad.training.classifier import CLIP, RATE, DrumClassifier, load_classifier, predict
 from ganpad.training.config import DataConfig, from_dict
-from ganpad.training.data import load_clips
-from ganpad.training.diagnostics import signal_report, spectral_centroid
-from ganpad.training.metrics import (
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.data.reference import resolve
+from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
+from ganpad.training.evaluation.classifier import (
+    CLIP,
+    RATE,
+    DrumClassifier,
+    load_classifier,
+    predict,
+)
+from ganpad.training.evaluation.diagnostics import signal_report, spectral_centroid
+from ganpad.training.evaluation.metrics import (
     bootstrap,
     frechet_distance,
     inception_score,
@@ -33,7 +39,7 @@ from ganpad.training.metrics import (
     track_pitch,
 )
 from ganpad.training.models import build_models, synthesize
-from ganpad.training.reference import resolve
+from ganpad.training.trainer import checkpoint
 
 EMBEDDING_DIMS = 80  # the log-mel embedding's, the widest a Frechet distance here sees
 
@@ -371,7 +377,7 @@ def write_report(report: dict, generated: Clips, real: Clips, out: Path) -> None
     second across, low frequencies at the bottom, 60 dB from white to black."""
     from PIL import Image
 
-    from ganpad.training.tblog import spectrogram_image
+    from ganpad.training.trainer.tblog import spectrogram_image
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "report.json", json.dumps(report, indent=1) + "\n")

@@ -1,0 +1,1 @@
+"""Evaluation: the drum classifier, metrics, baselines and signal checks behind `ganpad eval`."""

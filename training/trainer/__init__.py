@@ -1,0 +1,1 @@
+"""The GAN trainer: losses, the loop, checkpoints, EMA, augmentation, logs, torchrun, finetune."""
