@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers.midi_files import write_song
 
 from ganpad.app.render import RenderError, plan, render, render_kit
 from ganpad.cli import main
@@ -200,25 +201,6 @@ def _h2cli_check(kit: Path) -> str:
         return out.stdout + out.stderr
 
 
-def _drum_song(path, notes, tempo_bpm=120, ticks=480):
-    """A type-1 MIDI file: (beat, channel, note, velocity) note-ons, each off an eighth later."""
-    import mido
-
-    song = mido.MidiFile(type=1, ticks_per_beat=ticks)
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm))])
-    events = []
-    for beat, channel, note, velocity in notes:
-        events.append((round(beat * ticks), "note_on", channel, note, velocity))
-        events.append((round((beat + 0.5) * ticks), "note_off", channel, note, 0))
-    last = 0
-    for tick, kind, channel, note, velocity in sorted(events):
-        track.append(mido.Message(kind, channel=channel - 1, note=note, velocity=velocity,
-                                  time=tick - last))  # fmt: skip
-        last = tick
-    song.tracks.append(track)
-    song.save(path)
-
-
 def test_midi_file_render_places_each_generated_hit_on_its_exact_sample(tiny_preset, tmp_path):
     from ganpad.app.clip import finish_clip
     from ganpad.app.latents import latent_for_seed
@@ -228,7 +210,7 @@ def test_midi_file_render_places_each_generated_hit_on_its_exact_sample(tiny_pre
 
     song = tmp_path / "groove.mid"
     # 120 bpm: a beat is 0.5 s. Channel 1's note is not a drum and is left out.
-    _drum_song(song, [(0, 10, 36, 100), (0.5, 10, 38, 64), (1.37, 10, 36, 127),
+    write_song(song, [(0, 10, 36, 100), (0.5, 10, 38, 64), (1.37, 10, 36, 127),
                       (1.37, 10, 42, 90), (2, 1, 60, 100)])  # fmt: skip
     out = tmp_path / "groove.wav"
     assert main(["render", "--preset", str(tiny_preset), "--midi", str(song),
@@ -266,7 +248,7 @@ def test_midi_render_names_a_bad_file(tiny_preset, tmp_path, capsys):
     assert "broken.mid: not a readable MIDI file" in capsys.readouterr().err
     assert not out.exists()
     empty = tmp_path / "empty.mid"
-    _drum_song(empty, [(0, 1, 60, 100)])
+    write_song(empty, [(0, 1, 60, 100)])
     assert main(["render", "--preset", str(tiny_preset), "--midi", str(empty), "--channel", "10",
                  "--out", str(out)]) == 2  # fmt: skip
     assert "no note-on on channel 10" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers.midi_files import write_song
 
 from ganpad.app.limiter import CEILING_DB, limit, true_peak_db
 from ganpad.app.render import plan, read_kit
@@ -20,31 +21,13 @@ from ganpad.cli import main
 from ganpad.presets import DEFAULT_NOTES_PRESET, DEFAULT_PRESET, find_preset, load_preset
 
 
-def _song(path: Path, notes, *, kind: int = 1, ticks: int = 480, bpm: float = 120) -> Path:
-    """A MIDI file of (beat, channel, note, velocity) note-ons, each off half a beat later."""
-    song = mido.MidiFile(type=kind, ticks_per_beat=ticks)
-    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))])
-    events = []
-    for beat, channel, note, velocity in notes:
-        events.append((round(beat * ticks), "note_on", channel, note, velocity))
-        events.append((round((beat + 0.5) * ticks), "note_off", channel, note, 0))
-    last = 0
-    for tick, name, channel, note, velocity in sorted(events):
-        track.append(mido.Message(name, channel=channel - 1, note=note, velocity=velocity,
-                                  time=tick - last))  # fmt: skip
-        last = tick
-    song.tracks.append(track)
-    song.save(path)
-    return path
-
-
 @pytest.fixture
 def scratch(tmp_path: Path, tiny_preset: Path) -> dict[str, str]:
     """Files a user's mistakes name: a file, a folder, MIDI files, broken kits."""
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "a-folder").mkdir()
-    _song(tmp_path / "off.mid", [(i, 10, k, 100) for i, k in enumerate((20, 30, 90, 100))])
-    _song(tmp_path / "ok.mid", [(0, 10, 36, 100)])
+    write_song(tmp_path / "off.mid", [(i, 10, k, 100) for i, k in enumerate((20, 30, 90, 100))])
+    write_song(tmp_path / "ok.mid", [(0, 10, 36, 100)])
     whole = (tmp_path / "ok.mid").read_bytes()
     (tmp_path / "cut.mid").write_bytes(whole[: len(whole) // 2])
     good = tmp_path / "kit"
@@ -158,7 +141,7 @@ def read_only(tmp_path: Path):
 def test_a_read_only_output_is_refused_before_the_work(tiny_preset, read_only, capsys):
     assert main(["render", "--preset", str(tiny_preset), "--out", str(read_only / "x")]) == 2
     assert "not writable" in capsys.readouterr().err
-    song = _song(read_only.parent / "ok.mid", [(0, 10, 36, 100)])
+    song = write_song(read_only.parent / "ok.mid", [(0, 10, 36, 100)])
     argv = ["render", "--preset", str(tiny_preset), "--midi", str(song), "--out"]
     assert main([*argv, str(read_only / "x.wav")]) == 2
     assert "not writable" in capsys.readouterr().err
@@ -294,14 +277,14 @@ def _long_drum_file(path: Path, seconds: float) -> Path:
         if beat % 2 == 1:
             notes += [(beat, 10, 38, 127), (beat, 10, 39, 120)]
         beat += 0.25
-    return _song(path, notes)
+    return write_song(path, notes)
 
 
 @pytest.mark.parametrize("fmt", ["wav24", "wav32f"])
 def test_midi_bounces_stay_under_the_true_peak_ceiling(tmp_path, fmt, capsys):
     """A velocity-127 chord through the notes preset and a dense drum groove through the drums:
     no sample at full scale, the true peak at most -1 dBTP."""
-    chord = _song(tmp_path / "chord.mid", [(0, 1, n, 127) for n in (48, 55, 60, 64)])
+    chord = write_song(tmp_path / "chord.mid", [(0, 1, n, 127) for n in (48, 55, 60, 64)])
     groove = _long_drum_file(tmp_path / "groove.mid", 6.0)
     for preset, song in (("notes", chord), ("drums", groove)):
         out = tmp_path / f"{preset}-{fmt}.wav"
@@ -354,7 +337,7 @@ def test_type_2_and_smpte_files_play_at_their_times(tiny_preset, tmp_path):
 
 
 def test_notes_a_preset_cannot_play_are_summed_up(tiny_preset, tmp_path, capsys):
-    song = _song(tmp_path / "some.mid", [(0, 10, 36, 100), (1, 10, 20, 100), (2, 10, 38, 100),
+    song = write_song(tmp_path / "some.mid", [(0, 10, 36, 100), (1, 10, 20, 100), (2, 10, 38, 100),
                                          (3, 10, 20, 90), (4, 10, 100, 90)])  # fmt: skip
     out = tmp_path / "some.wav"
     assert main(["render", "--preset", str(tiny_preset), "--midi", str(song), "--out", str(out),
@@ -370,7 +353,7 @@ def test_midi_with_a_rendered_kit_plays_its_sounds_in_turn(tiny_preset, tmp_path
     assert main(["render", "--preset", str(tiny_preset), "--out", str(kit_dir), "--count", "2",
                  "--classes", "kick", "--quiet"]) == 0  # fmt: skip
     kit = kit_dir / "tiny-drums" / "kit.json"
-    song = _song(tmp_path / "kicks.mid", [(b, 10, 36, 100) for b in range(4)])
+    song = write_song(tmp_path / "kicks.mid", [(b, 10, 36, 100) for b in range(4)])
     out = tmp_path / "kicks.wav"
     assert (
         main(["render", "--kit", str(kit), "--midi", str(song), "--out", str(out), "--quiet"]) == 0
@@ -428,7 +411,7 @@ def test_the_window_kit_plays_a_midi_file_with_locked_slots(tiny_preset, tmp_pat
     preset = load_preset(tiny_preset)
     kit = tmp_path / "window-kit.json"
     kit.write_text(json.dumps(locked_kit(preset)))
-    song = _song(tmp_path / "k.mid", [(0, 10, 36, 100)])
+    song = write_song(tmp_path / "k.mid", [(0, 10, 36, 100)])
     assert main(["render", "--preset", str(tiny_preset), "--kit", str(kit), "--midi", str(song),
                  "--out", str(tmp_path / "k.wav"), "--quiet"]) == 0  # fmt: skip
 
