@@ -200,6 +200,9 @@ def test_the_notes_alias_opens_the_notes_preset(qtbot, tmp_path):
     assert win.engine.preset.name == DEFAULT_NOTES_PRESET
     assert win.preset_list.currentItem().data(Qt.UserRole + 1).name == DEFAULT_NOTES_PRESET
     assert not win.notice.isVisible()
+    # Four octaves of keys scroll sideways rather than widen the window past a laptop screen.
+    # (Unscrolled, the 49 keys alone asked for 1438 px.)
+    assert win.instrument.minimumSizeHint().width() < 400 and len(win.instrument.pads) == 49
     win.close()
 
 

@@ -6,7 +6,14 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDrag, QKeyEvent, QMouseEvent
-from PySide6.QtWidgets import QApplication, QGridLayout, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QGridLayout,
+    QPushButton,
+    QScrollArea,
+    QWidget,
+)
 
 from ganpad.drums import GM_NOTE_NAMES, PAD_GRID
 from ganpad.notes import note_name
@@ -92,8 +99,9 @@ class PadGrid(QWidget):
             self.pads[note].light()
 
 
-class Keyboard(QWidget):
-    """A row of keys over a pitched preset's range."""
+class Keyboard(QScrollArea):
+    """A row of keys over a pitched preset's range; it scrolls sideways where the window is
+    narrower than four octaves of keys, so the window fits a laptop's screen."""
 
     note = Signal(int)
     release = Signal(int)  # a key let go: pitched presets fade the note out
@@ -101,7 +109,8 @@ class Keyboard(QWidget):
 
     def __init__(self, low: int, high: int, playable: Callable[[int], bool] = lambda note: True):
         super().__init__()
-        layout = QGridLayout(self)
+        keys = QWidget()
+        layout = QGridLayout(keys)
         layout.setSpacing(1)
         self.pads: dict[int, Pad] = {}
         for i, pitch in enumerate(range(low, high + 1)):
@@ -113,6 +122,12 @@ class Keyboard(QWidget):
             key.drag_requested.connect(self.drag)
             layout.addWidget(key, 0 if "#" in name else 1, i)
             self.pads[pitch] = key
+        self.setWidget(keys)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.NoFrame)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        bar = self.horizontalScrollBar().sizeHint().height()
+        self.setMinimumHeight(keys.minimumSizeHint().height() + bar)
 
     def light(self, note: int) -> None:
         if note in self.pads:
