@@ -66,7 +66,7 @@ def is_preset_name(name: str) -> bool:
     return name in DEFAULTS or any(name in (e.name, e.path.name) for e in list_presets())
 
 
-def find_preset(name_or_path: str) -> Preset:
+def find_preset(name_or_path: str, check_graph: bool = True) -> Preset:
     """The one resolver for every command and the window.
 
     An argument that looks like a path is a preset folder. Otherwise it is a preset's name or
@@ -75,15 +75,15 @@ def find_preset(name_or_path: str) -> Preset:
     render's own output folder never shadows the preset it was rendered from.
     """
     if looks_like_path(name_or_path):
-        return load_preset(Path(name_or_path).expanduser())
+        return load_preset(Path(name_or_path).expanduser(), check_graph)
     entries = list_presets()
     for entry in entries:
         if name_or_path in (entry.name, entry.path.name):
-            return load_preset(entry.path)
+            return load_preset(entry.path, check_graph)
     if name_or_path in DEFAULTS:
-        return find_preset(DEFAULTS[name_or_path])
+        return find_preset(DEFAULTS[name_or_path], check_graph)
     if (Path(name_or_path) / PRESET_FILE).is_file():
-        return load_preset(Path(name_or_path))
+        return load_preset(Path(name_or_path), check_graph)
     names = ", ".join(sorted({e.name for e in entries})) or "none"
     raise PresetError(name_or_path, f"no such preset (installed: {names}; a folder is "
                                     f"written as ./{name_or_path})")  # fmt: skip

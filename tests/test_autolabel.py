@@ -116,6 +116,21 @@ def test_corrections_file_wins_and_is_never_served_stale(gmrock, tmp_path, monke
     (pack / LABELS_FILE).write_text(json.dumps({"one.wav": "cowbell"}))
     with pytest.raises(ValueError, match=f"{LABELS_FILE}.*cowbell.*not a drum class"):
         load_clips(cfg)
+    (pack / LABELS_FILE).write_text('{"one.wav": "tom", "./one.wav": "kick"}')
+    with pytest.raises(ValueError, match="'./one.wav' names 'one.wav' again, as 'kick'"):
+        load_clips(cfg)
+    # Saved by a Windows tool, with a byte-order mark: read as any other.
+    (pack / LABELS_FILE).write_bytes(b"\xef\xbb\xbf" + json.dumps({"one.wav": "tom"}).encode())
+    assert _labels(load_clips(cfg))["one.wav"] == "tom"
+    with pytest.raises(ValueError, match="autolabel_min_confidence = 1.5"):
+        load_clips(DataConfig(path=str(pack), autolabel_min_confidence=1.5))
+    # The classifier's own training data is never labelled by the classifier.
+    (pack / LABELS_FILE).unlink()
+    plain = load_clips(DataConfig(path=str(pack), cache_dir=str(tmp_path / "cache"),
+                                  autolabel=False))  # fmt: skip
+    assert "one.wav" not in _labels(plain) and plain.report.guesses == []
+    assert "autolabel is off" in {s.path.rsplit("/", 1)[-1]: s for s in plain.report.skipped}[
+        "one.wav"].detail  # fmt: skip
 
 
 def test_scan_shows_confidence_and_how_to_correct(renamed, clip_cache, capsys):

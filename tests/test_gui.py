@@ -258,3 +258,23 @@ def test_notes_preset_plays_from_a_keyboard_and_releases_on_let_go(qtbot, notes_
     qtbot.mouseRelease(key, Qt.LeftButton)
     # Let go well before the 1 s note ends: its voice fades out over the 60 ms release.
     qtbot.waitUntil(lambda: not win.engine.mixer.active.any(), timeout=500)
+
+
+def test_a_broken_default_is_said_and_not_claimed_opened(qtbot, tmp_path, monkeypatch):
+    """A user preset folder named like the default, but broken, shadows the shipped one: the
+    notice says why both could not be opened, and claims nothing opened."""
+    from ganpad.app.gui.window import MainWindow
+    from ganpad.presets import DEFAULT_PRESET
+
+    broken = tmp_path / "user" / DEFAULT_PRESET
+    broken.mkdir(parents=True)
+    (broken / "preset.json").write_text("{not json")
+    monkeypatch.setenv("GANPAD_PRESETS", str(tmp_path / "user"))
+    QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "settings"))
+    win = MainWindow("no-such-kit", audio=False)
+    qtbot.addWidget(win)
+    win.show()
+    text = win.notice.text()
+    assert win.notice.isVisible() and win.engine is None
+    assert "'no-such-kit'" in text and f"'{DEFAULT_PRESET}'" in text and "instead" not in text
+    win.close()

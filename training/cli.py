@@ -116,7 +116,7 @@ def eval_command(args: argparse.Namespace) -> int:
         return 2
     try:
         report = evaluate(args.target, args.reference, args.n, args.out, args.k, args.seed)
-    except (EvalError, PresetError, FileNotFoundError, RuntimeError) as exc:
+    except (EvalError, PresetError, FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"ganpad eval: {exc}", file=sys.stderr)
         return 2
     print(markdown(report))
@@ -170,7 +170,11 @@ def classifier_command(args: argparse.Namespace) -> int:
             print(f"ganpad classifier: {exc}", file=sys.stderr)
             return 2
         tests = {f"{Path(f).stem} (never trained on)": fonts[f] for f in args.test_fonts}
-        train, held_out = kit_split(args.data, [fonts[f] for f in args.train_fonts], tests)
+        try:
+            train, held_out = kit_split(args.data, [fonts[f] for f in args.train_fonts], tests)
+        except ValueError as exc:  # a pack's unreadable ganpad-labels.json
+            print(f"ganpad classifier: {exc}", file=sys.stderr)
+            return 2
         result = train_classifier(train, held_out, epochs=args.epochs)
     sources = {"hydrogen": f"{args.data} less the test kits",
                **{Path(f).stem: f"GM drum kits of {f}" for f in args.train_fonts}}  # fmt: skip

@@ -36,6 +36,7 @@ class DataConfig:
     # hits (GMRockKit, TR808EmulationKit, TimGM6mb kits): 0.5 -> 0.6 drops as many wrong labels
     # as right ones (12 each), 0.6 -> 0.7 drops 2 wrong for 12 right.
     autolabel_min_confidence: float = 0.6
+    autolabel: bool = True  # False: a clip nothing names is left out (the classifier's own data)
 
 
 @dataclass

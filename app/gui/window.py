@@ -286,19 +286,22 @@ class MainWindow(QMainWindow):
 
     # ---- presets and the engine --------------------------------------------------------------
 
-    def select_preset(self, name_or_path: str) -> None:
+    def select_preset(self, name_or_path: str) -> bool:
         """Open a preset by name, alias ("drums", "notes") or folder, as every command does;
-        one that cannot be opened leaves a notice on screen and the default loads instead."""
+        one that cannot be opened leaves a notice on screen and the default loads instead.
+        The graph itself is checked where the engine is built, off the GUI thread."""
         try:
-            preset = find_preset(name_or_path)
+            preset = find_preset(name_or_path, check_graph=False)
         except PresetError as exc:
-            fallback = name_or_path != DEFAULT_PRESET
-            if fallback:  # a remembered preset that has gone, or a typo: the default
-                self.select_preset(DEFAULT_PRESET)
-            self.show_notice(_not_opened(name_or_path, exc, DEFAULT_PRESET if fallback else None))
-            return
+            # A remembered preset that has gone, or a typo: the default, if it opens.
+            opened = name_or_path != DEFAULT_PRESET and self.select_preset(DEFAULT_PRESET)
+            why = self.notice.text() if name_or_path != DEFAULT_PRESET and not opened else ""
+            notice = _not_opened(name_or_path, exc, DEFAULT_PRESET if opened else None)
+            self.show_notice(f"{notice} {why}".strip())
+            return False
         self.preset_list.setCurrentItem(self._item_for(preset.root))
         self.load(str(preset.root))
+        return True
 
     def _item_for(self, root: Path) -> QListWidgetItem | None:
         """The list entry of that preset folder; None for a folder outside the list."""
@@ -329,8 +332,13 @@ class MainWindow(QMainWindow):
         self.task = Task(build_engine, preset_dir, device, int(self.period_combo.currentText()),
                          parent=self)  # fmt: skip
         self.task.done.connect(self._engine_built)
-        self.task.failed.connect(lambda message: self.statusBar().showMessage(message))
+        self.task.failed.connect(lambda message: self._load_failed(preset_dir, message))
         self.task.start()
+
+    def _load_failed(self, preset_dir: str, message: str) -> None:
+        """A preset whose graph or audio would not open: said where it stays on screen."""
+        self.statusBar().showMessage(message)
+        self.show_notice(f"{Path(preset_dir).name} could not be opened: {message}")
 
     def _engine_built(self, engine: Engine) -> None:
         if self.sender() is not self.task:  # a load that another load overtook

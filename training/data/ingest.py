@@ -175,7 +175,7 @@ def read_corrections(root: Path) -> dict[str, str]:
     if not path.exists():
         return {}
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))  # a BOM, as Windows tools write
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: not a readable labels file: {exc}") from exc
     if not isinstance(raw, dict):
@@ -184,7 +184,14 @@ def read_corrections(root: Path) -> dict[str, str]:
         if label not in DRUM_CLASSES:
             raise ValueError(f"{path}: {key!r}: {label!r} is not a drum class "
                              f"({', '.join(DRUM_CLASSES)})")  # fmt: skip
-    return {posixpath.normpath(key.replace("\\", "/")): label for key, label in raw.items()}
+    corrections: dict[str, str] = {}
+    for key, label in raw.items():
+        norm = posixpath.normpath(key.replace("\\", "/"))
+        if norm in corrections and corrections[norm] != label:
+            raise ValueError(f"{path}: {key!r} names {norm!r} again, as {label!r} after "
+                             f"{corrections[norm]!r}")  # fmt: skip
+        corrections[norm] = label
+    return corrections
 
 
 def _key(path: Path, base: Path) -> str:
@@ -375,7 +382,8 @@ def _label(
     if source.label is not None:
         return source.label
     if guess is None:
-        detail = "nothing names it and the drum classifier could not hear it"
+        detail = ("nothing names it (data.autolabel is off)" if not cfg.autolabel else
+                  "nothing names it and the drum classifier could not hear it")  # fmt: skip
         return Skipped(str(source.path), "unsure", detail)
     if not guess.kept:
         detail = (f"nothing names it; the drum classifier says {guess.label} at "
@@ -387,6 +395,9 @@ def _label(
 
 def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
     """Ingest `cfg.path`; bad files are skipped and reported, never raised."""
+    if not 0.0 <= cfg.autolabel_min_confidence <= 1.0:
+        raise ValueError(f"data.autolabel_min_confidence = {cfg.autolabel_min_confidence} "
+                         "(a probability: 0 to 1)")  # fmt: skip
     root = Path(cfg.path)
     sources, skipped = find_sources(root, cfg.exclude_kits)
     pitched = cfg.labels == "pitch"
@@ -397,7 +408,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         results = list(pool.map(lambda s: _load_one(s, cfg, cache), sources))
         heard = [s for s, r in zip(sources, results, strict=True) if not isinstance(r, Skipped)]
         unnamed = [] if pitched else [s for s in heard if s.label is None]
-        guesses = _guess_unnamed(unnamed, cfg, cache, pool)
+        guesses = _guess_unnamed(unnamed, cfg, cache, pool) if cfg.autolabel else {}
     clips, labels, paths = [], [], []
     index = pitches_from_index(root) if pitched else {}
     for source, result in zip(sources, results, strict=True):
