@@ -31,6 +31,29 @@ def test_the_fonts_drum_kits_are_read_from_its_preset_headers():
     assert not any("orchestra" in name.lower() for _, name in kits)
 
 
+def _riff_chunk(cid: bytes, body: bytes, pad: bool) -> bytes:
+    return cid + len(body).to_bytes(4, "little") + body + (b"\0" if pad and len(body) % 2 else b"")
+
+
+@pytest.mark.parametrize("pad", [True, False], ids=["padded", "unpadded (MuseScore's sf3)"])
+def test_preset_headers_are_found_after_an_odd_chunk_padded_or_not(tmp_path, pad):
+    """MuseScore General's .sf3 (Debian's musescore-general-soundfont*) has an odd-sized sample
+    chunk and no pad byte after it; FluidSynth reads it, and so must the kit builder."""
+
+    def record(name: bytes, program: int, bank: int) -> bytes:
+        return name.ljust(20, b"\0") + program.to_bytes(2, "little") + bank.to_bytes(2, "little")\
+            + bytes(14)  # fmt: skip
+
+    info = _riff_chunk(b"LIST", b"INFO" + _riff_chunk(b"ifil", bytes(4), pad), pad)
+    samples = _riff_chunk(b"LIST", b"sdta" + _riff_chunk(b"smpl", bytes(3), pad), pad)
+    phdr = _riff_chunk(b"phdr", record(b"Standard", 0, 128) + record(b"EOP", 0, 0), pad)
+    body = b"sfbk" + info + samples + _riff_chunk(b"LIST", b"pdta" + phdr, pad)
+    font = tmp_path / "font.sf3"
+    font.write_bytes(b"RIFF" + len(body).to_bytes(4, "little") + body)
+    assert soundfont_presets(font) == [(128, 0, "Standard")]
+    assert drum_kits(font) == [(0, "Standard")]
+
+
 def test_a_file_that_is_no_soundfont_is_refused_by_name(tmp_path):
     bad = tmp_path / "song.sf2"
     bad.write_bytes(b"RIFF\0\0\0\0WAVEfmt ")

@@ -31,12 +31,26 @@ HIHAT_GROUP = 1  # closed, pedal and open hat cut each other, as on a real stand
 
 
 def _chunks(data: bytes, start: int, end: int):
-    """(id, body start, body end) of the RIFF chunks between start and end."""
+    """(id, body start, body end) of the RIFF chunks between start and end.
+
+    RIFF pads an odd-sized chunk to an even length; MuseScore's .sf3 writer does not, so after
+    an odd chunk the next is read where a chunk fits (FluidSynth reads both)."""
     while start + 8 <= end:
         cid = data[start : start + 4]
         size = struct.unpack("<I", data[start + 4 : start + 8])[0]
         yield cid, start + 8, min(start + 8 + size, end)
-        start += 8 + size + (size & 1)
+        step = start + 8 + size
+        padded = step + (size & 1)
+        unpadded = size & 1 and not _fits(data, padded, end) and _fits(data, step, end)
+        start = step if unpadded else padded
+
+
+def _fits(data: bytes, at: int, end: int) -> bool:
+    """Whether a chunk can start at `at`: an ID of printable ASCII and a size within `end`."""
+    if at + 8 > end:
+        return False
+    size = struct.unpack("<I", data[at + 4 : at + 8])[0]
+    return all(32 <= c < 127 for c in data[at : at + 4]) and at + 8 + size <= end
 
 
 def soundfont_presets(sf2: str | Path) -> list[tuple[int, int, str]]:
