@@ -161,7 +161,7 @@ def render_command(args: argparse.Namespace) -> int:
 
 
 def _render_files(args: argparse.Namespace, progress) -> list[Path]:  # noqa: ANN001
-    from ganpad.app.render import RenderError, check_render, plan, read_kit, render
+    from ganpad.app.render import RenderError, plan, read_kit, render
 
     _refuse(args, ("channel", "no_limit"), "without --midi")
     if args.kit:
@@ -176,7 +176,6 @@ def _render_files(args: argparse.Namespace, progress) -> list[Path]:  # noqa: AN
         preset = find_preset(args.preset)
         rate, fmt = args.rate or 48000, args.format or "wav24"
         jobs = plan(preset, _or(args.count, 8), _or(args.seed, 0), args.classes, args.notes)
-    check_render(preset, Path(args.out), rate, fmt, args.instrument)
     return render(preset, Path(args.out), jobs, rate, fmt, progress=progress,
                   instruments=args.instrument, replace=args.replace)  # fmt: skip
 
