@@ -264,25 +264,11 @@ def _keys(counts) -> str:  # noqa: ANN001
     return ", ".join(f"{k} ({n}x)" if n > 1 else str(k) for k, n in sorted(counts.items()))
 
 
-def _check_window_kit(kit: dict, preset, path: Path) -> None:  # noqa: ANN001
-    """A window kit's slots, checked as the engine will load them, before any rendering."""
-    from ganpad.app.keymap import KeyMap
-    from ganpad.app.latents import LatentBank
-    from ganpad.app.render import RenderError
-
-    if kit.get("preset") != preset.name:
-        raise RenderError(f"{path}: kit is for preset {kit.get('preset')!r}, not {preset.name!r}")
-    try:
-        LatentBank(KeyMap.for_preset(preset).slots, preset.latent).load_json(kit.get("slots"))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise RenderError(f"{path}: cannot load kit: {exc}") from exc
-
-
 def _midi_preset(args: argparse.Namespace):  # noqa: ANN202
     """(preset, a rendered kit's sounds or None, a window kit's path or None) for --midi."""
     import json
 
-    from ganpad.app.engine import KIT_FORMAT
+    from ganpad.app.engine import KIT_FORMAT, read_kit_slots
     from ganpad.app.render import RENDER_KIT_FORMAT, RenderError, read_kit
 
     if not args.kit:
@@ -300,7 +286,7 @@ def _midi_preset(args: argparse.Namespace):  # noqa: ANN202
         return preset, jobs, None
     if form == KIT_FORMAT:
         preset = find_preset(args.preset or str(kit.get("preset")))
-        _check_window_kit(kit, preset, path)
+        read_kit_slots(path, preset)  # a bad kit stops the command before an engine is built
         return preset, None, path
     raise RenderError(f"{path}: format {form!r}, expected {RENDER_KIT_FORMAT} (a render's) or "
                       f"{KIT_FORMAT} (the window's)")  # fmt: skip

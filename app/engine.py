@@ -278,16 +278,21 @@ class Engine:
         atomic_write_text(path, json.dumps(self.kit_json(), indent=1) + "\n")
 
     def load_kit(self, path: str | Path) -> None:
-        try:
-            kit = json.loads(Path(path).read_text(encoding="utf-8"))
-            if not isinstance(kit, dict) or kit.get("format") != KIT_FORMAT:
-                raise ValueError(f"not a {KIT_FORMAT} file")
-            if kit.get("preset") != self.preset.name:
-                raise ValueError(
-                    f"kit is for preset {kit.get('preset')!r}, not {self.preset.name!r}"
-                )
-            self.bank.load_json(kit["slots"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise EngineError(f"{path}: cannot load kit: {exc}") from exc
+        self.bank.load_json(read_kit_slots(path, self.preset))
         for slot in range(self.keymap.slots):
             self._invalidate(slot)
+
+
+def read_kit_slots(path: str | Path, preset: Preset) -> list[dict]:
+    """The slots of a window kit file for `preset`, checked as a bank loads them, without an
+    engine (so a command can refuse a bad kit before it builds one); EngineError names it."""
+    try:
+        kit = json.loads(Path(path).read_text(encoding="utf-8"))
+        if not isinstance(kit, dict) or kit.get("format") != KIT_FORMAT:
+            raise ValueError(f"not a {KIT_FORMAT} file")
+        if kit.get("preset") != preset.name:
+            raise ValueError(f"kit is for preset {kit.get('preset')!r}, not {preset.name!r}")
+        LatentBank(KeyMap.for_preset(preset).slots, preset.latent).load_json(kit["slots"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise EngineError(f"{path}: cannot load kit: {exc}") from exc
+    return kit["slots"]
