@@ -25,9 +25,13 @@ from ganpad.atomic import atomic_write_text
 from ganpad.presets import Preset, provider_name
 
 KIT_FORMAT = "ganpad-kit/1"
+
+
 # How long a thread may hold the GIL while another waits for it (Python's default is 5 ms).
-# The audio callback is Python: behind the generator's thread it would wait longer than a
-# 2.7 ms period. A shorter turn costs the generator a little switching.
+# The audio callbacks take no GIL, but rtmidi calls Python from its own JACK (or ALSA) thread
+# for every MIDI message: behind the generator's thread it would wait longer than a 2.7 ms
+# period, and JACK counts a late rtmidi client as an xrun. A shorter turn costs the generator
+# a little switching. The JACK backend reads MIDI in its native callback and needs none.
 GIL_SWITCH_S = 2e-4
 
 
@@ -38,7 +42,7 @@ class EngineError(RuntimeError):
 @dataclass
 class EngineStats:
     callbacks: int = 0
-    xruns: int = 0
+    xruns: int = 0  # what JACK reported to the engine's client, or PortAudio to the callback
     max_callback_s: float = 0.0
     busy_s: float = 0.0  # time spent inside the callback
     missed: int = 0  # note-ons that found no rendered variation
@@ -67,6 +71,7 @@ class Engine:
             self.keymap.choke_group,
             mixer or MixerConfig(),
             note_off=preset.kind == "notes",
+            note_slot=self.keymap.note_slot,
         )
         # No arena: an instrument runs for hours, and the arena would hold the largest batch's
         # peak all that time (about 100 MB for the 44.1 kHz drums) to save 10 % of a render.
@@ -83,6 +88,7 @@ class Engine:
         )
         self.stream = None
         self.stats = EngineStats()
+        self.jack_xruns = 0  # counted by the JACK backend's xrun callback
         # Called with (slot, note, velocity) from whichever thread plays a note (MIDI, GUI).
         self.listeners: list = []
 
@@ -106,14 +112,23 @@ class Engine:
         gc.freeze()
 
     def open_audio(self, device: int | str | None = None, period: int = 128, channels: int = 2):
+        """Play through PortAudio (sounddevice's stream), its callback compiled code."""
+        from ganpad.app import mixer, portaudio_process, voice_pool
+
         sd = portaudio()
         if period > self.mixer.cfg.max_block:
             raise EngineError(f"period {period} exceeds the mixer's {self.mixer.cfg.max_block}")
         sys.setswitchinterval(GIL_SWITCH_S)
+        self._table = np.array([channels, *voice_pool.table(self.pool.state),
+                                *mixer.table(self.mixer.state)], np.int64)  # fmt: skip
+        ffi = sd._ffi
         try:
-            stream = sd.OutputStream(
-                samplerate=self.rate, blocksize=period, device=device, channels=channels,
-                dtype="float32", latency="low", callback=self._callback,
+            # sounddevice's stream with a C callback and its user data (as rtmixer does)
+            stream = sd._StreamBase(
+                kind="output", wrap_callback=None, samplerate=self.rate, blocksize=period,
+                device=device, channels=channels, dtype="float32", latency="low",
+                callback=ffi.cast("PaStreamCallback *", portaudio_process.process.address),
+                userdata=ffi.cast("void *", self._table.ctypes.data),
             )  # fmt: skip
             track(stream)
             stream.start()
@@ -128,7 +143,6 @@ class Engine:
         from ganpad.app.jack_backend import JackBackend
 
         release_portaudio()  # its own JACK client would wake every period beside ours
-        sys.setswitchinterval(GIL_SWITCH_S)
         self.stream = JackBackend(self, channel=channel, connect=connect)
         return self.stream
 
@@ -141,25 +155,18 @@ class Engine:
         if self.worker.is_alive():
             self.worker.join(timeout=5)
 
-    def _callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
-        if status.output_underflow:
-            self.stats.xruns += 1
-        self.mix(outdata)
-
     def mix(self, out: np.ndarray) -> None:
-        """The audio callback's work, timed: the next len(out) frames into `out`."""
-        tick = time.perf_counter()
+        """The audio callback's work (the mixer times it): the next len(out) frames into `out`."""
         self.mixer.process(out)
-        self.stats.callbacks += 1
-        spent = time.perf_counter() - tick
-        self.stats.busy_s += spent
-        if spent > self.stats.max_callback_s:
-            self.stats.max_callback_s = spent
 
     def snapshot(self) -> EngineStats:
-        self.stats.missed = self.mixer.missed
-        self.stats.rendered = self.worker.rendered
-        return self.stats
+        """The counters now: the audio thread's, the worker's and the xruns."""
+        s = self.stats
+        s.callbacks, s.busy_s = self.mixer.callbacks, self.mixer.busy_s
+        s.xruns = self.jack_xruns + self.mixer.underflows
+        s.max_callback_s, s.missed = self.mixer.max_callback_s, self.mixer.missed
+        s.rendered = self.worker.rendered
+        return s
 
     # ---- playing -----------------------------------------------------------------------------
 
@@ -186,10 +193,10 @@ class Engine:
 
     def load(self) -> float:
         """Share of the audio period spent in the callback, averaged so far (0..1)."""
-        if not self.stats.callbacks or self.stream is None:
+        if not self.mixer.callbacks or self.stream is None:
             return 0.0
         period_s = self.stream.blocksize / self.rate
-        return self.stats.busy_s / (self.stats.callbacks * period_s)
+        return self.mixer.busy_s / (self.mixer.callbacks * period_s)
 
     def last_clip(self, slot: int) -> tuple[np.ndarray, int] | None:
         """(audio at the device rate, seed) of what the slot played last, copied; None before."""

@@ -1,17 +1,11 @@
 """One JACK client for the engine: MIDI in and audio out in the same process callback.
 
 Through rtmidi and PortAudio a note that JACK delivers in cycle N can only sound in cycle N + 1
-(two clients, and the MIDI client's thread in between). Here the callback reads the cycle's
-MIDI events, posts each at its own frame offset and mixes the cycle, so a note-on in cycle N
-sounds in cycle N, sample-exactly.
-
-The callback keeps the mixer's rules: no locks, no ONNX, no logging, no allocation beyond the
-few small objects Python makes per event. What must not run there (waking the generator,
-the window's listeners) is handed to a dispatcher thread through a pipe; a write to a
-non-blocking pipe never waits.
-
-At rest (nothing sounds, no MIDI in the cycle) the callback only copies zeros into the ports
-through libjack: building numpy views of the buffers was most of what the idle instrument cost.
+(two clients, and the MIDI client's thread in between). Here the process callback is compiled
+code (`jack_process`) that libjack calls with no GIL: it reads the cycle's MIDI, mixes and
+writes the ports, so a note-on in cycle N sounds in cycle N, sample-exactly, whatever Python's
+threads are doing. This class sets it up and runs the dispatcher thread that does the
+callback's Python errands (waking the generator, telling the window what was played).
 
 The engine adds no latency of its own (a note is mixed in the cycle it arrives), so it sets
 no latency callback: JACK's default propagation gives its ports the right ranges, and
@@ -25,10 +19,10 @@ import ctypes
 import ctypes.util
 import os
 import threading
-from collections import deque
 
-from ganpad.app.midi import MidiParser
-from ganpad.app.mixer import NOTE_OFF, NOTE_ON
+import numpy as np
+
+from ganpad.app import midi, mixer, voice_pool
 
 CLIENT_NAME = "ganpad"
 MIDI_PORT = "midi_in"
@@ -73,20 +67,34 @@ class JackBackend:
             self.client.close()
             raise OSError(f"JACK's period {self.client.blocksize} exceeds the mixer's "
                           f"{engine.mixer.cfg.max_block} frames")  # fmt: skip
-        self.parser = MidiParser(channel=channel)
+        try:
+            from ganpad.app import jack_process
+        except OSError as exc:
+            self.client.close()
+            raise OSError(f"libjack cannot be loaded for the callback ({exc})") from exc
+        engine.mixer.midi[midi.CHANNEL] = -1 if channel is None else channel
         self.midi = self.client.midi_inports.register(MIDI_PORT)
         self.outs = [self.client.outports.register(f"out_{i + 1}") for i in range(channels)]
-        # libjack through JACK-Client's own cffi handles, for the callback's rest path
-        self._lib, self._ffi = jack._lib, jack._ffi
-        self._midi_ptr = self.midi._ptr
-        self._out_ptrs = [port._ptr for port in self.outs]
-        self._silence = bytes(4 * engine.mixer.cfg.max_block)  # float32 zeros
-        self.heard: deque[tuple[int, int, int]] = deque(maxlen=4096)  # (slot, note, velocity)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._closing = False
+        # What the callback reads: port handles, the pipe, scratch, then the engine's state.
+        self._scratch = np.zeros(4, np.int64)  # a jack_midi_event_t, then the wake-up byte
+        ffi = jack._ffi
+        ports = [int(ffi.cast("uintptr_t", p._ptr)) for p in [self.midi, *self.outs[:2]]]
+        ports += [0] * (3 - len(ports))
+        self._table = np.array(
+            [*ports, self._wake_w, self._scratch.ctypes.data, self._scratch.ctypes.data + 24,
+             *voice_pool.table(engine.pool.state), *mixer.table(engine.mixer.state)],
+            np.int64,
+        )  # fmt: skip
+        assert len(self._table) == jack_process.SIZE
         self.active = False
-        self.client.set_process_callback(self._process)
+        callback = ffi.cast("JackProcessCallback", jack_process.process.address)
+        table = ffi.cast("void *", self._table.ctypes.data)
+        if jack._lib.jack_set_process_callback(self.client._ptr, callback, table):
+            self.client.close()
+            raise OSError("JACK refused the process callback")
         self.client.set_xrun_callback(self._xrun)
         self._dispatcher = threading.Thread(target=self._dispatch, name="ganpad-jack-events",
                                             daemon=True)  # fmt: skip
@@ -129,42 +137,8 @@ class JackBackend:
             with contextlib.suppress(jack.JackError):  # someone else's routing: theirs
                 self.client.connect(out, target)
 
-    # ---- JACK's process thread ----------------------------------------------------------------
-
-    def _process(self, frames: int) -> None:
-        engine = self.engine
-        lib = self._lib
-        if engine.mixer.idle() and not lib.jack_midi_get_event_count(
-            lib.jack_port_get_buffer(self._midi_ptr, frames)
-        ):
-            for ptr in self._out_ptrs:
-                self._ffi.memmove(lib.jack_port_get_buffer(ptr, frames), self._silence, 4 * frames)
-            engine.mixer.skip(frames)
-            engine.stats.callbacks += 1
-            return
-        base = engine.mixer.frame  # the frame this cycle starts at
-        heard = False
-        for offset, data in self.midi.incoming_midi_events():
-            for note, velocity in self.parser.feed(bytes(data)):
-                slot = engine.keymap.slot_for(note)
-                if slot < 0:
-                    continue
-                if velocity:
-                    engine.mixer.post(NOTE_ON, slot, velocity, base + offset)
-                    self.heard.append((slot, note, velocity))
-                else:
-                    engine.mixer.post(NOTE_OFF, slot, 0, base + offset)
-                heard = True
-        first = self.outs[0].get_array()
-        engine.mix(first)
-        for port in self.outs[1:]:
-            port.get_array()[:] = first
-        if heard:
-            with contextlib.suppress(BlockingIOError):  # full: the dispatcher is due anyway
-                os.write(self._wake_w, b"\0")
-
-    def _xrun(self, delay_us: float) -> None:
-        self.engine.stats.xruns += 1
+    def _xrun(self, delay_us: float) -> None:  # JACK's notification thread, not the callback
+        self.engine.jack_xruns += 1
 
     # ---- the dispatcher thread ----------------------------------------------------------------
 
@@ -178,8 +152,7 @@ class JackBackend:
             if self._closing:
                 return
             self.engine.worker.poke()
-            while self.heard:
-                slot, note, velocity = self.heard.popleft()
+            for slot, _frame, note, velocity in self.engine.mixer.drain_notes():
                 for listener in self.engine.listeners:
                     listener(slot, note, velocity)
 

@@ -3,44 +3,69 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+
+import numpy as np
+from numba import njit
 
 VIRTUAL_PORT = "ganpad"
 
 NoteHandler = Callable[[int, int], object]  # (note, velocity); velocity 0 means note-off
 
+# A parser's state: int64 [4]
+STATUS = 0  # running status: the last channel-voice status byte (0: none)
+DATA0 = 1  # the first data byte, while the second is awaited
+HELD = 2  # data bytes held (0 or 1)
+CHANNEL = 3  # the channel listened to, or -1 for every channel
 
-@dataclass
+
+def parser_state(channel: int | None = None) -> np.ndarray:
+    return np.array([0, 0, 0, -1 if channel is None else channel], np.int64)
+
+
+@njit(cache=True, nogil=True)
+def parse_byte(state, byte: int) -> int:
+    """Feed one byte: running status, velocity-0 note-on as note-off, the rest ignored.
+    Returns note * 256 + velocity when it completes a note-on or note-off (velocity 0), else -1.
+    Compiled: the JACK callback parses with it too."""
+    if byte >= 0xF8:  # real-time (clock, start, stop, sensing) may sit anywhere
+        return -1
+    if byte >= 0xF0:  # sysex and system common cancel running status; skip their data
+        state[STATUS], state[HELD] = 0, 0
+        return -1
+    if byte >= 0x80:
+        state[STATUS], state[HELD] = byte, 0
+        return -1
+    status = state[STATUS]
+    if status == 0:
+        return -1
+    if state[HELD] == 0 and (status & 0xF0) != 0xC0 and (status & 0xF0) != 0xD0:
+        state[DATA0], state[HELD] = byte, 1
+        return -1
+    state[HELD] = 0
+    if state[CHANNEL] >= 0 and status & 0x0F != state[CHANNEL]:
+        return -1
+    if (status & 0xF0) == 0x90:
+        return state[DATA0] * 256 + byte
+    if (status & 0xF0) == 0x80:
+        return state[DATA0] * 256
+    return -1
+
+
 class MidiParser:
-    """Bytes -> note events: running status, velocity-0 note-on as note-off, the rest ignored."""
+    """Bytes -> (note, velocity) events; velocity 0 is a note-off."""
 
-    channel: int | None = None  # None: every channel
-    status: int = 0  # running status: the last channel-voice status byte (0: none)
-    pending: list[int] = field(default_factory=list)
+    def __init__(self, channel: int | None = None):  # None: every channel
+        self.state = parser_state(channel)
+        # The first call loads the compiled parser (milliseconds): here, not in the MIDI
+        # thread's first note, where JACK would count the wait as an xrun. 0xF8 is ignored.
+        parse_byte(self.state, 0xF8)
 
     def feed(self, data: list[int] | bytes) -> list[tuple[int, int]]:
         events = []
         for byte in data:
-            if byte >= 0xF8:  # real-time (clock, start, stop, sensing) may sit anywhere
-                continue
-            if byte >= 0xF0:  # sysex and system common cancel running status; skip their data
-                self.status, self.pending = 0, []
-                continue
-            if byte >= 0x80:
-                self.status, self.pending = byte, []
-                continue
-            if not self.status:
-                continue
-            self.pending.append(byte)
-            if len(self.pending) < (1 if self.status & 0xF0 in (0xC0, 0xD0) else 2):
-                continue
-            body, self.pending = self.pending, []
-            if self.channel is not None and self.status & 0x0F != self.channel:
-                continue
-            if self.status & 0xF0 == 0x90:
-                events.append((body[0], body[1]))
-            elif self.status & 0xF0 == 0x80:
-                events.append((body[0], 0))
+            event = parse_byte(self.state, byte)
+            if event >= 0:
+                events.append((event >> 8, event & 0xFF))
         return events
 
 

@@ -1,31 +1,152 @@
 """Pre-rendered variations per playable slot, handed between the worker and the audio thread.
 
-The audio thread only flips flags and counters here (single writes under the GIL); the worker
-writes audio into a buffer only while no voice plays it. No locks.
+The audio thread (compiled code, `take`/`release`/`invalidate`) only flips flags and counters
+here, and hands played buffers back to the worker on a lock-free ring; the worker writes audio
+into a buffer only while no voice plays it, and publishes it by setting `filled` last. No locks
+on the audio side.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
+from numba import carray, njit
+
+from ganpad.app import ring
+from ganpad.app.native import as_bool, as_f32, as_i32, as_i64
+from ganpad.app.ring import WIDTH, Ring
+
+LOST = 0  # flags[LOST]: the wanted ring was full once; the worker rescans the flags
+
+
+class PoolState(NamedTuple):
+    """The arrays the audio thread reads and writes (in the order of the address table)."""
+
+    audio: np.ndarray  # float32 [slots, variations, frames]
+    length: np.ndarray  # int64 [slots, variations]
+    filled: np.ndarray  # bool: rendered and published
+    stale: np.ndarray  # bool: played once, wants a fresh variation
+    users: np.ndarray  # int32: voices reading it now
+    seed: np.ndarray  # int64
+    generation: np.ndarray  # int64 [slots]: bumped when a slot's latent changes
+    cursor: np.ndarray  # int64 [slots]: where the next take starts looking
+    wanted: np.ndarray  # ring records (slot, variation, ...) for the worker
+    wanted_index: np.ndarray
+    flags: np.ndarray  # int64 [8]
+
+
+@njit(cache=True, nogil=True)
+def take(p: PoolState, slot: int) -> int:
+    """A buffer to play (a fresh one if any), or -1 if none is ready yet."""
+    variations = p.filled.shape[1]
+    start = p.cursor[slot]
+    chosen = -1
+    for k in range(variations):
+        v = (start + k) % variations
+        if not p.filled[slot, v]:
+            continue
+        if not p.stale[slot, v] and p.users[slot, v] == 0:
+            chosen = v
+            break
+        if chosen < 0:
+            chosen = v
+    if chosen >= 0:
+        p.users[slot, chosen] += 1
+        p.stale[slot, chosen] = True
+        p.cursor[slot] = (chosen + 1) % variations
+    return chosen
+
+
+@njit(cache=True, nogil=True)
+def _want(p: PoolState, slot: int, v: int) -> None:
+    if not ring.push(p.wanted, p.wanted_index, slot, v, 0, 0, 0):
+        p.flags[LOST] = 1
+
+
+@njit(cache=True, nogil=True)
+def release(p: PoolState, slot: int, v: int) -> None:
+    """A voice stopped reading; a played buffer goes back for re-rendering."""
+    p.users[slot, v] -= 1
+    if p.users[slot, v] == 0 and p.stale[slot, v]:
+        p.filled[slot, v] = False
+        _want(p, slot, v)
+
+
+@njit(cache=True, nogil=True)
+def invalidate(p: PoolState, slot: int) -> None:
+    """Latents changed: every variation of the slot is re-rendered once no voice reads it."""
+    p.generation[slot] += 1
+    for v in range(p.filled.shape[1]):
+        p.stale[slot, v] = True
+        if p.users[slot, v] == 0 and p.filled[slot, v]:
+            p.filled[slot, v] = False
+            _want(p, slot, v)
+
+
+def table(p: PoolState) -> list[int]:
+    """The state's addresses, then its sizes: what `from_table` reads in compiled code."""
+    return [a.ctypes.data for a in p] + [*p.audio.shape, p.wanted.shape[0]]
+
+
+TABLE = len(PoolState._fields) + 4
+
+
+@njit(cache=True, nogil=True)
+def from_table(t, at: int) -> PoolState:
+    slots, variations, frames, wanted = t[at + 11], t[at + 12], t[at + 13], t[at + 14]
+    grid = (slots, variations)
+    return PoolState(
+        carray(as_f32(t[at]), (slots, variations, frames)),
+        carray(as_i64(t[at + 1]), grid),
+        carray(as_bool(t[at + 2]), grid),
+        carray(as_bool(t[at + 3]), grid),
+        carray(as_i32(t[at + 4]), grid),
+        carray(as_i64(t[at + 5]), grid),
+        carray(as_i64(t[at + 6]), (slots,)),
+        carray(as_i64(t[at + 7]), (slots,)),
+        carray(as_i64(t[at + 8]), (wanted, WIDTH)),
+        carray(as_i64(t[at + 9]), (16,)),
+        carray(as_i64(t[at + 10]), (8,)),
+    )
 
 
 class VoicePool:
     def __init__(self, slots: int, variations: int, max_frames: int):
-        self.audio = np.zeros((slots, variations, max_frames), np.float32)
-        self.length = np.zeros((slots, variations), np.int64)
-        self.filled = np.zeros((slots, variations), bool)
-        self.stale = np.zeros((slots, variations), bool)  # played once: wants a fresh variation
-        self.users = np.zeros((slots, variations), np.int32)  # voices reading it now
-        self.seed = np.zeros((slots, variations), np.int64)
-        self.generation = np.zeros(slots, np.int64)  # bumped when a slot's latent changes
-        self.cursor = np.zeros(slots, np.int64)
-        # (slot, variation) pairs the worker should render; appended by either thread.
-        self.wanted: deque[tuple[int, int]] = deque()
-        for slot in range(slots):
-            for v in range(variations):
-                self.wanted.append((slot, v))
+        records, index = ring.ring_arrays(max(1024, 4 * slots * variations))
+        self.state = PoolState(
+            audio=np.zeros((slots, variations, max_frames), np.float32),
+            length=np.zeros((slots, variations), np.int64),
+            filled=np.zeros((slots, variations), bool),
+            stale=np.zeros((slots, variations), bool),
+            users=np.zeros((slots, variations), np.int32),
+            seed=np.zeros((slots, variations), np.int64),
+            generation=np.zeros(slots, np.int64),
+            cursor=np.zeros(slots, np.int64),
+            wanted=records,
+            wanted_index=index,
+            flags=np.zeros(8, np.int64),
+        )
+        self._returned = Ring(records, index)  # the audio thread's hand-backs
+        self._lock = threading.Lock()
+        # (slot, variation) pairs the worker should render, oldest first
+        self._queue: deque[tuple[int, int]] = deque(
+            (slot, v) for slot in range(slots) for v in range(variations)
+        )
+
+    def __getattr__(self, name: str):  # audio, length, filled, ...: the state's arrays
+        if name in PoolState._fields:
+            return getattr(self.__dict__["state"], name)
+        raise AttributeError(name)
+
+    def __deepcopy__(self, memo) -> VoicePool:
+        copy = VoicePool(self.slots, self.variations, self.audio.shape[2])
+        for mine, theirs in zip(copy.state, self.state, strict=True):
+            mine[...] = theirs
+        copy._queue = deque(self._queue)
+        return copy
 
     @property
     def slots(self) -> int:
@@ -35,40 +156,28 @@ class VoicePool:
     def variations(self) -> int:
         return self.audio.shape[1]
 
+    @property
+    def wanted(self) -> deque[tuple[int, int]]:
+        """The worker's queue, with what the audio thread handed back since the last look."""
+        with self._lock:
+            self._queue.extend((r[0], r[1]) for r in self._returned.take_all())
+            if self.flags[LOST]:  # the ring overflowed once: find every hand-back by its flags
+                self.flags[LOST] = 0
+                queued = set(self._queue)
+                for slot, v in zip(*np.nonzero(~self.filled & (self.users == 0)), strict=True):
+                    if (int(slot), int(v)) not in queued:
+                        self._queue.append((int(slot), int(v)))
+            return self._queue
+
+    # Without a running stream (offline, tests) Python may do the audio thread's part.
     def take(self, slot: int) -> int:
-        """Audio thread: a buffer to play (a fresh one if any), or -1 if none is ready yet."""
-        start = int(self.cursor[slot])
-        fallback = -1
-        for k in range(self.variations):
-            v = (start + k) % self.variations
-            if not self.filled[slot, v]:
-                continue
-            if not self.stale[slot, v] and self.users[slot, v] == 0:
-                fallback = v
-                break
-            if fallback < 0:
-                fallback = v
-        if fallback >= 0:
-            self.users[slot, fallback] += 1
-            self.stale[slot, fallback] = True
-            self.cursor[slot] = (fallback + 1) % self.variations
-        return fallback
+        return take(self.state, slot)
 
     def release(self, slot: int, v: int) -> None:
-        """Audio thread: a voice stopped reading; a played buffer goes back for re-rendering."""
-        self.users[slot, v] -= 1
-        if self.users[slot, v] == 0 and self.stale[slot, v]:
-            self.filled[slot, v] = False
-            self.wanted.append((slot, v))
+        release(self.state, slot, v)
 
     def invalidate(self, slot: int) -> None:
-        """Latents changed: every variation of the slot is re-rendered once no voice reads it."""
-        self.generation[slot] += 1
-        for v in range(self.variations):
-            self.stale[slot, v] = True
-            if self.users[slot, v] == 0 and self.filled[slot, v]:
-                self.filled[slot, v] = False
-                self.wanted.append((slot, v))
+        invalidate(self.state, slot)
 
     def fill(self, slot: int, v: int, audio: np.ndarray, seed: int, generation: int) -> bool:
         """Worker: store a rendering unless the slot changed meanwhile or a voice reads it."""

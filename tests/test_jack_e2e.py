@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from conftest import locked_kit
 from helpers.jack_rig import Capture
 
 from ganpad.app.clip import finish_clip
+from ganpad.app.engine import Engine
 from ganpad.app.keymap import KeyMap
 from ganpad.app.latents import latent_for_seed
 from ganpad.presets import DEFAULT_NOTES_PRESET, find_preset, load_preset
@@ -158,3 +160,80 @@ def _mismatch(preset, kit: dict, audio: np.ndarray, event: dict, backend: str) -
     if lag > limit:
         return f"note {event['note']} started {lag} frames after JACK delivered it"
     return None
+
+
+def test_the_callback_keeps_time_while_python_holds_the_gil(jack_server, tiny_preset, tmp_path):
+    """The process callback is native code: while a Python thread keeps the GIL for a second at
+    a time (switch interval 1 s), it still runs every cycle and plays each note JACK delivers
+    at its own frame. The recorder and the sender run in processes of their own."""
+    preset = load_preset(tiny_preset)
+    kit = locked_kit(preset)
+    (tmp_path / "kit.json").write_text(json.dumps(kit))
+    engine = Engine(preset)
+    engine.load_kit(tmp_path / "kit.json")
+    engine.start()
+    checked: set[int] = set()
+    try:
+        backend = engine.open_jack(connect=False)
+        for _ in range(RUNS):
+            audio, delivered, xruns, cycles, longest_wait = _record_while_holding_the_gil(
+                jack_server, engine, backend, tmp_path)  # fmt: skip
+            assert longest_wait > 0.5, f"the GIL was never held long ({longest_wait:.2f} s)"
+            assert cycles > 0.9, f"the callback ran {cycles:.0%} of the cycles"
+            for i, (frame, note, velocity) in enumerate(delivered):
+                if _near_an_xrun(frame, xruns):
+                    continue
+                event = {"note": note, "velocity": velocity, "frame": frame}
+                failure = _mismatch(preset, kit, audio, event, "jack")
+                assert failure is None, f"{failure} ({len(xruns)} xruns, none near it)"
+                checked.add(i)
+            if len(checked) == len(NOTES["drums"]):
+                break
+    finally:
+        engine.close()
+    assert engine.mixer.missed == 0
+    missing = [n for i, n in enumerate(NOTES["drums"]) if i not in checked]
+    if missing and (idle := _xruns_with_no_instrument(jack_server)):
+        pytest.skip(f"this machine drops JACK cycles by itself ({idle} xruns in 2 s with only "
+                    f"jackd and a recorder): an xrun came near {missing} in every run")  # fmt: skip
+    assert not missing, f"an xrun came near {missing} in every one of {RUNS} runs"
+
+
+def _record_while_holding_the_gil(jack_server, engine, backend, tmp_path):
+    """(audio, delivered notes, xrun frames, share of the cycles the callback ran, the longest
+    a sleeping Python thread waited for the GIL) of one recording of NOTES["drums"]."""
+    out = tmp_path / "recording.npz"
+    recorder = subprocess.Popen(
+        [sys.executable, str(RIG), "record", backend.name, backend.outs[0].name, str(out),
+         *NOTES["drums"]], env=jack_server.env,
+    )  # fmt: skip
+    waits, done = [], threading.Event()
+
+    def sleeper() -> None:  # wakes every 5 ms, then waits for the GIL
+        last = time.monotonic()
+        while not done.is_set():
+            time.sleep(0.005)
+            now = time.monotonic()
+            waits.append(now - last - 0.005)
+            last = now
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)
+    try:
+        ticks = threading.Thread(target=sleeper)
+        ticks.start()
+        start, before = time.monotonic(), engine.mixer.callbacks
+        deadline = start + 60
+        while recorder.poll() is None and time.monotonic() < deadline:
+            beat = time.monotonic() + 1.0
+            while time.monotonic() < beat:  # holds the GIL: poll() above is what lets it go
+                pass
+        cycles = (engine.mixer.callbacks - before) / ((time.monotonic() - start) * 48000 / PERIOD)
+        done.set()
+    finally:
+        sys.setswitchinterval(interval)
+    ticks.join()
+    assert recorder.wait(timeout=30) == 0
+    with np.load(out) as data:
+        delivered = [tuple(int(x) for x in row) for row in data["delivered"]]
+        return data["audio"], delivered, data["xruns"].tolist(), cycles, max(waits)

@@ -4,10 +4,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from ganpad.app import mixer as mixing
 from ganpad.app.keymap import KeyMap
 from ganpad.app.latents import LatentBank
 from ganpad.app.mixer import ALL_OFF, NOTE_OFF, NOTE_ON, Mixer, MixerConfig
-from ganpad.app.voice_pool import VoicePool
+from ganpad.app.voice_pool import LOST, VoicePool
 from ganpad.app.worker import GeneratorWorker
 from ganpad.presets import load_preset
 
@@ -165,3 +166,54 @@ def test_process_allocates_no_audio_buffers(filled_pool):
     # What remains is a few small array views; one audio temporary of a 4096-frame block
     # would be 16 KiB on its own.
     assert _peak_allocation(pool, keymap, 4096) < 4096
+
+
+def test_jack_midi_bytes_play_at_their_frames(filled_pool):
+    """What the JACK callback does with a cycle's MIDI: note-ons scheduled at their frames and
+    reported as heard, note-offs (and velocity 0) as note-offs, other messages ignored."""
+    pool, keymap = filled_pool
+    mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, note_off=True,
+                  note_slot=keymap.note_slot)  # fmt: skip
+    kick, snare = keymap.slot_for(36), keymap.slot_for(38)
+    played = np.array([0xB0, 7, 100, 0x90, 36, 100, 38, 90, 0x80, 36, 0], np.uint8)
+    assert mixing.feed_midi(mixer.state, played, 500)
+    assert not mixing.feed_midi(mixer.state, np.array([0x90, 38, 0], np.uint8), 700)
+    start, end = mixer.ctr[mixing.P_START], mixer.ctr[mixing.P_END]
+    assert mixer.pending[start:end, :4].tolist() == [
+        [500, NOTE_ON, kick, 100], [500, NOTE_ON, snare, 90], [500, NOTE_OFF, kick, 0],
+        [700, NOTE_OFF, snare, 0]]  # fmt: skip
+    assert mixer.drain_notes() == [(kick, 500, 36, 100), (snare, 500, 38, 90)]
+    out = np.zeros(1024, np.float32)
+    mixer.process(out)
+    assert not out[:500].any() and out[500:510].any()
+    assert [s for s, frame, _ in mixer.started] == [kick, snare]
+
+
+def test_a_full_event_ring_is_an_error_not_a_lost_note(filled_pool):
+    pool, keymap = filled_pool
+    mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group)
+    for _ in range(mixer._events.capacity):
+        mixer.post(NOTE_ON, 0, 100)
+    with pytest.raises(OverflowError, match="event ring is full"):
+        mixer.post(NOTE_ON, 0, 100)
+    mixer.process(np.zeros(128, np.float32))  # the callback empties it
+    mixer.post(NOTE_ON, 0, 100)
+
+
+def test_hand_backs_survive_a_full_ring():
+    """Played buffers go back to the worker on a ring; if it ever fills, the worker finds
+    every one by the pool's flags instead."""
+    pool = VoicePool(1, 2, 64)
+    pool.wanted.clear()
+    capacity = pool._returned.capacity
+    for _ in range(capacity + 10):
+        pool.filled[0] = True
+        v = pool.take(0)
+        pool.release(0, v)
+    assert pool.flags[LOST]
+    queue = pool.wanted
+    assert not pool.flags[LOST] and len(queue) == capacity and set(queue) == {(0, 0), (0, 1)}
+    queue.clear()
+    pool.filled[0, 0] = True  # one rendered again meanwhile; the other still wanted
+    pool.flags[LOST] = 1
+    assert list(pool.wanted) == [(0, 1)]

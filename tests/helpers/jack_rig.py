@@ -1,7 +1,10 @@
 """Real-server test rig: a private jackd (dummy backend), a JACK capture client, a MIDI sender.
 
-Also runnable as a script: `python jack_rig.py send PORT NOTE:VEL:GAP_MS ...` plays notes into a
-JACK MIDI port from this separate process and prints, as JSON, the JACK frame time of each send.
+Also runnable as a script, so that nothing of it shares a process (or a GIL) with what it tests:
+- `python jack_rig.py send PORT NOTE:VEL:GAP_MS ...` plays notes into a JACK MIDI port and prints,
+  as JSON, the JACK frame time of each send;
+- `python jack_rig.py record PORT SOURCE OUT.npz NOTE:VEL:GAP_MS ...` does the same while it
+  records SOURCE (an audio output) and the frame each note is delivered at, into OUT.npz.
 """
 
 from __future__ import annotations
@@ -100,6 +103,10 @@ class Capture:
         self.first_frame = -1
         self.written = 0
         self.xrun_frames: list[int] = []
+        # (frame, length) of each stretch of cycles the server skipped: nobody ran then, so
+        # the recording holds zeros there and every client resumes where it stopped.
+        self.gaps: list[tuple[int, int]] = []
+        self._last = -1
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(lambda delay: self.xrun_frames.append(self.client.frame_time))
 
@@ -108,6 +115,9 @@ class Capture:
         if self.first_frame < 0:
             self.first_frame = now
         at = now - self.first_frame  # by frame time: a skipped cycle leaves zeros, not a shift
+        if self._last >= 0 and now - self._last > frames:
+            self.gaps.append((self._last + frames - self.first_frame, now - self._last - frames))
+        self._last = now
         n = min(frames, len(self.audio) - at)
         if n > 0:
             self.audio[at : at + n] = self.port.get_array()[:n]
@@ -167,7 +177,32 @@ def send_notes(port_match: str, notes: list[tuple[int, int, float]]) -> list[dic
     return sent
 
 
+def parse_notes(items: list[str]) -> list[tuple[int, int, float]]:
+    spec = [tuple(float(x) for x in item.split(":")) for item in items]
+    return [(int(n), int(v), w) for n, v, w in spec]
+
+
+def record_notes(port_match: str, source: str, notes: list[tuple[int, int, float]],
+                 out: Path) -> None:  # fmt: skip
+    """Send `notes` while recording `source`; OUT.npz gets the audio, each note-on's delivery
+    frame (`delivered`: frame, note, velocity) and the xrun frames, all from the start."""
+    server = JackServer()
+    server.name = os.environ["JACK_DEFAULT_SERVER"]
+    seconds = 2.5 + sum(wait for _, _, wait in notes) / 1000
+    capture = Capture(server, seconds=seconds, midi=True)
+    capture.start(source)
+    sender = subprocess.Popen([sys.executable, __file__, "send", port_match,
+                               *[f"{n}:{v}:{w}" for n, v, w in notes]])  # fmt: skip
+    capture.listen_to("sender:")
+    sender.wait(timeout=60)
+    capture.close()
+    delivered = [(f, d[1], d[2]) for f, d in capture.midi_events if d[0] & 0xF0 == 0x90 and d[2]]
+    xruns = [x - capture.first_frame for x in capture.xrun_frames]
+    np.savez(out, audio=capture.audio[: capture.written],
+             delivered=np.array(delivered).reshape(-1, 3), xruns=np.array(xruns))  # fmt: skip
+
+
 if __name__ == "__main__" and sys.argv[1] == "send":
-    spec = [tuple(float(x) for x in item.split(":")) for item in sys.argv[3:]]
-    notes = [(int(n), int(v), w) for n, v, w in spec]
-    print(json.dumps(send_notes(sys.argv[2], notes)))
+    print(json.dumps(send_notes(sys.argv[2], parse_notes(sys.argv[3:]))))
+elif __name__ == "__main__" and sys.argv[1] == "record":
+    record_notes(sys.argv[2], sys.argv[3], parse_notes(sys.argv[5:]), Path(sys.argv[4]))
