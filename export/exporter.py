@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from ganpad import __version__
-from ganpad.atomic import atomic_dir
+from ganpad.atomic import atomic_dir, atomic_path, atomic_write_text
 from ganpad.drums import CLASS_GM_NOTES
 from ganpad.export import parity
 from ganpad.export.graph import ContractGenerator, export_onnx
@@ -306,3 +306,46 @@ def _license(run: LoadedRun, options: ExportOptions) -> dict[str, Any]:
         "per-kit licences below, full terms in /usr/share/doc/hydrogen-drumkits/copyright",
         "kits": kits,
     }
+
+
+def regraph_preset(folder: Path) -> ExportReport:
+    """Write a preset's graph anew from its own checkpoint with this exporter: the same weights
+    and sound (checked against PyTorch as an export is), the graph this version builds (faster
+    operators). preset.json gets the new graph's error and speed; nothing else changes, and the
+    old graph stays if a check fails."""
+    import onnx
+
+    from ganpad.training.trainer.finetune import load_preset_start
+
+    preset = load_preset(folder)
+    if preset.meta.get("precision") != "fp32":
+        raise ExportError(f"{folder}: a {preset.meta.get('precision')} graph is not rebuilt here")
+    start = load_preset_start(str(folder))
+    conditional = start.config.model.conditional
+    n_labels = len(start.classes) if conditional else 0
+    cfg = start.config
+    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_labels, cfg.data.sample_rate)
+    checkpoint.load_module(generator, start.tensors, "G")
+    model = ContractGenerator(generator.eval(), conditional).eval()
+    polyphase = preset.meta.get("graph") == "polyphase"
+    graph_model = ContractGenerator(rewrite(generator), conditional).eval() if polyphase else model
+    old = onnx.load(str(preset.generator_path), load_external_data=False)
+    metadata = {p.key: p.value for p in old.metadata_props}
+    report = ExportReport(Path(folder))
+    with atomic_path(preset.generator_path) as tmp:
+        export_onnx(graph_model, cfg.model.latent, tmp, metadata)
+        inputs = parity.feeds(cfg.model.latent, n_labels)
+        rounding = parity.rounding_error(model, inputs)
+        spectral = getattr(generator, "spectral", False)
+        _check(report, "fp32", parity.max_abs_error(model, tmp, inputs), spectral, rounding)
+        bench = parity.feeds(cfg.model.latent, n_labels, per_label=16, seed=1)[0]
+        report.speed["torch_eager"] = parity.clips_per_second(
+            lambda f: parity.torch_audio(model, f), bench
+        )
+        report.speed["onnx_fp32"] = _ort_speed(tmp, bench)
+    meta_path = Path(folder) / PRESET_FILE
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["metrics"]["onnx_max_abs_error"] = report.errors
+    meta["metrics"]["clips_per_s_batch16_cpu"] = {k: round(v, 2) for k, v in report.speed.items()}
+    atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
+    return report

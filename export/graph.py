@@ -40,6 +40,7 @@ def export_onnx(
         # needs onnxscript; it still gives a plain, fully static-shaped graph here.
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)  # shape-inference chatter on reshapes
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # constant tables: meant so
         torch.onnx.export(
             model, args, str(path), input_names=names, output_names=["audio"],
             dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=False,

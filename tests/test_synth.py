@@ -257,6 +257,7 @@ def test_drumsynth_at_44k_exports_a_small_graph_that_renders_at_44k_and_48k(
 
     from ganpad.app.render import plan, render
     from ganpad.cli import main
+    from ganpad.export.exporter import regraph_preset
 
     run, preset = tmp_path / "run", tmp_path / "tiny-44k"
     samples = 11025  # a quarter second: not a power of two, so the DFTs run padded
@@ -277,6 +278,22 @@ def test_drumsynth_at_44k_exports_a_small_graph_that_renders_at_44k_and_48k(
         numpy_helper.to_array(a.t).size for n in graph.graph.node for a in n.attribute
         if n.op_type == "Constant" and a.name == "value"]  # fmt: skip
     assert max(stored) < 8 * samples
+    # Rebuilt from its own checkpoint (how the shipped presets got this version's graph): the
+    # same sound, the weights untouched, preset.json's graph figures renewed.
+    z = np.random.default_rng(0).standard_normal((2, 16)).astype(np.float32)
+    before = loaded.generate(loaded.session(), z, np.array([0, 1]))
+    weights = {p.name: p.read_bytes() for p in preset.glob("checkpoint.*")}
+    meta = json.loads((preset / "preset.json").read_text())
+    regraph_preset(preset)
+    assert {p.name: p.read_bytes() for p in preset.glob("checkpoint.*")} == weights
+    renewed = json.loads((preset / "preset.json").read_text())
+    assert set(renewed["metrics"]["clips_per_s_batch16_cpu"]) == {"torch_eager", "onnx_fp32"}
+    assert renewed["metrics"]["onnx_max_abs_error"]["fp32"] <= 1e-3
+    for figures in (meta, renewed):
+        del figures["metrics"]["clips_per_s_batch16_cpu"], figures["metrics"]["onnx_max_abs_error"]
+    assert renewed == meta
+    after = load_preset(preset).generate(load_preset(preset).session(), z, np.array([0, 1]))
+    np.testing.assert_allclose(after, before, atol=1e-4)  # rounding: the limit is 1e-3
     for rate in (44100, 48000):
         files = render(loaded, tmp_path / str(rate), plan(loaded, 1, seed=1, names=["kick"]),
                        rate=rate)  # fmt: skip
@@ -336,3 +353,20 @@ def test_resynthesis_phase_needs_an_encoder(tiny_config, tmp_path):
     cfg = tiny_config(adversarial_from=10)
     with pytest.raises(TrainError, match="model.encoder"):
         Trainer(cfg, tmp_path / "run")
+
+
+@pytest.mark.parametrize(("length", "samples"), [(16, 16), (64, 50), (2048, 2048), (16384, 11025)])
+def test_matmul_inverse_dft_is_numpys_irfft(length, samples):
+    """The graph's inverse DFT by matrix products: numpy's irfft (imaginary DC and Nyquist
+    parts ignored), cropped to the clip."""
+    from ganpad.training.models.matmul_dft import inverse_real_dft
+
+    rng = np.random.default_rng(length)
+    spectrum = rng.standard_normal((3, length // 2 + 1)) + 1j * rng.standard_normal(
+        (3, length // 2 + 1)
+    )
+    expected = np.fft.irfft(spectrum, n=length, axis=-1)[:, :samples]
+    re, im = (torch.tensor(part, dtype=torch.float32) for part in (spectrum.real, spectrum.imag))
+    got = inverse_real_dft(re, im, length, samples)
+    assert got.shape == (3, samples)
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-6 * np.abs(expected).max())

@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ganpad.training.models import matmul_dft
+
 NOISE_SEED = 20261125  # the noise bank is part of the model: fixed, rebuilt the same everywhere
 LOWEST_HZ = 20.0  # nothing below this is synthesised; the DC blocker cuts at about 13 Hz
 DC_WINDOW_S = 0.025  # the DC blocker's moving averages: first null at 40 Hz
@@ -183,9 +185,10 @@ class _SplitBank(torch.autograd.Function):
         n, shaped = lower_seen.shape[0], 0.0
         which = torch.arange(bands, device=lower.device)[:, None]
         for band, seen in ((lower, lower_seen), (upper, upper_seen)):
-            mask = (band[None, :] == which).float()[None, :, :, None]  # [1, bands, bins, 1]
-            shaped = shaped + seen.float().view(n, 1, -1, 2) * mask
-        waves = _irfft(shaped.reshape(n * bands, -1, 2), length)[:, :samples]
+            mask = (band[None, :] == which).float()[None, :, None, :]  # [1, bands, 1, bins]
+            shaped = shaped + seen.float().view(n, 1, 2, -1) * mask
+        shaped = shaped.reshape(n * bands, 2, -1)
+        waves = irfft(shaped[:, 0], shaped[:, 1], length)[:, :samples]
         return waves.reshape(n, -1)
 
     @staticmethod
@@ -198,8 +201,8 @@ class _SplitBank(torch.autograd.Function):
         for band, seen in ((lower, lower_seen), (upper, upper_seen)):
             hit = g.op("Equal", g.op("Unsqueeze", band, const([0])), which)  # [bands, bins]
             mask = g.op("Unsqueeze", g.op("Cast", hit, to_i=1), const([0, 3]))
-            wide = g.op("Unsqueeze", g.op("Reshape", g.op("Cast", seen, to_i=1),
-                                          const([0, -1, 2])), const([1]))  # fmt: skip
+            planar = g.op("Reshape", g.op("Cast", seen, to_i=1), const([0, 2, -1]))
+            wide = g.op("Unsqueeze", g.op("Transpose", planar, perm_i=[0, 2, 1]), const([1]))
             term = g.op("Mul", wide, mask)  # [noises, bands, bins, 2]
             shaped = term if shaped is None else g.op("Add", shaped, term)
         flat = g.op("Reshape", shaped, const([-1, length // 2 + 1, 2]))
@@ -237,10 +240,10 @@ class ShapedNoise(nn.Module):
         rms = _band_rms(spectrum, filters, self.length)  # [noises, bands]
         self.noises, self.bands, self.samples = noises, bands, samples
         for name, band in (("lower", lower), ("upper", upper)):
-            # The noises' spectra as each bin's lower or upper band sees them: real and
-            # imaginary parts side by side, [noises, bins * 2]; half precision, like the bank.
+            # The noises' spectra as each bin's lower or upper band sees them: the real parts,
+            # then the imaginary parts, [noises, 2 * bins]; half precision, like the bank.
             seen = spectrum * (filters[band, bins] / rms[:, band])
-            ri = np.stack([seen.real, seen.imag], axis=-1).reshape(noises, -1)
+            ri = np.concatenate([seen.real, seen.imag], axis=-1)
             self.register_buffer(name, torch.from_numpy(band).long(), persistent=False)
             self.register_buffer(f"{name}_seen", torch.from_numpy(ri).half(), persistent=False)
 
@@ -253,12 +256,16 @@ class ShapedNoise(nn.Module):
     def waves(self, weights: torch.Tensor, spectra: torch.Tensor) -> torch.Tensor:
         """weights [B, noises], spectra [B, R, bands] -> R shaped noises [B, R, samples]."""
         b, r = spectra.shape[:2]
-        shaped = sum(
-            spectra.index_select(-1, band)[..., None]
-            * (weights @ seen.to(weights.dtype)).view(b, 1, -1, 2)
-            for band, seen in ((self.lower, self.lower_seen), (self.upper, self.upper_seen))
-        )
-        waves = inverse_real_dft(shaped.reshape(b * r, -1, 2), self.length)[:, : self.samples]
+        re = im = 0.0
+        for band, seen in ((self.lower, self.lower_seen), (self.upper, self.upper_seen)):
+            gain = spectra.index_select(-1, band)  # [B, R, bins]
+            noise = (weights @ seen.to(weights.dtype)).view(b, 1, 2, -1)
+            re, im = re + gain * noise[:, :, 0], im + gain * noise[:, :, 1]
+        re, im = re.reshape(b * r, -1), im.reshape(b * r, -1)
+        if torch.onnx.is_in_onnx_export():  # ONNX Runtime's DFT is slow: matrix products
+            waves = matmul_dft.inverse_real_dft(re, im, self.length, self.samples)
+        else:
+            waves = irfft(re, im, self.length)[:, : self.samples]
         return waves.reshape(b, r, self.samples)
 
 
@@ -285,30 +292,9 @@ def _band_rms(spectrum: np.ndarray, filters: np.ndarray, samples: int) -> np.nda
     return np.sqrt(power) / samples + 1e-12
 
 
-class _InverseRealDFT(torch.autograd.Function):
-    """The inverse real DFT as ONNX's DFT operator writes it; export-time only."""
-
-    @staticmethod
-    def forward(ctx, spectrum: torch.Tensor, samples: int) -> torch.Tensor:  # noqa: ARG004
-        return _irfft(spectrum, samples)
-
-    @staticmethod
-    def symbolic(g, spectrum, samples: int):  # noqa: ANN001
-        length = g.op("Constant", value_t=torch.tensor(samples, dtype=torch.int64))
-        wave = g.op("DFT", spectrum, length, axis_i=1, inverse_i=1, onesided_i=1)
-        last = g.op("Constant", value_t=torch.tensor([2], dtype=torch.int64))
-        return g.op("Squeeze", wave, last)
-
-
-def inverse_real_dft(spectrum: torch.Tensor, samples: int) -> torch.Tensor:
-    """[N, bins, 2] real and imaginary parts -> [N, samples] real signals (numpy's irfft)."""
-    if torch.onnx.is_in_onnx_export():
-        return _InverseRealDFT.apply(spectrum, samples)
-    return _irfft(spectrum, samples)
-
-
-def _irfft(spectrum: torch.Tensor, samples: int) -> torch.Tensor:
-    return torch.fft.irfft(torch.view_as_complex(spectrum.contiguous()), n=samples, dim=1)
+def irfft(re: torch.Tensor, im: torch.Tensor, length: int) -> torch.Tensor:
+    """[N, bins] real and imaginary parts -> [N, length] real signals (numpy's irfft)."""
+    return torch.fft.irfft(torch.complex(re.float(), im.float()), n=length, dim=1)
 
 
 def unit_mix(z: torch.Tensor, noises: int) -> torch.Tensor:
