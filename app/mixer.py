@@ -370,6 +370,11 @@ def feed_midi(m: MixState, data, frame: int) -> bool:
 # ---- Python ---------------------------------------------------------------------------------
 
 
+def _counter(index: int, doc: str) -> property:
+    """One of the audio thread's counters, read from Python."""
+    return property(lambda self: int(self.ctr[index]), doc=doc)
+
+
 class Mixer:
     def __init__(
         self,
@@ -430,27 +435,11 @@ class Mixer:
 
     # ---- counters ------------------------------------------------------------------------------
 
-    @property
-    def frame(self) -> int:
-        """Frames mixed so far."""
-        return int(self.ctr[FRAME])
-
-    @property
-    def sounding(self) -> int:
-        return int(self.ctr[SOUNDING])
-
-    @property
-    def missed(self) -> int:
-        """Note-ons with no rendered variation ready."""
-        return int(self.ctr[MISSED])
-
-    @property
-    def underflows(self) -> int:
-        return int(self.ctr[UNDERFLOWS])
-
-    @property
-    def callbacks(self) -> int:
-        return int(self.ctr[CALLBACKS])
+    frame = _counter(FRAME, "Frames mixed so far.")
+    sounding = _counter(SOUNDING, "Voices sounding now.")
+    missed = _counter(MISSED, "Note-ons with no rendered variation ready.")
+    underflows = _counter(UNDERFLOWS, "Output underflows PortAudio reported to the callback.")
+    callbacks = _counter(CALLBACKS, "Audio callbacks so far.")
 
     @property
     def busy_s(self) -> float:

@@ -10,8 +10,9 @@ the note-on was sent); beside it, how many hits began exactly at the frame JACK 
 note at (the sender's own lateness is not the instrument's). Cycles the server skipped are
 seen by the recorder (a jump in frame time): nobody ran then, and every voice resumes a gap
 later, so the subtraction follows it. A
-hit an xrun spoiled otherwise (one reported from a period before it to 0.6 s after) is counted,
-subtracted where JACK delivered it, and passed over.
+hit not found with an xrun or a skipped cycle from 1.1 s before it (what rings on in the
+recording past an xrun can be off) to 0.6 s after (JACK reports xruns late) is counted as near
+an xrun, subtracted where JACK delivered it, and passed over.
 
 Both backends are measured one after the other in one run, each on a fresh server: the one
 JACK client (MIDI and audio in the same cycle) and sounddevice with rtmidi; then the same flood
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -52,6 +54,7 @@ RATE = 48000
 VELOCITY = 12  # quiet enough that 50 overlapping hits never clip, so the mix stays linear
 MATCH = 256  # frames of each hit compared
 XRUN_REACH = int(0.6 * RATE)  # JACK tells clients of an xrun late on a loaded machine
+RING = int(1.1 * RATE)  # what an xrun spoils rings on in the recording this long (a drum hit)
 
 
 def templates(preset, seeds: dict[int, int]) -> dict[int, np.ndarray]:
@@ -79,6 +82,12 @@ def main() -> None:
         choices=["jack", "sounddevice", "floor"],
         help="measured one after the other",
     )
+    parser.add_argument(
+        "--save",
+        type=Path,
+        metavar="DIR",
+        help="keep each run's recording, notes and xruns here (BACKEND.json/.npy)",
+    )
     parser.add_argument("--realtime", action="store_true",
                         help="run jackd and its clients with real-time priority (needs root "
                              "or rtprio); the default matches the test rig")  # fmt: skip
@@ -102,6 +111,8 @@ def main() -> None:
     for backend in args.backend:
         print(f"-- {backend}")
         run = flood(preset, kit, plan, backend, args)
+        if args.save:
+            save(run, args.save, backend)
         print(f"   {run['summary']}; CPU steal {run['steal']:.1f} %")
         print("   xruns jackd blamed: " + (", ".join(
             f"{client} {state.lower()} {n}" for (client, state), n in run["culprits"].most_common())
@@ -111,22 +122,33 @@ def main() -> None:
     period_ms = PERIOD / RATE * 1000
     print(f"\n{len(plan)} notes at {args.rate_hz:g}/s for {args.seconds:g} s, period {PERIOD} at "
           f"{RATE} Hz ({period_ms:.2f} ms; goal p99 <= {period_ms + 1:.2f} ms)")  # fmt: skip
-    print("| backend | timed/sent | p50 ms | p99 ms | max ms | at delivery frame | near an xrun | "
-          "lost | xruns | skipped cycles | steal % |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| backend | timed/sent | p50 ms | p99 ms | max ms | at delivery frame | "
+        "send to delivery p99 ms | near an xrun | lost | xruns | skipped cycles | steal % |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for backend, found, run in rows:
         lat = found.get("latency_ms", np.array([]))
-        cells = ["", "", "", "", "", ""]
+        cells = ["", "", "", "", "", "", ""]
         if len(lat):
             p50, p99 = np.percentile(lat, [50, 99])
             exact = found["after_delivery"]
             cells = [f"{p50:.2f}", f"{p99:.2f}", f"{lat.max():.2f}",
-                     f"{(exact == 0).sum()}/{len(exact)}", f"{found['near_xrun']}",
+                     f"{(exact == 0).sum()}/{len(exact)}",
+                     f"{np.percentile(found['transport_ms'], 99):.2f}", f"{found['near_xrun']}",
                      f"{found['lost']}"]  # fmt: skip
         timed = f"{len(lat)}/{len(plan)}" if found else ""
         skipped = sum(n for _, n in run["gaps"]) // PERIOD
         print(f"| {backend} | {timed} | {' | '.join(cells)} | {run['xruns']} | {skipped} | "
               f"{run['steal']:.1f} |")  # fmt: skip
+
+
+def save(run: dict, folder: Path, backend: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{backend}.npy", run["recording"].astype(np.float32))
+    keep = {k: v for k, v in run.items() if k not in ("recording", "culprits")}
+    keep["xrun_frames"] = run["xrun_frames"].tolist()
+    (folder / f"{backend}.json").write_text(json.dumps(keep))
 
 
 def cpu_times() -> np.ndarray:
@@ -181,6 +203,7 @@ def flood(preset, kit: dict, plan: list, backend: str, args: argparse.Namespace)
             out, _ = play.communicate(timeout=30)
     finally:
         server.stop()
+    summary = out.strip().splitlines()[-1] if out.strip() else f"{command[0]} ended"
     delivered = [(frame, data[1]) for frame, data in capture.midi_events
                  if data[0] & 0xF0 == 0x90 and data[2]]  # fmt: skip
     return {
@@ -193,7 +216,8 @@ def flood(preset, kit: dict, plan: list, backend: str, args: argparse.Namespace)
         "gaps": capture.gaps,
         "culprits": culprits,
         "steal": 100 * ticks[7] / max(ticks.sum(), 1),
-        "summary": out.strip().splitlines()[-1] if out.strip() else f"{command[0]} ended",
+        "summary": summary,
+        "missed": int(missed.group(1)) if (missed := re.search(r"(\d+) missed", summary)) else 0,
     }
 
 
@@ -222,19 +246,26 @@ def subtract(residual: np.ndarray, template: np.ndarray, start: int, gaps) -> No
 
 
 def pair(sent: list[dict], delivered: list[tuple[int, int]], first: int) -> list[int | None]:
-    """The delivery frame of each sent note: in order where the recorder saw every one, else
-    the first delivery of its key from a period before the send (or None)."""
-    if [note for _, note in delivered] == [e["note"] for e in sent]:
-        return [frame for frame, _ in delivered]
-    by_note: dict[int, list[int]] = {}
-    for frame, note in delivered:
-        by_note.setdefault(note, []).append(frame)
-    out = []
-    for event in sent:
-        frames = by_note.get(event["note"], [])
-        while frames and frames[0] < event["frame"] - first - PERIOD:
-            frames.pop(0)
-        out.append(frames.pop(0) if frames else None)
+    """The delivery frame of each sent note, or None where the recorder did not see it (it
+    misses events in skipped cycles, and never sees one that was not sent): the deliveries
+    are the sends in order, some left out. Of two sends of one key in a row, a delivery goes
+    to the one whose send frame is nearer."""
+    out: list[int | None] = [None] * len(sent)
+    j = 0
+    for i, event in enumerate(sent):
+        if j == len(delivered):
+            break
+        frame, note = delivered[j]
+        if note != event["note"]:
+            continue  # this send's delivery was not seen
+        after = sent[i + 1] if i + 1 < len(sent) else None
+        if (
+            after
+            and after["note"] == note
+            and (abs(frame - (after["frame"] - first)) < abs(frame - (event["frame"] - first)))
+        ):
+            continue
+        out[i], j = frame, j + 1
     return out
 
 
@@ -244,14 +275,15 @@ def measure(run: dict, keymap: KeyMap, shapes: dict[int, np.ndarray]) -> dict:
     residual, xrun_frames, gaps = run["recording"].copy(), run["xrun_frames"], run["gaps"]
     spoilers = np.array(sorted([*xrun_frames.tolist(), *(g for g, _ in gaps)]))
     deliveries = pair(run["sent"], run["delivered"], run["first"])
-    latencies, after_delivery, near_xrun, lost = [], [], 0, 0
+    latencies, after_delivery, transport, near_xrun, lost = [], [], [], 0, 0
     for event, delivered in zip(run["sent"], deliveries, strict=True):
         at = event["frame"] - run["first"]
         template = shapes[keymap.slot_for(event["note"])]
         # From a period before: a note sent while a cycle is processed can be delivered in
-        # that cycle. After skipped cycles the sender's frame clock runs ahead of the delivery.
-        first = at if delivered is None else min(at, delivered)
-        lo, hi = first - PERIOD, min(first + 8 * PERIOD + MATCH, len(residual))
+        # that cycle. After skipped cycles the sender's frame clock runs ahead of the delivery,
+        # and a sender the machine held up sends late: the delivery says when it came.
+        near = at if delivered is None else delivered
+        lo, hi = min(at, near) - PERIOD, min(near + 8 * PERIOD + MATCH, len(residual))
         if hi - lo < MATCH:
             lost += 1
             continue
@@ -263,10 +295,9 @@ def measure(run: dict, keymap: KeyMap, shapes: dict[int, np.ndarray]) -> dict:
             latencies.append(start - at)
             if delivered is not None:
                 after_delivery.append(start - delivered)
+                transport.append(delivered - at)
         else:
-            near = (
-                len(spoilers) and ((spoilers >= at - PERIOD) & (spoilers <= at + XRUN_REACH)).any()
-            )
+            near = len(spoilers) and ((spoilers >= at - RING) & (spoilers <= at + XRUN_REACH)).any()
             near_xrun += bool(near)
             lost += not near
             if not near and lost <= 3:
@@ -274,17 +305,18 @@ def measure(run: dict, keymap: KeyMap, shapes: dict[int, np.ndarray]) -> dict:
                       f"best error {errors[best]:.3g} at lag {best - PERIOD}")  # fmt: skip
             if delivered is None:
                 continue
-            # Where the one JACK client plays it, if it sounded at all (a note that found no
-            # variation ready is silent): subtracting must leave less than it found.
+            # Where the one JACK client plays it; if the player missed notes (no variation
+            # ready: silence), only where subtracting leaves less than it found.
             span = slice(delivered, delivered + 4096)
             before = np.square(residual[span]).sum()
             subtract(residual, template, delivered, gaps)
-            if np.square(residual[span]).sum() > before:
+            if run["missed"] and np.square(residual[span]).sum() > before:
                 subtract(residual, -template, delivered, gaps)
             continue
         subtract(residual, template, start, gaps)
     return {"latency_ms": np.array(latencies) * 1000 / RATE, "near_xrun": near_xrun,
-            "after_delivery": np.array(after_delivery), "lost": lost}  # fmt: skip
+            "after_delivery": np.array(after_delivery), "lost": lost,
+            "transport_ms": np.array(transport) * 1000 / RATE}  # fmt: skip
 
 
 if __name__ == "__main__":
