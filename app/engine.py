@@ -3,6 +3,7 @@ JACK."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import math
@@ -170,25 +171,33 @@ class Engine:
 
     # ---- playing -----------------------------------------------------------------------------
 
+    def _post(self, kind: int, slot: int, velocity: int = 0) -> None:
+        """Hand an event to the audio thread (any thread). A full ring means no callback is
+        running to take it: the event is dropped, as a stopped instrument would drop it. The
+        voices that started since the last look go to `mixer.started` on the way."""
+        self.mixer.drain_notes()
+        with contextlib.suppress(OverflowError):
+            self.mixer.post(kind, slot, velocity)
+
     def note_on(self, note: int, velocity: int = 100) -> int:
         """Play a MIDI note; returns the slot it triggered, or -1 if the preset has none for it."""
         slot = self.keymap.slot_for(int(note))
         if slot >= 0 and velocity > 0:
-            self.mixer.post(NOTE_ON, slot, int(velocity))
+            self._post(NOTE_ON, slot, int(velocity))
             for listener in self.listeners:
                 listener(slot, int(note), int(velocity))
         elif slot >= 0:
-            self.mixer.post(NOTE_OFF, slot)
+            self._post(NOTE_OFF, slot)
         self.worker.poke()  # after the post: the note never waits on the worker's wake-up
         return slot
 
     def note_off(self, note: int) -> None:
         slot = self.keymap.slot_for(int(note))
         if slot >= 0:
-            self.mixer.post(NOTE_OFF, slot)
+            self._post(NOTE_OFF, slot)
 
     def trigger(self, slot: int, velocity: int = 100) -> None:
-        self.mixer.post(NOTE_ON, self._check_slot(slot), int(velocity))
+        self._post(NOTE_ON, self._check_slot(slot), int(velocity))
         self.worker.poke()
 
     def load(self) -> float:
@@ -227,7 +236,7 @@ class Engine:
         return finish_clip(audio, self.preset.sample_rate, self.rate)
 
     def panic(self) -> None:
-        self.mixer.post(ALL_OFF, 0)
+        self._post(ALL_OFF, 0)
         self.worker.poke()
 
     # ---- latent control (per slot) -----------------------------------------------------------
@@ -247,7 +256,7 @@ class Engine:
         bookkeeping (it owns the pool's flags); without a stream nothing else touches them."""
         self.worker.poke()
         if self.stream is not None and self.stream.active:
-            self.mixer.post(INVALIDATE, slot)
+            self._post(INVALIDATE, slot)
         else:
             self.pool.invalidate(slot)
 

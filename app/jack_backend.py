@@ -53,6 +53,8 @@ class JackBackend:
                  connect: bool = True, servername: str | None = None):  # fmt: skip
         import jack
 
+        if channels not in (1, 2):
+            raise ValueError(f"the JACK backend plays 1 or 2 channels, not {channels}")
         self.engine = engine
         try:
             self.client = jack.Client(CLIENT_NAME, no_start_server=True, servername=servername)

@@ -56,18 +56,23 @@ def cycle(t, frames: int) -> None:
         return
     p = voice_pool.from_table(t, POOL_AT)
     base = m.ctr[mixer.FRAME]
+    mixer.collect(m)  # what Python posted before this cycle goes before the cycle's MIDI
     event = carray(as_i64(t[EVENT]), (3,))  # jack_midi_event_t: time, size, buffer
     heard = False
     for i in range(count):
         if midi_event_get(as_void(t[EVENT]), midi, i) == 0:
             data = carray(as_u8(event[2]), (event[1],))
             heard |= mixer.feed_midi(m, data, base + (event[0] & 0xFFFFFFFF))
-    mixer.mix(p, m, frames)
-    for which in (OUT_1, OUT_2):
-        if t[which]:
-            out = _out(t, which, frames)
-            for k in range(frames):
-                out[k] = m.mono[k]
+    done = 0
+    while done < frames:  # in pieces the mixer's buffer holds (JACK may grow its period)
+        n = min(frames - done, m.mono.shape[0])
+        mixer.mix(p, m, n)
+        for which in (OUT_1, OUT_2):
+            if t[which]:
+                out = _out(t, which, frames)
+                for k in range(n):
+                    out[done + k] = m.mono[k]
+        done += n
     if heard:  # a full pipe already holds a wake-up: the write's result does not matter
         c_write(t[WAKE_FD], as_void(t[WAKE_BYTE]), 1)
 

@@ -169,7 +169,7 @@ def schedule(m: MixState, frame: int, kind: int, slot: int, velocity: int) -> No
 
 
 @njit(cache=True, nogil=True)
-def _collect(m: MixState) -> None:
+def collect(m: MixState) -> None:
     """Move posted events into the pending queue (NOW, or a past frame, means this block)."""
     index, records = m.events_index, m.events
     head = index[HEAD]
@@ -292,7 +292,7 @@ def mix(p: PoolState, m: MixState, frames: int) -> None:
     for k in range(frames):
         mono[k] = 0.0
     if not idle(m):
-        _collect(m)
+        collect(m)
         cursor, q = begin, m.pending
         while m.ctr[P_START] < m.ctr[P_END] and q[m.ctr[P_START], 0] < end:
             row = m.ctr[P_START]

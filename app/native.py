@@ -1,8 +1,9 @@
 """What compiled (numba) real-time code needs from outside Python: typed pointers, fences, libc.
 
 The audio callbacks are numba `cfunc`s over numpy-owned state. A C library calls them with one
-`void *` argument: the address of an int64 table of array addresses (`address_table`), which
-`view` turns back into arrays inside compiled code. Nothing here takes the GIL.
+`void *` argument: the address of an int64 table of array addresses and sizes (`table` in
+`voice_pool` and `mixer`), which `from_table` turns back into arrays inside compiled code.
+Nothing here takes the GIL.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ import ctypes
 import ctypes.util
 
 import llvmlite.binding as llvm
-import numpy as np
-from numba import types
+from numba import njit, types
 from numba.extending import intrinsic
 
 CLOCK_MONOTONIC = 1
@@ -84,9 +84,7 @@ def fence(typingctx):
     return sig, codegen
 
 
-def address_table(arrays: list[np.ndarray]) -> np.ndarray:
-    """The int64 table of the arrays' addresses, in order; the arrays must outlive it."""
-    for a in arrays:
-        if not a.flags.c_contiguous:
-            raise ValueError("a real-time array must be C-contiguous")
-    return np.array([a.ctypes.data for a in arrays], np.int64)
+@njit(cache=True, nogil=True)
+def memory_fence() -> None:
+    """`fence` for Python: between a store and a load that another thread orders the other way."""
+    fence()

@@ -25,8 +25,13 @@ def block(t, output, frames: int, flags: int) -> None:
     m = mixer.from_table(t, MIX_AT)
     if flags & OUTPUT_UNDERFLOW:
         m.ctr[mixer.UNDERFLOWS] += 1
-    mixer.mix(p, m, frames)
-    mixer.write_out(m, carray(as_f32(output), (frames, t[CHANNELS])))
+    out = carray(as_f32(output), (frames, t[CHANNELS]))
+    done = 0
+    while done < frames:  # in pieces the mixer's buffer holds (PortAudio may vary its block)
+        n = min(frames - done, m.mono.shape[0])
+        mixer.mix(p, m, n)
+        mixer.write_out(m, out[done : done + n])
+        done += n
 
 
 # int callback(const void *input, void *output, unsigned long frames,

@@ -16,7 +16,7 @@ import numpy as np
 from numba import carray, njit
 
 from ganpad.app import ring
-from ganpad.app.native import as_bool, as_f32, as_i32, as_i64
+from ganpad.app.native import as_bool, as_f32, as_i32, as_i64, fence, memory_fence
 from ganpad.app.ring import WIDTH, Ring
 
 LOST = 0  # flags[LOST]: the wanted ring was full once; the worker rescans the flags
@@ -79,6 +79,7 @@ def release(p: PoolState, slot: int, v: int) -> None:
 def invalidate(p: PoolState, slot: int) -> None:
     """Latents changed: every variation of the slot is re-rendered once no voice reads it."""
     p.generation[slot] += 1
+    fence()  # the new generation before the flags are read: `fill` does the mirror image
     for v in range(p.filled.shape[1]):
         p.stale[slot, v] = True
         if p.users[slot, v] == 0 and p.filled[slot, v]:
@@ -189,6 +190,10 @@ class VoicePool:
         self.seed[slot, v] = seed
         self.stale[slot, v] = False
         self.filled[slot, v] = True  # last: the audio thread reads nothing before this
+        # The flag before the generation is read, as `invalidate` stores the generation before
+        # it reads the flags: one side then always sees the other (else both could miss, and
+        # the old timbre would play once).
+        memory_fence()
         if generation != self.generation[slot]:  # invalidated while we wrote: not fresh after all
             self.stale[slot, v] = True
             if self.users[slot, v] == 0:

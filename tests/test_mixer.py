@@ -217,3 +217,24 @@ def test_hand_backs_survive_a_full_ring():
     pool.filled[0, 0] = True  # one rendered again meanwhile; the other still wanted
     pool.flags[LOST] = 1
     assert list(pool.wanted) == [(0, 1)]
+
+
+def test_the_portaudio_callback_mixes_a_block_longer_than_its_buffer(filled_pool):
+    """The compiled PortAudio callback, through its address table as PortAudio calls it, on a
+    block four times the mixer's buffer (PortAudio may vary its blocks): the same interleaved
+    samples as the mixer played in small blocks."""
+    from ganpad.app import portaudio_process, voice_pool
+
+    pool, keymap = filled_pool
+    config = MixerConfig(max_block=256)
+    played = [(300, NOTE_ON, 0, 127), (700, NOTE_ON, 3, 90)]
+    expected, _ = _run(pool, keymap, played, 128, frames=1024, config=config)
+    mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, config)
+    for frame, kind, slot, velocity in played:
+        mixer.post(kind, slot, velocity, frame)
+    table = np.array([2, *voice_pool.table(mixer.pool.state), *mixing.table(mixer.state)],
+                     np.int64)  # fmt: skip
+    out = np.full((1024, 2), np.nan, np.float32)
+    portaudio_process.block(table, out.ctypes.data, 1024, 0)
+    np.testing.assert_array_equal(out, expected)
+    assert mixer.frame == 1024 and mixer.underflows == 0

@@ -294,7 +294,8 @@ def _band_rms(spectrum: np.ndarray, filters: np.ndarray, samples: int) -> np.nda
 
 def irfft(re: torch.Tensor, im: torch.Tensor, length: int) -> torch.Tensor:
     """[N, bins] real and imaginary parts -> [N, length] real signals (numpy's irfft)."""
-    return torch.fft.irfft(torch.complex(re.float(), im.float()), n=length, dim=1)
+    dtype = torch.promote_types(re.dtype, torch.float32)  # half has no complex FFT here
+    return torch.fft.irfft(torch.complex(re.to(dtype), im.to(dtype)), n=length, dim=1)
 
 
 def unit_mix(z: torch.Tensor, noises: int) -> torch.Tensor:
