@@ -38,9 +38,9 @@ from ganpad.training.models.synthesis import (
     decaying_bias,
     exp_sigmoid,
     midi_to_hz,
-    sines,
     tail_fade,
     unit_mix,
+    weighted_partials,
 )
 
 
@@ -73,7 +73,6 @@ class NoteSynthGenerator(SynthGenerator):
         self.register_buffer("k", torch.arange(1, self.harmonics + 1).float(), persistent=False)
         phases = np.random.default_rng(NOISE_SEED + 1).uniform(0, 1, self.harmonics)
         self.register_buffer("phase0", torch.from_numpy(phases).float(), persistent=False)
-        self.register_buffer("t", torch.arange(slice_len).float() / rate, persistent=False)
         self.register_buffer("fade", tail_fade(slice_len, rate), persistent=False)
 
     def fit_labels(self, classes: tuple[str, ...] | list[str]) -> None:
@@ -110,9 +109,8 @@ class NoteSynthGenerator(SynthGenerator):
         """Decoder latent [B, latent], pitch index [B], noise-bank mix source [B, >= noises]
         -> audio [B, 1, T]."""
         c = self.controls(z, label)
-        phase = c["harmonic_hz"][:, :, None] * self.t + self.phase0[:, None]  # cycles
-        # Nothing learned moves the phase, so its sines need no gradient.
-        tones = (self.slow_knots.interpolate(c["distribution"]) * sines(phase)).sum(dim=1)
+        tones = weighted_partials(c["harmonic_hz"], self.phase0, c["distribution"],
+                                  self.slow_knots.hats(), self.rate)  # fmt: skip
         tones = tones * self.knots.interpolate(c["amplitude"])
         noise = self.noise(unit_mix(noise_mix, self.noise.noises),
                            self.knots.interpolate(c["band_gain"]))  # fmt: skip
