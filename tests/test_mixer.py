@@ -1,8 +1,8 @@
 import copy
-import tracemalloc
 
 import numpy as np
 import pytest
+from numba import njit
 
 from ganpad.app import mixer as mixing
 from ganpad.app.keymap import KeyMap
@@ -144,28 +144,44 @@ def test_missing_variation_counts_and_stays_silent(filled_pool):
     assert mixer.missed == 1 and not out.any()
 
 
-def _peak_allocation(pool, keymap, block: int) -> int:
-    """Peak bytes allocated while mixing 8 blocks with 6 voices playing."""
-    mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, MixerConfig(max_block=4096))
+@njit
+def _first(table):
+    return table[0]
+
+
+def test_the_callback_allocates_nothing(filled_pool):
+    """The compiled PortAudio callback, through its address table as PortAudio calls it, under
+    notes, offs and panics: the numba runtime allocates nothing beyond what handing it the one
+    table array from Python costs (a plain function taking one array, called as often)."""
+    from numba.core.runtime import _nrt_python, rtsys
+
+    from ganpad.app import portaudio_process, voice_pool
+
+    pool, keymap = filled_pool
+    mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, MixerConfig(max_block=1024))
+    table = np.array([2, *voice_pool.table(mixer.pool.state), *mixing.table(mixer.state)],
+                     np.int64)  # fmt: skip
+    out = np.zeros((4096, 2), np.float32)
     for slot in (0, 1, 2, 5, 6, 7):  # no hats: one would choke the other
         mixer.post(NOTE_ON, slot, 100)
-    out = np.zeros((block, 2), np.float32)
-    mixer.process(out)  # warm-up
-    tracemalloc.start()
-    base, _ = tracemalloc.get_traced_memory()
-    for _ in range(8):
-        mixer.process(out)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert mixer.active.sum() == 6
-    return peak - base
-
-
-def test_process_allocates_no_audio_buffers(filled_pool):
-    pool, keymap = filled_pool
-    # What remains is a few small array views; one audio temporary of a 4096-frame block
-    # would be 16 KiB on its own.
-    assert _peak_allocation(pool, keymap, 4096) < 4096
+    portaudio_process.block(table, out.ctypes.data, 4096, 0)  # warm-up (compiles)
+    _first(table)
+    _nrt_python.memsys_enable_stats()
+    try:
+        start, peak = rtsys.get_allocation_stats().alloc, 0.0
+        for i in range(8):
+            mixer.post(NOTE_OFF if i % 2 else ALL_OFF, 0, 0, mixer.frame + 100)
+            mixer.post(NOTE_ON, 1 + i % 2, 90, mixer.frame + 2000)
+            portaudio_process.block(table, out.ctypes.data, 4096, 0)
+            peak = max(peak, float(np.abs(out).max()))
+        callbacks = rtsys.get_allocation_stats().alloc - start
+        for _ in range(8):
+            _first(table)
+        boundary = rtsys.get_allocation_stats().alloc - start - callbacks
+    finally:
+        _nrt_python.memsys_disable_stats()
+    assert peak > 0.01 and len(mixer.started) > 6  # it played
+    assert callbacks == boundary
 
 
 def test_jack_midi_bytes_play_at_their_frames(filled_pool):
