@@ -114,14 +114,13 @@ class Engine:
 
     def open_audio(self, device: int | str | None = None, period: int = 128, channels: int = 2):
         """Play through PortAudio (sounddevice's stream), its callback compiled code."""
-        from ganpad.app import mixer, portaudio_process, voice_pool
+        from ganpad.app import portaudio_process
 
         sd = portaudio()
         if period > self.mixer.cfg.max_block:
             raise EngineError(f"period {period} exceeds the mixer's {self.mixer.cfg.max_block}")
         sys.setswitchinterval(GIL_SWITCH_S)
-        self._table = np.array([channels, *voice_pool.table(self.pool.state),
-                                *mixer.table(self.mixer.state)], np.int64)  # fmt: skip
+        self._table = portaudio_process.table(self.mixer, channels)
         ffi = sd._ffi
         try:
             # sounddevice's stream with a C callback and its user data (as rtmixer does)
@@ -155,10 +154,6 @@ class Engine:
         self.worker.stop()
         if self.worker.is_alive():
             self.worker.join(timeout=5)
-
-    def mix(self, out: np.ndarray) -> None:
-        """The audio callback's work (the mixer times it): the next len(out) frames into `out`."""
-        self.mixer.process(out)
 
     def snapshot(self) -> EngineStats:
         """The counters now: the audio thread's, the worker's and the xruns."""

@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from ganpad.app import midi, mixer, voice_pool
+from ganpad.app import midi
 
 CLIENT_NAME = "ganpad"
 MIDI_PORT = "midi_in"
@@ -87,7 +87,7 @@ class JackBackend:
         ports += [0] * (3 - len(ports))
         self._table = np.array(
             [*ports, self._wake_w, self._scratch.ctypes.data, self._scratch.ctypes.data + 24,
-             *voice_pool.table(engine.pool.state), *mixer.table(engine.mixer.state)],
+             *engine.mixer.table()],
             np.int64,
         )  # fmt: skip
         assert len(self._table) == jack_process.SIZE

@@ -474,6 +474,11 @@ class Mixer:
         self.drain_notes()
         return self._started
 
+    def table(self) -> list[int]:
+        """What a compiled callback reads (after its own entries): the pool's table, then the
+        mixer's (`voice_pool.from_table`, then `from_table`)."""
+        return voice_pool.table(self.pool.state) + table(self.state)
+
     # ---- the audio thread, or Python while none runs ---------------------------------------
 
     def idle(self) -> bool:

@@ -4,6 +4,7 @@ the window) on the mixer's event ring."""
 
 from __future__ import annotations
 
+import numpy as np
 from numba import carray, cfunc, njit, types
 
 from ganpad.app import mixer, voice_pool
@@ -16,6 +17,12 @@ CHANNELS = 0
 POOL_AT = 1
 MIX_AT = POOL_AT + voice_pool.TABLE
 SIZE = MIX_AT + mixer.TABLE
+
+
+def table(mix: mixer.Mixer, channels: int) -> np.ndarray:
+    """The callback's table for `mix` playing `channels` interleaved channels; keep it alive
+    while the stream runs."""
+    return np.array([channels, *mix.table()], np.int64)
 
 
 @njit(cache=True, nogil=True)

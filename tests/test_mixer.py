@@ -155,12 +155,11 @@ def test_the_callback_allocates_nothing(filled_pool):
     table array from Python costs (a plain function taking one array, called as often)."""
     from numba.core.runtime import _nrt_python, rtsys
 
-    from ganpad.app import portaudio_process, voice_pool
+    from ganpad.app import portaudio_process
 
     pool, keymap = filled_pool
     mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, MixerConfig(max_block=1024))
-    table = np.array([2, *voice_pool.table(mixer.pool.state), *mixing.table(mixer.state)],
-                     np.int64)  # fmt: skip
+    table = portaudio_process.table(mixer, 2)
     out = np.zeros((4096, 2), np.float32)
     for slot in (0, 1, 2, 5, 6, 7):  # no hats: one would choke the other
         mixer.post(NOTE_ON, slot, 100)
@@ -239,7 +238,7 @@ def test_the_portaudio_callback_mixes_a_block_longer_than_its_buffer(filled_pool
     """The compiled PortAudio callback, through its address table as PortAudio calls it, on a
     block four times the mixer's buffer (PortAudio may vary its blocks): the same interleaved
     samples as the mixer played in small blocks."""
-    from ganpad.app import portaudio_process, voice_pool
+    from ganpad.app import portaudio_process
 
     pool, keymap = filled_pool
     config = MixerConfig(max_block=256)
@@ -248,8 +247,7 @@ def test_the_portaudio_callback_mixes_a_block_longer_than_its_buffer(filled_pool
     mixer = Mixer(copy.deepcopy(pool), RATE, keymap.choke_group, config)
     for frame, kind, slot, velocity in played:
         mixer.post(kind, slot, velocity, frame)
-    table = np.array([2, *voice_pool.table(mixer.pool.state), *mixing.table(mixer.state)],
-                     np.int64)  # fmt: skip
+    table = portaudio_process.table(mixer, 2)
     out = np.full((1024, 2), np.nan, np.float32)
     portaudio_process.block(table, out.ctypes.data, 1024, 0)
     np.testing.assert_array_equal(out, expected)
