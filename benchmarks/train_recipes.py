@@ -17,17 +17,20 @@ import time
 
 import torch
 
-from ganpad.training.config import FAMILY_DEFAULTS, RunConfig, set_value
+from ganpad.training.config import ADVERSARIAL_STAGE, FAMILY_DEFAULTS, RunConfig, set_value
 from ganpad.training.data.ingest import load_clips
 from ganpad.training.trainer.loop import Trainer
 
 # name: (family, {config changes}); the synth recipes as the shipped presets train them.
+DRUMS_44K = {"model.synth_components": 8, "model.synth_fine_bands": 256,
+             "data.sample_rate": 44100, "data.slice_len": 45056}  # fmt: skip
 RECIPES: dict[str, tuple[str, dict]] = {
     "wavegan d=64": ("wavegan", {"model.d": 64}),
     "specgan d=64": ("specgan", {"model.d": 64}),
     "drumsynth 16k": ("drumsynth", {"model.synth_components": 8}),
-    "drumsynth 44.1k": ("drumsynth", {"model.synth_components": 8, "model.synth_fine_bands": 256,
-                                      "data.sample_rate": 44100, "data.slice_len": 45056}),
+    "drumsynth 44.1k": ("drumsynth", DRUMS_44K),
+    # `ganpad train --finetune drums --adversarial`: crop critics, warm-up, frozen encoder.
+    "drumsynth 44.1k stage": ("drumsynth", {**DRUMS_44K, **ADVERSARIAL_STAGE}),
 }  # fmt: skip
 
 
@@ -44,8 +47,19 @@ def make_config(family: str, changes: dict, data: str, device: str, amp: bool) -
     return cfg
 
 
-def iterations_per_s(trainer: Trainer, iters: int, adversarial: bool) -> float:
-    trainer.step = 10**9 if adversarial else 0
+def phases(trainer: Trainer) -> list[tuple[str, int]]:
+    """(name, a step in it) for each phase a recipe's steps go through."""
+    t = trainer.cfg.train
+    out = []
+    if getattr(trainer.G, "encoder", None) is not None and t.adversarial_from > 0:
+        out.append(("resynthesis", 0))  # the generator alone, no critic yet
+    if t.critic_warmup:
+        out.append(("critic warm-up", t.adversarial_from))  # the critic alone
+    return [*out, ("adversarial", 10**9)]
+
+
+def iterations_per_s(trainer: Trainer, iters: int, step: int) -> float:
+    trainer.step = step
     cuda = trainer.device.type == "cuda"
     times = []
     for i in range(iters + 2):  # two warm-up steps: allocator, cuDNN's algorithm search
@@ -69,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads"
           + (f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))  # fmt: skip
-    print(f"{'recipe':<16} {'device':<10} {'phase':<13} {'it/s':>8} {'clips/s seen':>13}")
+    print(f"{'recipe':<22} {'device':<10} {'phase':<15} {'it/s':>8} {'clips/s seen':>13}")
     clips: dict[tuple[int, int], object] = {}
     for name in args.recipes:
         family, changes = RECIPES[name]
@@ -81,15 +95,12 @@ def main() -> None:
                 label = f"{device}{' bf16' if amp else ''}"
                 with tempfile.TemporaryDirectory() as run_dir:
                     trainer = Trainer(cfg, run_dir, clips=clips[key])
-                    phases = [True]
-                    if getattr(trainer.G, "encoder", None) is not None:
-                        phases = [False, True]  # resynthesis alone, then with the critic
-                    for adversarial in phases:
-                        rate = iterations_per_s(trainer, args.iters, adversarial)
-                        critic = cfg.train.n_critic if adversarial else 0
-                        phase = "adversarial" if adversarial else "resynthesis"
-                        seen = rate * cfg.train.batch_size * (critic + 1)
-                        print(f"{name:<16} {label:<10} {phase:<13} {rate:>8.2f} {seen:>13.0f}",
+                    for phase, step in phases(trainer):
+                        rate = iterations_per_s(trainer, args.iters, step)
+                        critic = 0 if phase == "resynthesis" else cfg.train.n_critic
+                        generator = 0 if phase == "critic warm-up" else 1
+                        seen = rate * cfg.train.batch_size * (critic + generator)
+                        print(f"{name:<22} {label:<10} {phase:<15} {rate:>8.2f} {seen:>13.0f}",
                               flush=True)  # fmt: skip
 
 

@@ -50,6 +50,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--finetune", metavar="PRESET", help="start from a preset's checkpoint")
     p.add_argument(
+        "--adversarial", action="store_true",
+        help="drumsynth/notesynth: the adversarial stage from the first step (crop critics, "
+             "critic warm-up, frozen encoder); for fine-tuning a preset",
+    )  # fmt: skip
+    p.add_argument(
         "--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override any config value, e.g. --set train.lr=2e-4 (repeatable)",
     )  # fmt: skip

@@ -33,7 +33,7 @@ from ganpad.training.data.drumkit import kit_licenses
 from ganpad.training.data.soundfont import soundfont_license
 from ganpad.training.models import build_models
 from ganpad.training.trainer import checkpoint
-from ganpad.training.trainer.loop import COMMANDS_FILE, DATA_REPORT, METRICS_FILE
+from ganpad.training.trainer.loop import COMMANDS_FILE, DATA_REPORT, METRICS_FILE, STARTED_FROM
 
 PRESET_CHECKPOINT_FORMAT = "ganpad-preset-checkpoint/1"
 
@@ -267,7 +267,13 @@ def _training_summary(run: LoadedRun) -> dict[str, Any]:
             "skipped": len((data or {}).get("skipped", [])),
         },
         "config": to_dict(run.config),
-    }
+    } | _started_from(run)
+
+
+def _started_from(run: LoadedRun) -> dict[str, Any]:
+    """A fine-tune's preset and that preset's own training record, when there is one."""
+    lineage = _read_json(run.run_dir / STARTED_FROM) if run.run_dir else None
+    return {"started_from": lineage} if lineage else {}
 
 
 def final_losses(metrics: Path, step: int, window: int = 200) -> dict[str, Any]:

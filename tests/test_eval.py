@@ -101,7 +101,7 @@ def test_eval_command_reports_ratios_and_files(
                       cache_dir=str(clip_cache))  # fmt: skip
     metrics = report["metrics"]
     assert set(metrics) == {"inception_score", "frechet_distance", "kid", "logmel_frechet",
-                            "ndb_over_k"}  # fmt: skip
+                            "logmel_kid", "ndb_over_k"}  # fmt: skip
     for m in metrics.values():
         for row in ("generated", "real", "baseline"):
             lo, hi = m["ci95"][row]
@@ -138,7 +138,7 @@ def test_trainer_keeps_the_best_checkpoint(tiny_config, tmp_path):
     Trainer(cfg, tmp_path / "run").train()
     best = tmp_path / "run" / "checkpoints" / "best"
     info = json.loads((best / "best.json").read_text())
-    assert info["metric"] == "frechet_distance" and info["step"] in (1, 2)
+    assert info["metric"] == "kid" and info["step"] in (1, 2)
     assert (best / "weights.safetensors").exists()
 
 
@@ -245,3 +245,30 @@ def test_final_losses_average_the_last_logged_steps(tmp_path):
     losses = final_losses(tmp_path / "metrics.jsonl", 200, window=50)
     assert losses == {"steps": [151, 200], "loss/generator": 180.0}
     assert final_losses(tmp_path / "none.jsonl", 200) == {}
+
+
+def test_band_flatness_tells_noise_from_lines_and_starts_at_the_onset():
+    from ganpad.training.evaluation.diagnostics import band_flatness
+
+    rate = 44100
+    t = np.arange(int(0.6 * rate)) / rate
+    noise = np.random.default_rng(3).standard_normal((8, len(t)))
+    assert np.median(band_flatness(noise, rate)) == pytest.approx(0.56, abs=0.02)
+    centres = 1000 * 2.0 ** (np.arange(13) / 3)  # one line in each third-octave band
+    lines = sum(np.sin(2 * np.pi * f * t) for f in centres)[None]
+    assert band_flatness(lines, rate)[0] < 0.05
+    late = np.concatenate([np.zeros((8, rate // 4)), noise], axis=1)  # an onset at 0.25 s
+    assert np.allclose(band_flatness(late, rate), band_flatness(noise, rate), atol=0.03)
+    assert np.isnan(band_flatness(np.zeros((1, len(t))), rate)[0])
+
+
+def test_metal_flatness_puts_real_cymbals_under_noise(gmrock, clip_cache):
+    from ganpad.training.evaluation.evaluate import metal_flatness
+
+    report = metal_flatness("drums-drumsynth-44k", str(gmrock), 48, 0, str(clip_cache))
+    assert set(report) == {"cymbal", "open_hat", "percussion"}
+    cymbal = report["cymbal"]
+    assert cymbal["real"] < 0.2 < 0.5 < cymbal["baseline"]  # recorded cymbals draw lines
+    assert 0 < cymbal["generated"] < 0.6 and cymbal["clips"]["generated"] == 16
+    lo, hi = cymbal["ci95"]["real"]
+    assert lo <= cymbal["real"] <= hi

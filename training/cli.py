@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ganpad.presets import PresetError
 from ganpad.training.config import (
+    ADVERSARIAL_STAGE,
     FAMILY_DEFAULTS,
     ConfigError,
     RunConfig,
@@ -19,6 +20,7 @@ from ganpad.training.config import (
     set_value,
 )
 from ganpad.training.data.ingest import load_clips
+from ganpad.training.models import SYNTHS
 from ganpad.training.trainer.checkpoint import CheckpointError
 from ganpad.training.trainer.finetune import PresetStart, adopt_model, load_preset_start
 from ganpad.training.trainer.loop import COMMANDS_FILE, CONFIG_FILE, Trainer, TrainError
@@ -26,7 +28,8 @@ from ganpad.training.trainer.loop import COMMANDS_FILE, CONFIG_FILE, Trainer, Tr
 
 def config_from_args(args: argparse.Namespace, start: PresetStart | None = None) -> RunConfig:
     """Base config (run folder's on resume, else --config as it is, else the defaults of the
-    family that --model or the fine-tuned preset names), then the flags."""
+    family that --model or the fine-tuned preset names), the adversarial stage's settings with
+    --adversarial, then the flags."""
     saved = Path(args.out) / CONFIG_FILE
     if args.resume and saved.exists():
         config = load_toml(saved)
@@ -39,6 +42,8 @@ def config_from_args(args: argparse.Namespace, start: PresetStart | None = None)
             set_value(config, key, value, f"{family} defaults")
     if start is not None:
         adopt_model(config, start)
+    if getattr(args, "adversarial", False):
+        _adversarial_stage(config, start, args.resume)
     flags = {
         "data.path": args.data,
         "model.family": args.model,
@@ -57,6 +62,25 @@ def config_from_args(args: argparse.Namespace, start: PresetStart | None = None)
     if not config.data.path:
         raise ConfigError("no training data: pass --data PATH (or set data.path in --config)")
     return config
+
+
+def _adversarial_stage(config: RunConfig, start: PresetStart | None, resume: bool) -> None:
+    """--adversarial: the stage's settings on a fine-tune; on a resume, the run's own (saved
+    with it) stay, and the run must be one that used the stage."""
+    if resume:
+        if config.model.synth_critic != "crops":
+            raise ConfigError("--adversarial --resume: this run did not use the stage "
+                              f"(model.synth_critic = {config.model.synth_critic!r})")  # fmt: skip
+        return
+    if start is None:
+        raise ConfigError("--adversarial is a stage after resynthesis: pass --finetune PRESET "
+                          "(or --resume a run that used it)")  # fmt: skip
+    if config.model.family not in SYNTHS or not config.model.encoder:
+        raise ConfigError(f"--adversarial is for drumsynth and notesynth presets with an encoder; "
+                          f"{start.source.name} is {config.model.family}"
+                          f"{'' if config.model.encoder else ' without one'}")  # fmt: skip
+    for key, value in ADVERSARIAL_STAGE.items():
+        set_value(config, key, value, "--adversarial")
 
 
 def train_command(args: argparse.Namespace) -> int:

@@ -66,6 +66,7 @@ class ModelConfig:
     synth_components: int = 0  # drumsynth: noises of fine fixed spectrum, own envelope each
     synth_fine_bands: int = 128  # drumsynth: linear bands of the components' spectra
     encoder: bool = False  # drumsynth/notesynth: train as a VAE-GAN (an encoder, resynthesis)
+    synth_critic: str = "multiview"  # drumsynth/notesynth: multiview | crops (MPD + MB-STFT)
 
 
 @dataclass
@@ -94,6 +95,13 @@ class TrainConfig:
     lambda_aux: float = 1.0  # critics with a classifier head (gansynth): AC-GAN term weight
     lambda_fm: float = 0.0  # feature matching: L1 between real and fake mean critic features
     augment: list[str] = field(default_factory=list)  # critic inputs, real and fake: gain, shift
+    crop_s: float = 0.0  # > 0: the critic judges crops this long (onset or later), not clips
+    critic_warmup: int = 0  # steps from adversarial_from that train the critic alone
+    freeze_encoder: bool = False  # adversarial steps leave the encoder (and so the prior) as is
+    grad_clip: float = 0.0  # > 0: gradient norm of G and of D clipped to this
+    # > 0: each network's learning rate ramps up linearly over its first this many steps (a
+    # fine-tune's fresh Adam otherwise jolts the preset's weights in its first steps)
+    lr_warmup: int = 0
     balance_classes: bool = False  # draw the class uniformly, then a clip of it
     ema_decay: float = 0.999
     seed: int = 0
@@ -110,6 +118,9 @@ class TrainConfig:
     eval_every: int = 0  # steps between cheap evaluations (0: never)
     eval_n: int = 256  # clips generated for each
     eval_reference: str = ""  # real clips to compare with ("" -> the training clips)
+    # > 0: an evaluation whose KID is above this many times the best so far rolls the run
+    # back to checkpoints/best (a stage that makes things worse is undone, not shipped)
+    eval_rollback: float = 0.0
 
 
 @dataclass
@@ -161,6 +172,20 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     # check takes. --batch 64 (or train.batch_size=64) trains at WaveGAN's batch where memory
     # allows.
     "wavenet-gan": {"train.batch_size": 4, "data.slice_len": 16384},
+}  # fmt: skip
+
+# `ganpad train --adversarial`: the synths' adversarial stage (#28) from the first step, for
+# fine-tuning a preset that resynthesis trained. The vocoders' recipe made cheap: MPD and
+# multi-band STFT critics on 0.25 s crops (HiFi-GAN, DAC), the critic warmed up alone while the
+# generator waits (BigVGAN's freeze step), gradients clipped, the encoder frozen so the fitted
+# prior stays valid (RAVE's phase 2), and resynthesis, feature matching and adversary weighted
+# 15 : 2 : 1 as DAC weighs mel distance, feature matching and adversary, at DAC's and RAVE's
+# learning rate of 1e-4.
+ADVERSARIAL_STAGE: dict[str, Any] = {
+    "model.synth_critic": "crops", "train.crop_s": 0.25, "train.adversarial_from": 0,
+    "train.critic_warmup": 100, "train.freeze_encoder": True, "train.grad_clip": 1.0,
+    "train.lambda_rec": 15.0, "train.lambda_fm": 2.0, "train.lambda_adv": 1.0,
+    "train.loss": "hinge", "train.n_critic": 1, "train.lr": 1e-4, "train.lr_warmup": 500,
 }  # fmt: skip
 
 

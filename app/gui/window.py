@@ -45,6 +45,7 @@ HEADLINE = (
     ("frechet_distance", "FD"),
     ("kid", "KID"),
     ("logmel_frechet", "log-mel FD"),
+    ("logmel_kid", "log-mel KID"),
     ("pitch_accuracy", "pitch accuracy"),
 )
 

@@ -24,7 +24,7 @@ from ganpad.training.evaluation.classifier import (
     load_classifier,
     predict,
 )
-from ganpad.training.evaluation.diagnostics import signal_report, spectral_centroid
+from ganpad.training.evaluation.diagnostics import band_flatness, signal_report, spectral_centroid
 from ganpad.training.evaluation.metrics import (
     bootstrap,
     frechet_distance,
@@ -42,6 +42,10 @@ from ganpad.training.models import build_models, synthesize
 from ganpad.training.trainer import checkpoint
 
 EMBEDDING_DIMS = 80  # the log-mel embedding's, the widest a Frechet distance here sees
+NATIVE_RATE = 44100  # real clips for the full-band figures (metal's flatness up to 16 kHz)
+NATIVE_SAMPLES = 22050  # half a second: the flatness window ends 0.4 s after the onset
+METAL = ("cymbal", "open_hat", "percussion")  # the groups whose texture flatness judges
+FLATNESS_MIN_RATE = 36000  # Nyquist above the 16 kHz band's upper edge (17.96 kHz)
 
 
 class EvalError(ValueError):
@@ -50,11 +54,13 @@ class EvalError(ValueError):
 
 @dataclass
 class Clips:
-    """Clips at the classifier's rate and length, with their label names (if any)."""
+    """Clips at the classifier's rate and length (or, asked for `native`, the generator's),
+    with their label names (if any)."""
 
     name: str
     audio: np.ndarray  # [N, CLIP] float32 at RATE
     labels: list[str] | None
+    rate: int = RATE
 
 
 def fit(audio: np.ndarray, rate: int) -> np.ndarray:
@@ -81,7 +87,8 @@ def _latents(n: int, latent: int, classes: list[str], seed: int,
     return z, np.repeat(np.arange(len(classes)), counts).astype(np.int64)
 
 
-def generate_preset(path: str, n: int, seed: int, mix: dict[str, float] | None = None) -> Clips:
+def generate_preset(path: str, n: int, seed: int, mix: dict[str, float] | None = None,
+                    native: bool = False) -> Clips:  # fmt: skip
     from ganpad.presets import find_preset
 
     preset = find_preset(path)
@@ -89,11 +96,18 @@ def generate_preset(path: str, n: int, seed: int, mix: dict[str, float] | None =
     z, labels = _latents(n, preset.latent, [c.name for c in preset.labels], seed, mix)
     out = [preset.generate(session, z[i : i + 64], labels[i : i + 64]) for i in range(0, n, 64)]
     names = [preset.labels[i].name for i in labels] if preset.conditional else None
-    return Clips(preset.name, fit(np.concatenate(out), preset.sample_rate), names)
+    return _made(preset.name, np.concatenate(out), names, preset.sample_rate, native)
+
+
+def _made(name: str, audio: np.ndarray, labels: list[str] | None, rate: int,
+          native: bool) -> Clips:  # fmt: skip
+    """Generated clips as they came (`native`), or fitted to the classifier's rate and length."""
+    return Clips(name, audio, labels, rate) if native else Clips(name, fit(audio, rate), labels)
 
 
 @torch.no_grad()
-def generate_run(run_dir: Path, n: int, seed: int, mix: dict[str, float] | None = None) -> Clips:
+def generate_run(run_dir: Path, n: int, seed: int, mix: dict[str, float] | None = None,
+                 native: bool = False) -> Clips:  # fmt: skip
     ckpt = checkpoint.latest(run_dir)
     if ckpt is None:
         raise EvalError(f"{run_dir}: no checkpoint to evaluate")
@@ -105,15 +119,14 @@ def generate_run(run_dir: Path, n: int, seed: int, mix: dict[str, float] | None 
     checkpoint.load_module(generator, tensors, "G_ema")
     name = f"{run_dir.name}@{state['step']}"
     chosen = classes if n_labels else None
-    return generate_with(
-        generator.eval(), cfg.model.latent, chosen, cfg.data.sample_rate, n, seed, name, mix
-    )
+    return generate_with(generator.eval(), cfg.model.latent, chosen, cfg.data.sample_rate, n,
+                         seed, name, mix, native)  # fmt: skip
 
 
 @torch.no_grad()
 def generate_with(generator: torch.nn.Module, latent: int, classes: list[str] | None,
                   rate: int, n: int, seed: int, name: str,
-                  mix: dict[str, float] | None = None) -> Clips:  # fmt: skip
+                  mix: dict[str, float] | None = None, native: bool = False) -> Clips:  # fmt: skip
     z, labels = _latents(n, latent, list(classes or []), seed, mix)
     device = next(generator.parameters()).device
     was_training = generator.training
@@ -125,32 +138,36 @@ def generate_with(generator: torch.nn.Module, latent: int, classes: list[str] | 
         out.append(audio[:, 0].float().cpu().numpy())
     generator.train(was_training)
     names = [classes[i] for i in labels] if classes else None
-    return Clips(name, fit(np.concatenate(out), rate), names)
+    return _made(name, np.concatenate(out), names, rate, native)
 
 
-def load_real(path: str, cache_dir: str = "", labels: str | None = None) -> Clips:
+def load_real(path: str, cache_dir: str = "", labels: str | None = None, rate: int = RATE,
+              samples: int = CLIP) -> Clips:  # fmt: skip
     """Real clips, labelled as asked, else by pitch if `ganpad data soundfont` made the
-    folder, else by drum."""
+    folder, else by drum; at the classifier's rate and length unless asked otherwise."""
     if labels is None:
         labels = "pitch" if (Path(path) / "notes.json").is_file() else "drums"
     # Every clip counts: a folder's clips that nothing names keep the classifier's best guess,
     # however unsure (leaving the hard ones out would flatter the scores).
-    config = DataConfig(path=path, sample_rate=RATE, slice_len=CLIP, cache_dir=cache_dir,
+    config = DataConfig(path=path, sample_rate=rate, slice_len=samples, cache_dir=cache_dir,
                         labels=labels, autolabel_min_confidence=0.0)  # fmt: skip
     clips = load_clips(config)
     if len(clips.audio) < 4:
         raise EvalError(f"{path}: needs at least 4 usable clips, found {len(clips.audio)}")
-    return Clips(Path(path).name, clips.audio, [clips.classes[i] for i in clips.labels])
+    return Clips(Path(path).name, clips.audio, [clips.classes[i] for i in clips.labels], rate)
 
 
 def load_target(target: str, n: int, seed: int, cache_dir: str = "",
-                mix: dict[str, float] | None = None) -> Clips:  # fmt: skip
-    """Clips of a run, a preset (classes in turn, or in the shares `mix` asks) or a folder."""
+                mix: dict[str, float] | None = None, native: bool = False) -> Clips:  # fmt: skip
+    """Clips of a run, a preset (classes in turn, or in the shares `mix` asks) or a folder;
+    `native`: a generator's at its own rate and length (a folder's at NATIVE_RATE)."""
     if not _generates(target):
+        if native:
+            return load_real(target, cache_dir, rate=NATIVE_RATE, samples=NATIVE_SAMPLES)
         return load_real(target, cache_dir)
     if not is_preset_name(target) and (Path(target) / "checkpoints").is_dir():
-        return generate_run(Path(target), n, seed, mix)
-    return generate_preset(target, n, seed, mix)
+        return generate_run(Path(target), n, seed, mix, native)
+    return generate_preset(target, n, seed, mix, native)
 
 
 def baseline(generated: Clips, pitched: bool, seed: int = 0) -> Clips:
@@ -190,17 +207,22 @@ def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20, s
         spans[name] = {n: _at_least(floor, bootstrap(stat, x, rounds, seed))
                        for n, x in sets.items()}  # fmt: skip
 
+    def add_kid(name: str, kids: dict[str, tuple[float, float]]) -> None:
+        """KID's rows, each interval from its jackknife standard error."""
+        values[name] = {n: v for n, (v, _) in kids.items()}
+        spans[name] = {n: (v - 1.96 * se, v + 1.96 * se) for n, (v, se) in kids.items()}
+
     if not pitched:  # the classifier knows drums: its scores say nothing about notes
         _, a_emb = predict(model, a)
         scored = {name: predict(model, x) for name, x in rows.items()}
         add("inception_score", inception_score, {n: (p,) for n, (p, _) in scored.items()}, 1.0)
         add("frechet_distance", frechet_distance, {n: (e, a_emb) for n, (_, e) in scored.items()})
-        kids = {n: kid(e, a_emb) for n, (_, e) in scored.items()}
-        values["kid"] = {n: v for n, (v, _) in kids.items()}
-        spans["kid"] = {n: (v - 1.96 * se, v + 1.96 * se) for n, (v, se) in kids.items()}
+        add_kid("kid", {n: kid(e, a_emb) for n, (_, e) in scored.items()})
     a_mel = logmel_embedding(a, RATE)
-    add("logmel_frechet", frechet_distance,
-        {n: (logmel_embedding(x, RATE), a_mel) for n, x in rows.items()})  # fmt: skip
+    mels = {n: logmel_embedding(x, RATE) for n, x in rows.items()}
+    add("logmel_frechet", frechet_distance, {n: (m, a_mel) for n, m in mels.items()})
+    scale = LogmelScale(a_mel)
+    add_kid("logmel_kid", {n: kid(scale(m), scale(a_mel)) for n, m in mels.items()})
     a_feat = spectral_features(a, RATE)
     bins = {n: ndb_bins(a_feat, spectral_features(x, RATE), k, seed) for n, x in rows.items()}
     k_used = min(k, len(a))
@@ -213,6 +235,21 @@ def compare(generated: Clips, real: Clips, model: DrumClassifier, k: int = 20, s
         for key in ("pitch_accuracy", "pitch_entropy", "voiced"):
             values[key] = {n: t[key] for n, t in tracked.items()}
     return {name: _row(v, spans.get(name)) for name, v in values.items()}
+
+
+class LogmelScale:
+    """Log-mel embeddings standardised by a reference's per-dimension mean and deviation: the
+    scale KID's cubic kernel needs (raw log-mel values sit around -10, where the kernel's
+    terms would run to thousands and one loud band would rule the sum)."""
+
+    def __init__(self, reference: np.ndarray):
+        std = reference.std(0)
+        # A floor relative to the typical spread: a band the reference holds almost constant
+        # must not rule the kernel.
+        self.mean, self.std = reference.mean(0), np.maximum(std, 0.01 * std.mean() + 1e-12)
+
+    def __call__(self, embedding: np.ndarray) -> np.ndarray:
+        return (embedding - self.mean) / self.std
 
 
 def _at_least(floor: float, span: tuple[float, float]) -> tuple[float, float]:
@@ -310,9 +347,53 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
             report["warnings"].append(f"class accuracy from under 20 clips for {few}")
     if pitched:
         report["timbre_spread"] = timbre_spread(generated, real)
+    elif generated.labels and _generates(target):
+        report["flatness"] = metal_flatness(target, folder, n, seed, cache_dir)
     if out is not None:
         write_report(report, generated, real, Path(out))
     return report
+
+
+def metal_flatness(target: str, reference: str, n: int, seed: int, cache_dir: str = "") -> dict:
+    """Median within-band flatness (diagnostics.band_flatness) per metal group, generated at the
+    generator's own rate beside the real clips at NATIVE_RATE and the noise synth, each with a
+    bootstrap interval of the median; empty for a generator whose Nyquist is under the top
+    band's upper edge (16 kHz x 2^(1/6), so under 36 kHz: all three sets see the same bands)."""
+    if generator_rate(target) < FLATNESS_MIN_RATE:
+        return {}
+    generated = load_target(target, n, seed, cache_dir, {c: 1.0 for c in METAL}, native=True)
+    real = load_real(reference, cache_dir, "drums", NATIVE_RATE, NATIVE_SAMPLES)
+    base = noise_synth(n // len(METAL), NATIVE_SAMPLES, NATIVE_RATE, seed)
+    out: dict[str, dict] = {}
+    for group in METAL:
+        sets = {"generated": _of(generated, group), "real": _of(real, group)}
+        sets["baseline"] = band_flatness(base, NATIVE_RATE)
+        sets = {k: v[np.isfinite(v)] for k, v in sets.items()}
+        if min(len(v) for v in sets.values()) < 4:
+            continue
+        out[group] = {k: round(float(np.median(v)), 4) for k, v in sets.items()}
+        out[group]["ci95"] = {k: [round(x, 4) for x in bootstrap(np.median, (v,), 200, seed)]
+                              for k, v in sets.items()}  # fmt: skip
+        out[group]["clips"] = {k: len(v) for k, v in sets.items()}
+    return out
+
+
+def generator_rate(target: str) -> int:
+    """The sample rate a run or a preset generates at."""
+    from ganpad.presets import find_preset
+
+    if not is_preset_name(target) and (Path(target) / "checkpoints").is_dir():
+        ckpt = checkpoint.latest(Path(target))
+        if ckpt is None:
+            raise EvalError(f"{target}: no checkpoint to evaluate")
+        return int(from_dict(checkpoint.load(ckpt)[1]["config"]).data.sample_rate)
+    return find_preset(target).sample_rate
+
+
+def _of(clips: Clips, group: str) -> np.ndarray:
+    """The band flatness of the clips labelled `group`."""
+    chosen = np.array([label == group for label in clips.labels or []], bool)
+    return band_flatness(clips.audio[chosen], clips.rate) if chosen.any() else np.zeros(0)
 
 
 def _generates(target: str) -> bool:
@@ -352,6 +433,15 @@ def markdown(report: dict) -> str:
         lines += ["", f"Spectral centroid spread at MIDI {spread['pitch']}: "
                   f"{spread['generated_hz']} Hz across {spread['n_generated']} latents, "
                   f"{spread['real_hz']} Hz across {spread['n_real']} real notes."]  # fmt: skip
+    flatness = report.get("flatness")
+    if flatness:
+        lines += ["", "Within-band flatness of metal (50-400 ms after the onset, third-octave "
+                  "bands 1-16 kHz; white noise 0.56, pure sines near 0.01), medians:", "",
+                  "| group | generated | real | noise synth |", "|---|---|---|---|"]  # fmt: skip
+        for group, f in flatness.items():
+            cells = [f"{f[k]:.3f} [{f['ci95'][k][0]:.3f}, {f['ci95'][k][1]:.3f}]"
+                     for k in ("generated", "real", "baseline")]  # fmt: skip
+            lines.append(f"| {group} | {' | '.join(cells)} |")
     signal = report.get("signal", {})
     if signal:
         lines += ["", "| class | clips | abs(mean)/RMS | decay to -60 dB (s) | comb peak "

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ganpad.training.config import ModelConfig
+from ganpad.training.models.crop_critics import CropCritics
 from ganpad.training.models.drumsynth import DrumSynthGenerator
 from ganpad.training.models.gansynth import REPRESENTATIONS, GANSynthCritic, GANSynthGenerator
 from ganpad.training.models.gansynth import check_shape as gansynth_shape
@@ -25,6 +26,7 @@ SYNTHS = (
     "notesynth",
 )  # a network driving a synthesiser, judged by a multi-view critic
 CRITICS = ("conv", "lstm")
+SYNTH_CRITICS = {"multiview": MultiViewCritic, "crops": CropCritics}
 
 
 def check_config(cfg: ModelConfig, slice_len: int) -> None:
@@ -86,6 +88,9 @@ def _check_synth(cfg: ModelConfig, slice_len: int) -> None:
     if cfg.synth_band_scale not in BAND_SCALES:
         raise ValueError(f"model.synth_band_scale = {cfg.synth_band_scale!r}; choose from "
                          f"{', '.join(BAND_SCALES)}")  # fmt: skip
+    if cfg.synth_critic not in SYNTH_CRITICS:
+        raise ValueError(f"model.synth_critic = {cfg.synth_critic!r}; choose from "
+                         f"{', '.join(SYNTH_CRITICS)}")  # fmt: skip
     if cfg.family == "notesynth" and not cfg.conditional:
         raise ValueError("notesynth is pitch-conditional: set model.conditional = true")
 
@@ -96,7 +101,8 @@ def build_models(cfg: ModelConfig, slice_len: int, n_classes: int,
     check_config(cfg, slice_len)
     if cfg.family in SYNTHS:
         synth = DrumSynthGenerator if cfg.family == "drumsynth" else NoteSynthGenerator
-        return synth(cfg, slice_len, n_classes, rate), MultiViewCritic(cfg.d, rate, n_classes)
+        critic = SYNTH_CRITICS[cfg.synth_critic](cfg.d, rate, n_classes)
+        return synth(cfg, slice_len, n_classes, rate), critic
     if cfg.family == "specgan":
         return SpecGANGenerator(cfg, slice_len, n_classes), SpecGANCritic(cfg, slice_len, n_classes)
     if cfg.family == "gansynth":

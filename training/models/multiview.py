@@ -32,8 +32,10 @@ def _groups(c_in: int, c_out: int, wanted: int = 4) -> int:
 class PatchView(nn.Module):
     """A stack of convs ending in a one-channel patch score, with a projection term."""
 
-    def __init__(self, front: nn.Module, convs: list[nn.Module], top: int, n_classes: int):
+    def __init__(self, front: nn.Module, convs: list[nn.Module], top: int, n_classes: int,
+                 slope: float = 0.2):  # fmt: skip
         super().__init__()
+        self.slope = slope
         self.front = front  # what the view looks at: a log spectrogram, or pooled audio
         self.convs = nn.ModuleList(convs[:-1])
         self.out = convs[-1]
@@ -45,7 +47,7 @@ class PatchView(nn.Module):
         x = self.front(audio)
         feats = []
         for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.2)
+            x = F.leaky_relu(conv(x), self.slope)
             feats.append(x)
         patches = self.out(x).flatten(1)  # [B, patches]
         h = x.flatten(2)  # [B, top, patches]
@@ -99,12 +101,11 @@ def wave_view(pool: int, c: int, n_classes: int) -> PatchView:
     return PatchView(Pool(pool), convs, 4 * c, n_classes)
 
 
-class MultiViewCritic(nn.Module):
-    def __init__(self, d: int, rate: int, n_classes: int):
+class ViewCritic(nn.Module):
+    """Patch views of one clip, each its own critic, sharing an auxiliary class head."""
+
+    def __init__(self, views: list[PatchView], n_classes: int):
         super().__init__()
-        scale = max(1, round(rate / 16000))  # the same durations at 44.1 or 48 kHz
-        views = [spectral_view(n * scale, h * scale, d, n_classes) for n, h in SPECTRAL_VIEWS]
-        views += [wave_view(p * scale, d, n_classes) for p in WAVE_POOLS]
         self.views = nn.ModuleList(views)
         if n_classes:  # the AC-GAN head; the trainer looks for `classifier`
             self.classifier = nn.Linear(sum(v.top for v in views), n_classes)
@@ -125,3 +126,11 @@ class MultiViewCritic(nn.Module):
         """Scores [B, views] (and class logits when conditional): each view is its own critic."""
         scores, logits, _ = self.forward_features(x, label)
         return scores if logits is None else (scores, logits)
+
+
+class MultiViewCritic(ViewCritic):
+    def __init__(self, d: int, rate: int, n_classes: int):
+        scale = max(1, round(rate / 16000))  # the same durations at 44.1 or 48 kHz
+        views = [spectral_view(n * scale, h * scale, d, n_classes) for n, h in SPECTRAL_VIEWS]
+        views += [wave_view(p * scale, d, n_classes) for p in WAVE_POOLS]
+        super().__init__(views, n_classes)

@@ -105,11 +105,12 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, state
 
 
-def best_value(run_dir: Path) -> float:
-    """The metric value of checkpoints/best, or infinity if there is none yet."""
+def best_value(run_dir: Path, metric: str) -> float:
+    """The value of checkpoints/best, or infinity if there is none yet or it was the best
+    by another metric."""
     try:
         best = json.loads((checkpoint_dir(run_dir) / "best" / "best.json").read_text())
-        return float(best["value"])
+        return float(best["value"]) if best["metric"] == metric else float("inf")
     except (OSError, ValueError, KeyError):
         return float("inf")
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ganpad.presets import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, PresetError, find_preset
+from ganpad.presets import (
+    CHECKPOINT_FILE,
+    CHECKPOINT_STATE_FILE,
+    PRESET_FILE,
+    PresetError,
+    find_preset,
+)
 from ganpad.training.config import RunConfig, from_dict
 
 
@@ -20,6 +27,20 @@ class PresetStart:
     classes: list[str]
     tensors: dict[str, torch.Tensor]  # "G.*" and "D.*"
     source: Path
+
+    def lineage(self) -> dict[str, Any]:
+        """The preset this run starts from, and its own training record (steps, commands,
+        data, losses), so a fine-tuned preset keeps its whole history."""
+        try:
+            meta = json.loads((self.source / PRESET_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        return {
+            "preset": meta.get("name", self.source.name),
+            "path": str(self.source),
+            "training": meta.get("training", {}),
+            "license": meta.get("license", {}),
+        }
 
 
 def load_preset_start(name_or_path: str) -> PresetStart:

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import json
 import math
+import shutil
 import signal
 import threading
 import time
@@ -20,18 +21,23 @@ from tqdm import tqdm
 from ganpad.atomic import atomic_write_text
 from ganpad.training.config import RunConfig, save_toml, to_dict
 from ganpad.training.data.ingest import ClipSet, load_clips
-from ganpad.training.models import build_models, check_config, fake_batch, synthesize
+from ganpad.training.models import SYNTHS, build_models, check_config, fake_batch, synthesize
+from ganpad.training.models.crop_critics import longest_window
 from ganpad.training.models.gansynth import GROUP
 from ganpad.training.trainer import checkpoint, distributed
 from ganpad.training.trainer.augment import augment, check_augments
 from ganpad.training.trainer.auxiliary import AuxiliaryTap, accuracy, has_classifier
+from ganpad.training.trainer.crops import crop, crop_starts
 from ganpad.training.trainer.finetune import PresetStart
 from ganpad.training.trainer.losses import CriticResult, feature_matching, get_loss
 from ganpad.training.trainer.tblog import TensorBoardLog
 
+BEST_METRIC = "kid"  # what checkpoints/best is the lowest of
+KID_FLOOR = 0.01  # eval_rollback's factor applies to a best KID of at least this
 CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
 DATA_REPORT = "data_report.json"
+STARTED_FROM = "started_from.json"  # a fine-tune's preset and how that preset was trained
 COMMANDS_FILE = "commands.txt"  # every command line that trained this run, with its time
 
 
@@ -81,11 +87,7 @@ class Trainer:
         if config.train.augment and config.model.family in ("specgan", "gansynth"):
             raise TrainError(f"train.augment works on audio; the {config.model.family} critic "
                              "sees spectrograms")  # fmt: skip
-        if config.data.labels == "pitch" and config.train.eval_every:
-            raise TrainError(
-                "train.eval_every: the in-training evaluation scores drums with the drum "
-                "classifier; for notes, run ganpad eval on the run instead"
-            )
+        _check_stage(config)
         if config.model.family == "wavenet-gan" and config.train.eval_every:
             raise TrainError(
                 "train.eval_every: wavenet-gan samples one pass per sample, too slow "
@@ -136,6 +138,8 @@ class Trainer:
         self._saved_step = -1
         self.rollbacks = 0
         self.elapsed = 0.0
+        self.lr_scale = 1.0  # what rollbacks have made of train.lr
+        self.from_preset = start is not None  # a fine-tune: its EMA starts from a good model
         if saved:
             self._restore(*saved)
         elif start:
@@ -151,7 +155,7 @@ class Trainer:
         self._stop = False
         self.log = TensorBoardLog(self.run_dir, config.data.sample_rate) if self.is_main else None
         if self.is_main:
-            self._write_run_files(resumed=saved is not None)
+            self._write_run_files(resumed=saved is not None, start=start)
 
     @property
     def is_main(self) -> bool:
@@ -202,6 +206,9 @@ class Trainer:
         t = self.cfg.train
         adversarial = self.step >= t.adversarial_from
         result = self._critic_steps() if adversarial else CriticResult(torch.zeros(()), {})
+        if adversarial and self.step < t.adversarial_from + t.critic_warmup:
+            # The critic's warm-up: the generator waits until its judge knows something.
+            return _logged(result, torch.zeros(()))
         real, label = self._batch()
         with self._autocast():
             fake, extras = fake_batch(self.G_train, real, self._z(), label, fakes=adversarial)
@@ -213,10 +220,15 @@ class Trainer:
                 result.parts[name] = extra.detach()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward(inputs=list(self.G.parameters()))
+        if adversarial and t.freeze_encoder:
+            for param in self.G.encoder.parameters():  # no gradient: Adam leaves it as it is
+                param.grad = None
+        self._clip(self.G)
+        # G's first update: step 0, or after the critic's warm-up when the critic came first.
+        self._set_lr(self.opt_g, t.critic_warmup if t.adversarial_from == 0 else 0)
         self.opt_g.step()
         self._update_ema()
-        parts = {f"loss/{k}": v.item() for k, v in result.parts.items()}
-        return {"loss/critic": result.loss.item(), "loss/generator": g_loss.item(), **parts}
+        return _logged(result, g_loss)
 
     def _critic_steps(self) -> CriticResult:
         t = self.cfg.train
@@ -227,13 +239,15 @@ class Trainer:
                 fake = fake_batch(self.G_train, real, z, label, extras=False)[0].to(real.dtype)
             critic = AuxiliaryTap(self.D_train) if self.auxiliary else self.D_train
             with self._autocast():
-                real, fake = self._augment(real), self._augment(fake)
+                real, fake = self._critic_input(real, fake)
                 result = self.loss.critic(critic, real, fake, label, t)
                 if self.auxiliary:
                     aux = self._auxiliary(critic, label, "real", result.parts)
                     result.loss = result.loss + t.lambda_aux * aux
             self.opt_d.zero_grad(set_to_none=True)
             result.loss.backward()
+            self._clip(self.D)
+            self._set_lr(self.opt_d, t.adversarial_from)
             self.opt_d.step()
             if self.loss.after_critic_step is not None:
                 self.loss.after_critic_step(self.D, t)
@@ -246,19 +260,41 @@ class Trainer:
         # The plain critic: its gradients are not wanted here, so DDP must not sync them.
         tapped = self.auxiliary or t.lambda_fm > 0
         critic = AuxiliaryTap(self.D, features=t.lambda_fm > 0) if tapped else self.D
-        g_loss = t.lambda_adv * self.loss.generator(critic, self._augment(fake), label, t)
+        real, fake = self._critic_input(real, fake)
+        g_loss = t.lambda_adv * self.loss.generator(critic, fake, label, t)
         if self.auxiliary:
             g_loss = g_loss + t.lambda_aux * self._auxiliary(critic, label, "fake", parts)
         if t.lambda_fm:
             with torch.no_grad():
-                real_feats = self.D.forward_features(self._augment(real), label)[2]
+                real_feats = self.D.forward_features(real, label)[2]
             fm = feature_matching(real_feats, critic.features[0])
             g_loss = g_loss + t.lambda_fm * fm
             parts["fm"] = fm.detach()
         return g_loss
 
-    def _augment(self, audio: torch.Tensor) -> torch.Tensor:
-        return augment(audio, self.cfg.train.augment, self.cfg.data.sample_rate)
+    def _critic_input(self, real: torch.Tensor,
+                      fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """What the critic sees of a real and a fake batch: each augmented, both cropped at the
+        same starts."""
+        t, rate = self.cfg.train, self.cfg.data.sample_rate
+        real, fake = augment(real, t.augment, rate), augment(fake, t.augment, rate)
+        if not t.crop_s:
+            return real, fake
+        samples = round(t.crop_s * rate)
+        starts = crop_starts(len(real), real.shape[-1], samples, real.device)
+        return crop(real, samples, starts), crop(fake, samples, starts)
+
+    def _set_lr(self, opt: torch.optim.Optimizer, first_step: int) -> None:
+        """train.lr, times what rollbacks left of it, times the warm-up's ramp (which starts at
+        the network's first update, `first_step`)."""
+        t = self.cfg.train
+        ramp = min(1.0, max(1, self.step - first_step + 1) / t.lr_warmup) if t.lr_warmup else 1.0
+        for group in opt.param_groups:
+            group["lr"] = t.lr * self.lr_scale * ramp
+
+    def _clip(self, model: torch.nn.Module) -> None:
+        if self.cfg.train.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.train.grad_clip)
 
     @staticmethod
     def _auxiliary(tap: AuxiliaryTap, label: torch.Tensor, kind: str,
@@ -272,8 +308,11 @@ class Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         # Warm-up (as TensorFlow's moving averages do): early on the average would still be
-        # mostly the random initial weights, which a short CPU run never outgrows.
-        decay = min(self.cfg.train.ema_decay, (1 + self.step) / (10 + self.step))
+        # mostly the random initial weights, which a short CPU run never outgrows. A fine-tune
+        # starts from a preset's good weights, so its average holds to them from the start.
+        decay = self.cfg.train.ema_decay
+        if not self.from_preset:
+            decay = min(decay, (1 + self.step) / (10 + self.step))
         for e, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             e.lerp_(p.detach(), 1.0 - decay)
         for e, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
@@ -289,6 +328,8 @@ class Trainer:
         t = self.cfg.train
         if checkpoint.latest(self.run_dir) is None:
             self.save()  # step 0: a rollback always has somewhere to go
+        if t.eval_every and self.from_preset and self.step == 0:
+            self.evaluate_now()  # the preset is the first best: the stage must beat it
         last_saved = self.step
         bar = tqdm(
             total=t.steps, initial=self.step, disable=not (self.is_main and t.progress),
@@ -314,6 +355,7 @@ class Trainer:
                     )
                     metrics["time/step_s"] = time.perf_counter() - tick
                     self._after_step(metrics)
+                    bar.n = self.step  # an evaluation may have rolled the run back
                     if self.step % t.checkpoint_every == 0 or stop or self.step == t.steps:
                         self.elapsed += time.perf_counter() - started
                         started = time.perf_counter()
@@ -334,7 +376,10 @@ class Trainer:
     def _after_step(self, metrics: dict[str, float]) -> None:
         t = self.cfg.train
         if t.eval_every and self.step % t.eval_every == 0:
+            step = self.step
             self.evaluate_now()  # on every rank: keeping a best checkpoint is a collective save
+            if self.step != step:
+                return  # rolled back: this step's figures are undone with it
         if not self.is_main:
             return
         if self.step % t.log_every == 0 or self.step == t.steps:
@@ -359,22 +404,24 @@ class Trainer:
         self.log.samples(self.step, audio, names)
 
     def evaluate_now(self) -> dict[str, float]:
-        """Frechet distance and Inception score of the EMA generator against real clips; the
-        checkpoint with the lowest distance so far is kept in checkpoints/best."""
-        from ganpad.training.evaluation.classifier import load_classifier, predict
+        """Frechet distance and KID of the EMA generator against real clips (and for drums the
+        Inception score): drums in the drum classifier's embedding, notes in the standardised
+        log-mel one. The checkpoint with the lowest KID so far is kept in checkpoints/best,
+        and with train.eval_rollback a much worse one rolls the run back to it."""
         from ganpad.training.evaluation.evaluate import fit, generate_with, load_real
-        from ganpad.training.evaluation.metrics import frechet_distance, inception_score
+        from ganpad.training.evaluation.metrics import frechet_distance, inception_score, kid
 
         t = self.cfg.train
         self._refit_prior()
         if not hasattr(self, "_eval_reference"):
-            self._eval_classifier = load_classifier()
+            labels = self.cfg.data.labels
             if t.eval_reference:
-                real = load_real(t.eval_reference, self.cfg.data.cache_dir).audio
+                real = load_real(t.eval_reference, self.cfg.data.cache_dir, labels).audio
             else:  # the training clips: held-out kits stay out of checkpoint selection too
                 real = fit(self.clips.audio, self.cfg.data.sample_rate)
-            self._eval_reference = predict(self._eval_classifier, real)[1]
-            self._best = checkpoint.best_value(self.run_dir)
+            self._eval_embed = _EvalEmbedding(labels == "pitch", real)
+            self._eval_reference = self._eval_embed(real)[1]
+            self._best = checkpoint.best_value(self.run_dir, BEST_METRIC)
         classes = list(self.classes) if self.cfg.model.conditional else None
         clips = generate_with(
             self.G_ema,
@@ -385,23 +432,40 @@ class Trainer:
             0,
             "eval",
         )
-        probs, emb = predict(self._eval_classifier, clips.audio)
+        probs, emb = self._eval_embed(clips.audio)
         result = {"eval/frechet_distance": frechet_distance(emb, self._eval_reference),
-                  "eval/inception_score": inception_score(probs)}  # fmt: skip
+                  "eval/kid": kid(emb, self._eval_reference)[0]}  # fmt: skip
+        if probs is not None:
+            result["eval/inception_score"] = inception_score(probs)
         if self.log:
             self.log.scalars(self.step, result)
+        value = result[f"eval/{BEST_METRIC}"]
         # Rank 0 decides, so every rank joins the same (collective) save.
-        (better,) = distributed.any_rank(
-            [self.is_main and result["eval/frechet_distance"] < self._best], self.dist
+        better, worse = distributed.any_rank(
+            [self.is_main and value < self._best, self.is_main and self._worse(value)], self.dist
         )
         if better:
-            self._best = result["eval/frechet_distance"]
+            self._best = value
             self.save(result)
             if self.is_main:
                 source = checkpoint.checkpoint_dir(self.run_dir) / f"step-{self.step:08d}"
-                checkpoint.keep_best(self.run_dir, source, "frechet_distance", self._best,
-                                     self.step)  # fmt: skip
+                checkpoint.keep_best(self.run_dir, source, BEST_METRIC, value, self.step)
+        elif worse:
+            best = checkpoint.checkpoint_dir(self.run_dir) / "best"
+            self._rollback(result, best, f"{BEST_METRIC} above {t.eval_rollback} x the best",
+                           at=self.step)  # fmt: skip
+            self._saved_step = -1  # the rolled-back state becomes the latest, with its rate
+            self.save()
         return result
+
+    def _worse(self, value: float) -> bool:
+        """Whether an evaluation is so far above the best that the run is rolled back."""
+        factor = self.cfg.train.eval_rollback
+        return (
+            bool(factor)
+            and math.isfinite(self._best)
+            and value > factor * max(self._best, KID_FLOOR)
+        )
 
     @contextlib.contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
@@ -424,22 +488,43 @@ class Trainer:
             for s, handler in previous.items():
                 signal.signal(s, handler)
 
-    def _rollback(self, metrics: dict[str, float]) -> None:
+    def _rollback(self, metrics: dict[str, float], path: Path | None = None,
+                  why: str = "diverged", at: int | None = None) -> None:  # fmt: skip
+        """Back to `path` (the latest checkpoint by default), another random stream, and a
+        learning rate `train.rollback_lr_factor` times the one that went wrong; what came after
+        `path` (checkpoints, metrics lines) is forgotten."""
         t = self.cfg.train
         count = self.rollbacks + 1
         if count > t.max_rollbacks:
-            raise TrainError(f"training diverged {count} times; last losses {metrics}")
-        path = checkpoint.latest(self.run_dir)
+            raise TrainError(f"rolled back {t.max_rollbacks} times already (train.max_rollbacks), "
+                             f"now {why}; last figures {metrics}")  # fmt: skip
+        path = path or checkpoint.latest(self.run_dir)
+        at = self.step + 1 if at is None else at
         if self.is_main:
-            tqdm.write(f"diverged at step {self.step + 1} ({metrics}); rolling back to {path.name}")
+            tqdm.write(f"{why} at step {at} ({metrics}); rolling back to {path.name}")
+        scale, elapsed = self.lr_scale, self.elapsed  # the undone steps' time was spent too
         self._restore(*checkpoint.load(path))
-        self.rollbacks = count
+        self.rollbacks, self.elapsed = count, elapsed
         # A different random path and a smaller step, or the same blow-up would come back.
         torch.manual_seed(t.seed + self.dist.rank + 104729 * count)
         self.data_gen.manual_seed(t.seed * 7919 + self.dist.rank + 104729 * count)
+        self.lr_scale = scale * t.rollback_lr_factor
         for opt in (self.opt_g, self.opt_d):
             for group in opt.param_groups:
-                group["lr"] *= t.rollback_lr_factor
+                group["lr"] = t.lr * self.lr_scale  # until the next step sets it
+        if self.is_main:
+            self._forget_after(self.step)
+
+    def _forget_after(self, step: int) -> None:
+        """Drop the checkpoints and metrics lines of steps after `step` (undone or to redo)."""
+        for folder in checkpoint.checkpoint_dir(self.run_dir).glob("step-*"):
+            if folder.is_dir() and int(folder.name.split("-")[1]) > step:
+                shutil.rmtree(folder, ignore_errors=True)
+        metrics = self.run_dir / METRICS_FILE
+        if metrics.exists():
+            kept = [line for line in metrics.read_text().splitlines()
+                    if (_step_of(line) or step + 1) <= step]  # fmt: skip
+            atomic_write_text(metrics, "".join(line + "\n" for line in kept))
 
     # ---- checkpoints -----------------------------------------------------------------------
 
@@ -485,6 +570,8 @@ class Trainer:
                 "opt_g": g_meta,
                 "opt_d": d_meta,
                 "rollbacks": self.rollbacks,
+                "lr_scale": self.lr_scale,
+                "from_preset": self.from_preset,
                 "world_size": self.dist.world,
                 "elapsed_s": round(self.elapsed, 3),
                 "metrics": metrics or {},
@@ -507,6 +594,11 @@ class Trainer:
         self.opt_d.load_state_dict(checkpoint.optimizer_from_flat(tensors, state["opt_d"], "opt_d"))
         self.step = int(state["step"])
         self.rollbacks = int(state.get("rollbacks", 0))
+        # Older checkpoints: what the rollbacks made of the rate is in the optimiser's state.
+        self.lr_scale = float(
+            state.get("lr_scale", self.opt_g.param_groups[0]["lr"] / self.cfg.train.lr)
+        )
+        self.from_preset = bool(state.get("from_preset", False))
         self.elapsed = float(state.get("elapsed_s", 0.0))
         rank = self.dist.rank
         if f"rng.cpu.{rank}" in tensors and state.get("world_size") == self.dist.world:
@@ -522,24 +614,87 @@ class Trainer:
         try:
             checkpoint.load_module(self.G, start.tensors, "G")
             checkpoint.load_module(self.G_ema, start.tensors, "G")
-            checkpoint.load_module(self.D, start.tensors, "D")
+            self._start_critic(start)
         except RuntimeError as exc:
             raise TrainError(f"{start.source}: checkpoint does not fit the model: {exc}") from exc
 
-    def _write_run_files(self, resumed: bool) -> None:
+    def _start_critic(self, start: PresetStart) -> None:
+        """The preset's critic where it fits; a synth's critic of another kind starts fresh."""
+        saved = {k[2:]: v.shape for k, v in start.tensors.items() if k.startswith("D.")}
+        fits = saved == {k: v.shape for k, v in self.D.state_dict().items()}
+        if fits or self.cfg.model.family not in SYNTHS:
+            checkpoint.load_module(self.D, start.tensors, "D")  # a misfit raises: named below
+        elif self.is_main:  # another critic (model.synth_critic) than the preset trained
+            tqdm.write(
+                f"note: {start.source.name}'s critic is not this run's "
+                f"({self.cfg.model.synth_critic}); the critic starts fresh"
+            )
+
+    def _write_run_files(self, resumed: bool, start: PresetStart | None = None) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_toml(self.cfg, self.run_dir / CONFIG_FILE)
         atomic_write_text(
             self.run_dir / DATA_REPORT, json.dumps(self.clips.report.to_json(), indent=1)
         )
-        metrics = self.run_dir / METRICS_FILE
-        if resumed and metrics.exists():
-            # Steps after the checkpoint will be trained again: drop their lines.
-            kept = [
-                line for line in metrics.read_text().splitlines()
-                if (_step_of(line) or self.step + 1) <= self.step
-            ]  # fmt: skip
-            atomic_write_text(metrics, "".join(line + "\n" for line in kept))
+        if start is not None:  # what the exported preset will say it was trained from
+            atomic_write_text(self.run_dir / STARTED_FROM, json.dumps(start.lineage(), indent=1))
+        if resumed:  # steps after the checkpoint will be trained again
+            self._forget_after(self.step)
+        elif start is None:  # a stale lineage in a reused folder would mislabel the preset
+            (self.run_dir / STARTED_FROM).unlink(missing_ok=True)
+
+
+class _EvalEmbedding:
+    """Clips at the evaluation's rate -> (drum class probabilities or None, embedding): the
+    drum classifier's for drums, log-mel standardised by the reference for notes (the
+    classifier knows drums only)."""
+
+    def __init__(self, pitched: bool, reference):  # noqa: ANN001 (numpy, imported lazily)
+        from ganpad.training.evaluation.classifier import load_classifier
+        from ganpad.training.evaluation.evaluate import RATE, LogmelScale
+        from ganpad.training.evaluation.metrics import logmel_embedding
+
+        self.rate, self.logmel = RATE, logmel_embedding
+        self.scale = LogmelScale(logmel_embedding(reference, RATE)) if pitched else None
+        self.classifier = None if pitched else load_classifier()
+
+    def __call__(self, audio):  # noqa: ANN001, ANN204
+        from ganpad.training.evaluation.classifier import predict
+
+        if self.scale is not None:
+            return None, self.scale(self.logmel(audio, self.rate))
+        return predict(self.classifier, audio)
+
+
+def _logged(result: CriticResult, g_loss: torch.Tensor) -> dict[str, float]:
+    """A step's figures for the logs: the critic's and the generator's loss and every part."""
+    parts = {f"loss/{k}": v.item() for k, v in result.parts.items()}
+    return {"loss/critic": result.loss.item(), "loss/generator": g_loss.item(), **parts}
+
+
+def _check_stage(config: RunConfig) -> None:
+    """The adversarial stage's settings, checked before any data is read."""
+    t, rate = config.train, config.data.sample_rate
+    for key in ("crop_s", "critic_warmup", "grad_clip", "eval_rollback"):
+        if getattr(t, key) < 0:
+            raise TrainError(f"train.{key} = {getattr(t, key)}: must be 0 (off) or more")
+    if t.crop_s and config.model.family not in SYNTHS:
+        raise TrainError(f"train.crop_s = {t.crop_s}: only the drumsynth and notesynth critics "
+                         f"take crops, not {config.model.family}'s")  # fmt: skip
+    shortest = 2 * longest_window(rate)  # the reflect padding of the longest STFT
+    if t.crop_s and round(t.crop_s * rate) < shortest:
+        raise TrainError(f"train.crop_s = {t.crop_s}: a crop needs at least {shortest} samples "
+                         f"at {rate} Hz")  # fmt: skip
+    if t.freeze_encoder and not config.model.encoder:
+        raise TrainError("train.freeze_encoder: this model has no encoder (model.encoder)")
+    if 0 < t.eval_rollback <= 1:
+        raise TrainError(f"train.eval_rollback = {t.eval_rollback}: a factor over the best KID, "
+                         "so 0 (off) or above 1")  # fmt: skip
+    if t.eval_rollback and not t.eval_every:
+        raise TrainError(f"train.eval_rollback = {t.eval_rollback} compares evaluations: set "
+                         f"train.eval_every too (it is {t.eval_every})")  # fmt: skip
+    if t.eval_every and t.eval_n < 3:
+        raise TrainError(f"train.eval_n = {t.eval_n}: KID needs at least 3 clips")
 
 
 def _step_of(line: str) -> int | None:
