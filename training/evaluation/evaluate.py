@@ -363,11 +363,11 @@ def metal_flatness(target: str, reference: str, n: int, seed: int, cache_dir: st
         return {}
     generated = load_target(target, n, seed, cache_dir, {c: 1.0 for c in METAL}, native=True)
     real = load_real(reference, cache_dir, "drums", NATIVE_RATE, NATIVE_SAMPLES)
-    base = noise_synth(n // len(METAL), NATIVE_SAMPLES, NATIVE_RATE, seed)
+    base = band_flatness(noise_synth(n // len(METAL), NATIVE_SAMPLES, NATIVE_RATE, seed),
+                         NATIVE_RATE)  # fmt: skip
     out: dict[str, dict] = {}
     for group in METAL:
-        sets = {"generated": _of(generated, group), "real": _of(real, group)}
-        sets["baseline"] = band_flatness(base, NATIVE_RATE)
+        sets = {"generated": _of(generated, group), "real": _of(real, group), "baseline": base}
         sets = {k: v[np.isfinite(v)] for k, v in sets.items()}
         if min(len(v) for v in sets.values()) < 4:
             continue

@@ -675,7 +675,7 @@ def _logged(result: CriticResult, g_loss: torch.Tensor) -> dict[str, float]:
 def _check_stage(config: RunConfig) -> None:
     """The adversarial stage's settings, checked before any data is read."""
     t, rate = config.train, config.data.sample_rate
-    for key in ("crop_s", "critic_warmup", "grad_clip", "eval_rollback"):
+    for key in ("crop_s", "critic_warmup", "grad_clip", "eval_rollback", "lr_warmup"):
         if getattr(t, key) < 0:
             raise TrainError(f"train.{key} = {getattr(t, key)}: must be 0 (off) or more")
     if t.crop_s and config.model.family not in SYNTHS:
