@@ -141,6 +141,7 @@ def _ddp_penalty_worker(rank: int, port: int, results) -> None:
 
     from ganpad.training.config import ModelConfig, TrainConfig
     from ganpad.training.models import build_models
+    from ganpad.training.trainer import distributed
     from ganpad.training.trainer.losses import wgan_gp_critic
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
@@ -150,7 +151,8 @@ def _ddp_penalty_worker(rank: int, port: int, results) -> None:
     torch.manual_seed(1 + rank)  # each rank its own clips and interpolates
     real, fake = torch.randn(2, 2, 1, 16384) * 0.3
     grads = []
-    for model in (DistributedDataParallel(critic), critic):
+    ddp = DistributedDataParallel(critic)
+    for model in (ddp, critic):
         critic.zero_grad()
         torch.manual_seed(9 + rank)
         wgan_gp_critic(model, real, fake, None, TrainConfig()).loss.backward()
@@ -159,7 +161,8 @@ def _ddp_penalty_worker(rank: int, port: int, results) -> None:
         dist.all_reduce(g)
         g /= 2
     results.put(max((a - b).abs().max().item() for a, b in zip(*grads, strict=True)))
-    dist.destroy_process_group()
+    del ddp
+    distributed.teardown(distributed.DistInfo(rank, 2, rank, torch.device("cpu")))
 
 
 def test_ddp_averages_the_gradient_penalty_of_both_critic_passes():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -50,7 +51,12 @@ def setup(requested_device: str) -> DistInfo:
 
 
 def teardown(info: DistInfo) -> None:
+    """Leave the process group, once the caller has dropped its DDP wrappers."""
     if info.enabled and dist.is_initialized():
+        # A DDP reducer still alive (they sit in reference cycles) when the group goes is
+        # freed at interpreter exit, where gloo aborts the process now and then.
+        gc.collect()
+        dist.barrier()
         dist.destroy_process_group()
 
 

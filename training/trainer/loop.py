@@ -369,6 +369,7 @@ class Trainer:
                 self.log.close()
         if last_saved != self.step:
             self.save()
+        self.G_train, self.D_train = self.G, self.D
         distributed.teardown(self.dist)
         path = checkpoint.checkpoint_dir(self.run_dir) / f"step-{self.step:08d}"
         return TrainResult(self.step, self._stop, self.rollbacks, path)
