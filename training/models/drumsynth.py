@@ -123,12 +123,8 @@ class DrumSynthGenerator(SynthGenerator):
         audio [B, 1, T]."""
         c = self.controls(z, label)
         mix = unit_mix(noise_mix, self.noise.noises)
-        # Every amplitude curve through one product: an exported graph builds the knot basis
-        # once, not once a curve.
         curves = ["band_gain", "partial_amp"] + (["envelope"] if self.components else [])
-        rows = [c[name].shape[1] for name in curves]
-        gains = self.knots.interpolate(torch.cat([c[name] for name in curves], dim=1))
-        band_gain, partial_amp, *envelope = gains.split(rows, dim=1)
+        band_gain, partial_amp, *envelope = self.knots.interpolate_each(*(c[n] for n in curves))
         noise = self.noise(mix, band_gain)
         if self.components:
             noise = noise + self.fine.components(mix, c["spectrum"], envelope[0])
