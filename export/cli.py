@@ -14,20 +14,26 @@ from ganpad.training.trainer.checkpoint import CheckpointError
 
 def add_evaluation(preset_dir: Path, reference: str, n: int = 1000) -> dict:
     """Evaluate the written preset against real clips and record it in its preset.json."""
-    from ganpad.atomic import atomic_write_text
     from ganpad.training.evaluation.evaluate import evaluate
 
     report = evaluate(str(preset_dir), reference, n=n)
+    record_evaluation(preset_dir, report, n)
+    return report
+
+
+def record_evaluation(preset_dir: Path, report: dict, n: int) -> None:
+    """Write an evaluation report (`ganpad eval`'s report.json) into the preset's preset.json."""
+    from ganpad.atomic import atomic_write_text
+
     meta_path = preset_dir / PRESET_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     evaluation = {"reference": report["reference"], "n": n, "class_mix": report["class_mix"]}
     meta["metrics"]["evaluation"] = {**evaluation, **report["metrics"]}
-    for key in ("class_accuracy", "timbre_spread", "warnings"):
+    for key in ("class_accuracy", "timbre_spread", "flatness", "warnings"):
         if key in report:
             meta["metrics"]["evaluation"][key] = report[key]
     meta["metrics"]["evaluation"]["signal"] = report["signal"]["generated"]
     atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
-    return report
 
 
 def export_command(args: argparse.Namespace) -> int:

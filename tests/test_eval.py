@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ganpad.drums import DRUM_CLASSES
+from ganpad.training.data.reference import copies_of_reference
 from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
 from ganpad.training.evaluation.classifier import CARD, load_classifier, predict
 from ganpad.training.evaluation.evaluate import (
@@ -126,6 +127,8 @@ def test_eval_command_reports_ratios_and_files(
     # GMRockKit's halves are 43 clips: the report says what that does to the figures.
     assert any("43 clips for a 80-d embedding" in w for w in report["warnings"])
     assert report["class_mix"] == "reference" and "Warning:" in markdown
+    # The tiny preset trained on GMRockKit itself: the report says the figures flatter it.
+    assert any("trained on GMRockKit" in w for w in report["warnings"])
     # A folder of real WAVs evaluated against itself sits near the real baseline.
     same = compare(real := load_real(str(gmrock), str(clip_cache)), real, classifier, k=10)
     assert 0.7 < same["inception_score"]["ratio"] < 1.4  # real against real: near 1
@@ -272,3 +275,15 @@ def test_metal_flatness_puts_real_cymbals_under_noise(gmrock, clip_cache):
     assert 0 < cymbal["generated"] < 0.6 and cymbal["clips"]["generated"] == 16
     lo, hi = cymbal["ci95"]["real"]
     assert lo <= cymbal["real"] <= hi
+
+
+def test_kits_of_the_reference_or_its_soundfont_family_are_found_in_training_data(tmp_path):
+    for kit in ("GMRockKit", "TimGM6mb_Standard", "TimGM6mb_Room"):
+        (tmp_path / "ref" / kit).mkdir(parents=True)
+        (tmp_path / "ref" / kit / "drumkit.xml").write_text("<drumkit_info/>")
+    trained = ["Audiophob", "GMRockKit", "sf_GMbank Standard", "FluidR3_GM Standard",
+               "TimGM6mb Power", "circAfrique v4"]  # fmt: skip
+    # csound's GM bank is TimGM6mb's family; FluidR3 is the other family, fine to train on.
+    assert copies_of_reference(trained, tmp_path / "ref") == [
+        "GMRockKit", "sf_GMbank Standard", "TimGM6mb Power"]  # fmt: skip
+    assert copies_of_reference(trained, tmp_path / "ref" / "GMRockKit") == ["GMRockKit"]

@@ -15,7 +15,7 @@ from ganpad.drums import DRUM_CLASSES
 from ganpad.presets.registry import is_preset_name
 from ganpad.training.config import DataConfig, from_dict
 from ganpad.training.data.ingest import load_clips
-from ganpad.training.data.reference import resolve
+from ganpad.training.data.reference import copies_of_reference, resolve
 from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
 from ganpad.training.evaluation.classifier import (
     CLIP,
@@ -340,6 +340,11 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
             for name, clips in (("generated", generated), ("real", real))
         },
     }
+    leaks = copies_of_reference(_trained_kits(target), folder)
+    if leaks:
+        report["warnings"].append(f"{generated.name} trained on {', '.join(leaks)}: the "
+                                  "reference itself or a copy of it, so these figures flatter "
+                                  "it")  # fmt: skip
     if generated.labels and not pitched:
         report["class_accuracy"] = class_accuracy(generated, model)
         few = {c: v for c, v in report["class_accuracy"]["counts"].items() if v < 20}
@@ -394,6 +399,23 @@ def _of(clips: Clips, group: str) -> np.ndarray:
     """The band flatness of the clips labelled `group`."""
     chosen = np.array([label == group for label in clips.labels or []], bool)
     return band_flatness(clips.audio[chosen], clips.rate) if chosen.any() else np.zeros(0)
+
+
+def _trained_kits(target: str) -> list[str]:
+    """The kits a preset (and the preset it was fine-tuned from) trained on; none for others."""
+    from ganpad.presets import PresetError, find_preset
+
+    if not _generates(target):
+        return []
+    try:
+        training = find_preset(target, check_graph=False).meta.get("training", {})
+    except (PresetError, FileNotFoundError):
+        return []
+    kits = []
+    while training:  # back through the presets it was fine-tuned from
+        kits += (training.get("data") or {}).get("kits", [])
+        training = (training.get("started_from") or {}).get("training")
+    return kits
 
 
 def _generates(target: str) -> bool:
