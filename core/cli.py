@@ -211,6 +211,9 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="folder for report.json, report.md and grid.png")
     p.add_argument("--k", type=int, default=20, help="NDB bins")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--against", metavar="OTHER",
+                   help="another preset or run: its KIDs subtracted from the target's (same "
+                        "latents and real clips), with intervals")  # fmt: skip
     p.set_defaults(func=_lazy("ganpad.training.cli", "eval_command"))
     m = sub.add_parser("compare", help="train every loss x critic the same steps; a table")
     m.add_argument("--data", required=True)

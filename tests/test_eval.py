@@ -11,6 +11,7 @@ from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
 from ganpad.training.evaluation.classifier import CARD, load_classifier, predict
 from ganpad.training.evaluation.evaluate import (
     Clips,
+    EvalError,
     class_accuracy,
     compare,
     evaluate,
@@ -20,6 +21,8 @@ from ganpad.training.evaluation.evaluate import (
 from ganpad.training.evaluation.metrics import (
     frechet_distance,
     inception_score,
+    kid,
+    kid_difference,
     ndb,
     pitch_metrics,
     spectral_features,
@@ -178,7 +181,6 @@ def test_class_accuracy_of_real_held_out_drums(classifier, real):
 
 
 def test_kid_is_zero_for_one_distribution_large_for_shifted_and_collapsed_sets():
-    from ganpad.training.evaluation.metrics import kid
 
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
@@ -193,7 +195,6 @@ def test_kid_is_zero_for_one_distribution_large_for_shifted_and_collapsed_sets()
 
 
 def test_kid_standard_error_is_the_two_sample_jackknife():
-    from ganpad.training.evaluation.metrics import kid
 
     rng = np.random.default_rng(6)
     a, b = rng.normal(size=(9, 4)), rng.normal(size=(7, 4)) + 0.3
@@ -287,3 +288,37 @@ def test_kits_of_the_reference_or_its_soundfont_family_are_found_in_training_dat
     assert copies_of_reference(trained, tmp_path / "ref") == [
         "GMRockKit", "sf_GMbank Standard", "TimGM6mb Power"]  # fmt: skip
     assert copies_of_reference(trained, tmp_path / "ref" / "GMRockKit") == ["GMRockKit"]
+
+
+def test_a_kid_difference_is_known_better_than_either_kid():
+    rng = np.random.default_rng(0)
+
+    def draw(shift: float, n: int) -> np.ndarray:
+        return rng.standard_normal((n, 16)) + shift
+
+    real, a, b = draw(0.0, 300), draw(0.15, 400), draw(0.3, 400)
+    value, se = kid_difference(a, b, real)
+    assert value == pytest.approx(kid(a, real)[0] - kid(b, real)[0])
+    assert value + 1.96 * se < 0  # a is nearer the real clips, and the interval says so
+    # The jackknife error against the spread of the difference over fresh draws.
+    spread = np.std([kid_difference(draw(0.15, 400), draw(0.3, 400), draw(0.0, 300))[0]
+                     for _ in range(30)])  # fmt: skip
+    assert 0.6 < se / spread < 1.6
+    # The same generator twice: no difference, and the interval holds zero.
+    same, se_same = kid_difference(a, draw(0.15, 400), real)
+    assert abs(same) < 1.96 * se_same
+
+
+def test_eval_against_another_generator_reports_the_paired_difference(
+    tiny_preset, gmrock, clip_cache, tmp_path
+):
+    report = evaluate(str(tiny_preset), str(gmrock), n=32, out=tmp_path / "r", k=5,
+                      cache_dir=str(clip_cache), against=str(tiny_preset))  # fmt: skip
+    paired = report["paired"]
+    assert paired["n"] == 32 and set(paired) >= {"kid", "logmel_kid"}
+    for name in ("kid", "logmel_kid"):  # itself, with the same latents: exactly no difference
+        lo, hi = paired[name]["ci95"]
+        assert paired[name]["difference"] == 0 and lo < 0 < hi
+    assert "Paired with" in (tmp_path / "r" / "report.md").read_text()
+    with pytest.raises(EvalError, match="two generators"):
+        evaluate(str(tiny_preset), str(gmrock), n=32, against=str(gmrock))

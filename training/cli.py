@@ -139,7 +139,8 @@ def eval_command(args: argparse.Namespace) -> int:
         print(f"ganpad eval: {problem}", file=sys.stderr)
         return 2
     try:
-        report = evaluate(args.target, args.reference, args.n, args.out, args.k, args.seed)
+        report = evaluate(args.target, args.reference, args.n, args.out, args.k, args.seed,
+                          against=args.against)  # fmt: skip
     except (EvalError, PresetError, FileNotFoundError, RuntimeError, ValueError) as exc:
         print(f"ganpad eval: {exc}", file=sys.stderr)
         return 2
@@ -161,6 +162,9 @@ def eval_problem(args: argparse.Namespace) -> str | None:
         return f"--seed {args.seed} (must be 0 or more)"
     if args.out and (problem := folder_problem(args.out)):
         return f"--out {args.out} ({problem})"
+    against = getattr(args, "against", None)
+    if against and not (is_preset_name(against) or Path(against).exists()):
+        return f"--against {against}: no preset or folder of that name"
     if not (is_preset_name(args.target) or Path(args.target).exists()):
         return f"{args.target} (no such preset, run folder or folder of clips)"
     if args.reference not in REFERENCES and not Path(args.reference).is_dir():
