@@ -29,7 +29,7 @@ def record_evaluation(preset_dir: Path, report: dict, n: int) -> None:
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     evaluation = {"reference": report["reference"], "n": n, "class_mix": report["class_mix"]}
     meta["metrics"]["evaluation"] = {**evaluation, **report["metrics"]}
-    for key in ("class_accuracy", "timbre_spread", "flatness", "warnings"):
+    for key in ("class_accuracy", "timbre_spread", "keyboard_timbre", "flatness", "warnings"):
         if key in report:
             meta["metrics"]["evaluation"][key] = report[key]
     meta["metrics"]["evaluation"]["signal"] = report["signal"]["generated"]

@@ -7,6 +7,7 @@ import pytest
 
 from ganpad.drums import DRUM_CLASSES
 from ganpad.training.data.reference import copies_of_reference
+from ganpad.training.evaluation import timbre
 from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
 from ganpad.training.evaluation.classifier import CARD, load_classifier, predict
 from ganpad.training.evaluation.evaluate import (
@@ -16,6 +17,7 @@ from ganpad.training.evaluation.evaluate import (
     compare,
     evaluate,
     fit,
+    keyboard_timbre,
     load_real,
 )
 from ganpad.training.evaluation.metrics import (
@@ -322,3 +324,40 @@ def test_eval_against_another_generator_reports_the_paired_difference(
     assert "Paired with" in (tmp_path / "r" / "report.md").read_text()
     with pytest.raises(EvalError, match="two generators"):
         evaluate(str(tiny_preset), str(gmrock), n=32, against=str(gmrock))
+
+
+def _tone(amps: np.ndarray, decay_s: float, midi: int, rate: int = 16000) -> np.ndarray:
+    t = np.arange(rate) / rate
+    f0 = timbre.midi_hz(midi)
+    partials = [a * np.sin(2 * np.pi * h * f0 * t) for h, a in enumerate(amps, 1) if h * f0 < 7900]
+    return (np.sum(partials, axis=0) * np.exp(-t / decay_s)).astype(np.float32)
+
+
+def test_timbre_figures_tell_a_kept_timbre_from_one_that_drifts_with_pitch():
+    h = np.arange(1, 17)
+    recipes = [(1 / h, 1.0), (np.where(h % 2, 1 / h, 0.0), 0.3), (h**-2.5, 2.0),
+               (np.exp(-h), 0.1), (np.where(h % 3 == 0, 1.0, 0.05), 0.6)]  # fmt: skip
+    pitches = timbre.PITCHES
+    kept = np.array([[timbre.profile(_tone(a, d, p), 16000, p) for p in pitches]
+                     for a, d in recipes])  # fmt: skip
+    # Every instrument plays another recipe at each pitch: its pitches differ as much as
+    # instruments do.
+    drifting = np.array([[timbre.profile(_tone(*recipes[(i + k) % 5], p), 16000, p)
+                          for k, p in enumerate(pitches)] for i in range(5)])  # fmt: skip
+    steady, drift = timbre.figures(kept), timbre.figures(drifting)
+    assert steady["consistency"] < 0.3 and drift["consistency"] > 0.9
+    assert steady["variety_db"] > 5  # four recipes far apart
+    with pytest.raises(ValueError, match="2 instruments"):
+        timbre.figures(kept[:1])
+
+
+def test_keyboard_timbre_of_the_notes_preset_beside_real_programs(tmp_path):
+    from ganpad.training.data.soundfont import build_note_set
+
+    build_note_set(TIMGM, tmp_path, [0, 11, 24], list(timbre.PITCHES), [100], 1.0)
+    result = keyboard_timbre("notes-notesynth-16k", tmp_path, latents=4)
+    assert result["pitches"] == list(timbre.PITCHES) and len(result["instruments"]) == 3
+    for row in ("generated", "real"):
+        assert result[row]["variety_db"] > 0 and result[row]["consistency"] > 0
+    # Real programs keep their timbre up two octaves: well under their distance apart.
+    assert result["real"]["consistency"] < 0.9

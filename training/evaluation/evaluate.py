@@ -10,12 +10,13 @@ import numpy as np
 import torch
 
 from ganpad.atomic import atomic_path, atomic_write_text
-from ganpad.audio import resample
+from ganpad.audio import load_mono, resample
 from ganpad.drums import DRUM_CLASSES
 from ganpad.presets.registry import is_preset_name
 from ganpad.training.config import DataConfig, from_dict
 from ganpad.training.data.ingest import load_clips
 from ganpad.training.data.reference import copies_of_reference, resolve
+from ganpad.training.evaluation import timbre
 from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
 from ganpad.training.evaluation.classifier import (
     CLIP,
@@ -293,6 +294,58 @@ def timbre_spread(generated: Clips, real: Clips, pitch: str = "60", n: int = 16)
     return spread
 
 
+def keyboard_timbre(target: str, reference: Path, seed: int = 0, latents: int = 10) -> dict:
+    """Variety and consistency of timbre (training/evaluation/timbre.py) over `latents`
+    latents x timbre.PITCHES, each latent played at every pitch, beside the reference's
+    instruments (its programs at each velocity) at the same pitches."""
+    play, classes, latent, rate = _player(target)
+    pitches = [p for p in timbre.PITCHES if str(p) in classes]
+    z = np.random.default_rng(seed).standard_normal((latents, latent)).astype(np.float32)
+    labels = np.array([classes.index(str(p)) for p in pitches], np.int64)
+    ours = []
+    for one in z:  # one latent at every pitch
+        clips = play(np.repeat(one[None], len(pitches), 0), labels)
+        ours.append([timbre.profile(c, rate, p) for c, p in zip(clips, pitches, strict=True)])
+    notes = json.loads((reference / "notes.json").read_text(encoding="utf-8"))
+    files: dict[tuple[int, int], dict[int, str]] = {}
+    for note in notes["notes"]:
+        files.setdefault((note["program"], note["velocity"]), {})[note["pitch"]] = note["file"]
+    instruments = sorted(k for k, v in files.items() if set(pitches) <= set(v))
+    theirs = np.stack([[timbre.profile(load_mono(reference / files[k][p], notes["rate"]),
+                                       notes["rate"], p) for p in pitches]
+                       for k in instruments])  # fmt: skip
+    return {"pitches": pitches, "latents": latents,
+            "instruments": [f"program {p} at velocity {v}" for p, v in instruments],
+            "generated": timbre.figures(np.array(ours)),
+            "real": timbre.figures(theirs)}  # fmt: skip
+
+
+def _player(target: str) -> tuple:
+    """(play(z, label indices) -> audio [B, T], class names, latent size, rate) of a preset
+    or a run's EMA generator."""
+    from ganpad.presets import find_preset
+
+    if is_preset_name(target) or not (Path(target) / "checkpoints").is_dir():
+        preset = find_preset(target)
+        session = preset.session()
+        names = [c.name for c in preset.labels]
+        return (lambda z, y: preset.generate(session, z, y)), names, preset.latent, \
+            preset.sample_rate  # fmt: skip
+    tensors, state = checkpoint.load(checkpoint.latest(Path(target)))
+    cfg = from_dict(state["config"])
+    n_labels = len(state["classes"]) if cfg.model.conditional else 0
+    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_labels, cfg.data.sample_rate)
+    checkpoint.load_module(generator, tensors, "G_ema")
+    generator.eval()
+
+    @torch.no_grad()
+    def play(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        label = torch.from_numpy(y) if n_labels else None
+        return synthesize(generator, torch.from_numpy(z), label)[:, 0].numpy()
+
+    return play, list(state["classes"]), cfg.model.latent, cfg.data.sample_rate
+
+
 def class_accuracy(generated: Clips, model: DrumClassifier) -> dict:
     """How often the classifier recognises the class a clip was asked for, per class, and
     the confusion matrix (rows: asked, columns: recognised, in DRUM_CLASSES order)."""
@@ -358,6 +411,8 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
             report["warnings"].append(f"class accuracy from under 20 clips for {few}")
     if pitched:
         report["timbre_spread"] = timbre_spread(generated, real)
+        if _generates(target) and (Path(folder) / "notes.json").is_file():
+            report["keyboard_timbre"] = keyboard_timbre(target, Path(folder), seed)
     elif generated.labels and _generates(target):
         report["flatness"] = metal_flatness(target, folder, n, seed, cache_dir)
     if against is not None:  # the other generator with the same latents and class shares
@@ -481,6 +536,16 @@ def markdown(report: dict) -> str:
     if accuracy:
         lines += ["", f"Class accuracy (asked = recognised), mean {accuracy['mean']:.3f}: " +
                   ", ".join(f"{c} {a:.2f}" for c, a in accuracy["per_class"].items())]  # fmt: skip
+    keyboard = report.get("keyboard_timbre")
+    if keyboard:
+        g, r = keyboard["generated"], keyboard["real"]
+        lines += ["", f"Timbre across the keyboard (MIDI {', '.join(map(str, keyboard['pitches']))}"
+                  f"; {keyboard['latents']} latents, {len(keyboard['instruments'])} real "
+                  "instruments): variety is the mean distance between instruments at one pitch, "
+                  "consistency the mean distance between one instrument's pitches over it.", "",
+                  "| | variety (dB) | consistency |", "|---|---|---|",
+                  f"| generated | {g['variety_db']:.2f} | {g['consistency']:.2f} |",
+                  f"| real | {r['variety_db']:.2f} | {r['consistency']:.2f} |"]  # fmt: skip
     spread = report.get("timbre_spread")
     if spread:
         lines += ["", f"Spectral centroid spread at MIDI {spread['pitch']}: "
