@@ -249,8 +249,13 @@ def _read_json(path: Path) -> Any:
 def _training_summary(run: LoadedRun) -> dict[str, Any]:
     data = _read_json(run.run_dir / DATA_REPORT) if run.run_dir else None
     commands = (run.run_dir / COMMANDS_FILE) if run.run_dir else None
+    train = run.config.train
     return {
         "steps": run.state["step"],
+        # Steps in which the generator learned against a critic (after the critic's warm-up).
+        "adversarial_steps": max(
+            0, run.state["step"] - train.adversarial_from - train.critic_warmup
+        ),  # fmt: skip
         "wall_time_s": run.state.get("elapsed_s"),
         "world_size": run.state.get("world_size"),
         "torch": run.state.get("torch"),

@@ -233,6 +233,7 @@ def test_adversarial_flag_fine_tunes_a_preset_with_the_stage(
     assert training["started_from"]["preset"] == "preset"
     assert training["started_from"]["training"]["steps"] == 1
     assert training["final_losses"]["loss/critic"] != 0.0
+    assert training["adversarial_steps"] == 1  # 2 steps, the first the critic's warm-up
     # Resumed with the flag, the run keeps its own settings (a warm-up of 1, not 100).
     assert main(["train", "--adversarial", "--resume", "--out", str(tuned), "--steps", "3",
                  *common]) == 0  # fmt: skip
