@@ -17,17 +17,18 @@ def add_evaluation(preset_dir: Path, reference: str, n: int = 1000) -> dict:
     from ganpad.training.evaluation.evaluate import evaluate
 
     report = evaluate(str(preset_dir), reference, n=n)
-    record_evaluation(preset_dir, report, n)
+    record_evaluation(preset_dir, report)
     return report
 
 
-def record_evaluation(preset_dir: Path, report: dict, n: int) -> None:
+def record_evaluation(preset_dir: Path, report: dict) -> None:
     """Write an evaluation report (`ganpad eval`'s report.json) into the preset's preset.json."""
     from ganpad.atomic import atomic_write_text
 
     meta_path = preset_dir / PRESET_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    evaluation = {"reference": report["reference"], "n": n, "class_mix": report["class_mix"]}
+    evaluation = {"reference": report["reference"], "n": report["n_generated"],
+                  "class_mix": report["class_mix"]}  # fmt: skip
     meta["metrics"]["evaluation"] = {**evaluation, **report["metrics"]}
     for key in ("class_accuracy", "timbre_spread", "keyboard_timbre", "flatness", "warnings"):
         if key in report:

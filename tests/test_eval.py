@@ -292,23 +292,34 @@ def test_kits_of_the_reference_or_its_soundfont_family_are_found_in_training_dat
     assert copies_of_reference(trained, tmp_path / "ref" / "GMRockKit") == ["GMRockKit"]
 
 
-def test_a_kid_difference_is_known_better_than_either_kid():
+def test_a_paired_kid_difference_has_the_error_of_its_spread():
     rng = np.random.default_rng(0)
+    mixing = rng.standard_normal((8, 16)) * 0.5
 
-    def draw(shift: float, n: int) -> np.ndarray:
-        return rng.standard_normal((n, 16)) + shift
+    def generators(n: int, shift: float) -> tuple[np.ndarray, np.ndarray]:
+        """Two generators fed the same latents (clip i of each from latent i); b is off."""
+        z = rng.standard_normal((n, 8))
+        return np.tanh(z @ mixing), np.tanh(z @ mixing) + shift
 
-    real, a, b = draw(0.0, 300), draw(0.15, 400), draw(0.3, 400)
-    value, se = kid_difference(a, b, real)
-    assert value == pytest.approx(kid(a, real)[0] - kid(b, real)[0])
+    def real() -> np.ndarray:  # a's distribution
+        return np.tanh(rng.standard_normal((200, 8)) @ mixing)
+
+    a, b = generators(300, 0.2)
+    r = real()
+    value, se = kid_difference(a, b, r, paired=True)
+    assert value == pytest.approx(kid(a, r)[0] - kid(b, r)[0])
     assert value + 1.96 * se < 0  # a is nearer the real clips, and the interval says so
-    # The jackknife error against the spread of the difference over fresh draws.
-    spread = np.std([kid_difference(draw(0.15, 400), draw(0.3, 400), draw(0.0, 300))[0]
+    # Two close generators: the jackknife error against the spread of the difference over
+    # fresh draws, far under either KID's error; leaving a and b out one at a time, as if
+    # independent, overstates it several times.
+    a, b = generators(300, 0.03)
+    value, se = kid_difference(a, b, r, paired=True)
+    spread = np.std([kid_difference(*generators(300, 0.03), real(), paired=True)[0]
                      for _ in range(30)])  # fmt: skip
     assert 0.6 < se / spread < 1.6
-    # The same generator twice: no difference, and the interval holds zero.
-    same, se_same = kid_difference(a, draw(0.15, 400), real)
-    assert abs(same) < 1.96 * se_same
+    assert se < kid(a, r)[1] / 2 and kid_difference(a, b, r)[1] > 2 * se
+    with pytest.raises(ValueError, match="as long"):
+        kid_difference(a, b[:-1], r, paired=True)
 
 
 def test_eval_against_another_generator_reports_the_paired_difference(
@@ -318,9 +329,8 @@ def test_eval_against_another_generator_reports_the_paired_difference(
                       cache_dir=str(clip_cache), against=str(tiny_preset))  # fmt: skip
     paired = report["paired"]
     assert paired["n"] == 32 and set(paired) >= {"kid", "logmel_kid"}
-    for name in ("kid", "logmel_kid"):  # itself, with the same latents: exactly no difference
-        lo, hi = paired[name]["ci95"]
-        assert paired[name]["difference"] == 0 and lo < 0 < hi
+    for name in ("kid", "logmel_kid"):  # itself, the same latents: no difference, surely
+        assert paired[name]["difference"] == 0 and paired[name]["ci95"] == [0, 0]
     assert "Paired with" in (tmp_path / "r" / "report.md").read_text()
     with pytest.raises(EvalError, match="two generators"):
         evaluate(str(tiny_preset), str(gmrock), n=32, against=str(gmrock))
@@ -329,7 +339,7 @@ def test_eval_against_another_generator_reports_the_paired_difference(
 def _tone(amps: np.ndarray, decay_s: float, midi: int, rate: int = 16000) -> np.ndarray:
     t = np.arange(rate) / rate
     f0 = timbre.midi_hz(midi)
-    partials = [a * np.sin(2 * np.pi * h * f0 * t) for h, a in enumerate(amps, 1) if h * f0 < 7900]
+    partials = [a * np.sin(2 * np.pi * h * f0 * t) for h, a in enumerate(amps, 1) if h * f0 < 8000]
     return (np.sum(partials, axis=0) * np.exp(-t / decay_s)).astype(np.float32)
 
 
@@ -346,7 +356,7 @@ def test_timbre_figures_tell_a_kept_timbre_from_one_that_drifts_with_pitch():
                           for k, p in enumerate(pitches)] for i in range(5)])  # fmt: skip
     steady, drift = timbre.figures(kept), timbre.figures(drifting)
     assert steady["consistency"] < 0.3 and drift["consistency"] > 0.9
-    assert steady["variety_db"] > 5  # four recipes far apart
+    assert steady["variety_db"] > 5  # five recipes far apart
     with pytest.raises(ValueError, match="2 instruments"):
         timbre.figures(kept[:1])
 

@@ -103,6 +103,20 @@ def test_a_named_reference_says_how_to_rebuild_it_and_a_path_stays_a_path(tmp_pa
         build_reference("nope", tmp_path / "x")
 
 
+def test_a_named_reference_built_to_an_older_definition_is_built_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    stale = tmp_path / "ganpad" / "references" / "heldout-drums"
+    (stale / "FluidR3_GM").mkdir(parents=True)
+    (stale / "reference.json").write_text(json.dumps({"name": "heldout-drums", "about": "old"}))
+    folder, record = resolve("heldout-drums")
+    assert Path(folder) == stale and record == REFERENCES["heldout-drums"].to_json()
+    assert json.loads((stale / "reference.json").read_text()) == record
+    assert sorted(p.name for p in stale.iterdir()) == ["GMRockKit", "TimGM6mb", "reference.json"]
+    built = (stale / "reference.json").stat().st_mtime_ns
+    assert resolve("heldout-drums")[0] == folder  # up to date: used as it is
+    assert (stale / "reference.json").stat().st_mtime_ns == built
+
+
 def test_the_classifier_recognises_a_source_it_never_trained_on(timgm_kits):
     card = json.loads(CARD.read_text())
     assert "TimGM6mb" not in json.dumps(card["trained_on"])

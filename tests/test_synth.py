@@ -47,10 +47,26 @@ def test_knots_interpolate_linearly_and_integrate_exactly():
     t = np.arange(4000) / RATE
     expected = np.stack([np.interp(t, knots.times.numpy(), v) for v in values.numpy()])
     assert np.abs(curve.numpy() - expected).max() < 2e-3 * values.abs().max()  # fp16 basis
-    # The integral of the piecewise-linear curve, against a fine running sum of it.
+    # The integral of the piecewise-linear curve, against a fine running sum of it, and exactly
+    # against whole trapezoids up to each sample's segment plus the part of that segment.
     integral = knots.integrate(values)
     reference = torch.cumsum(curve, dim=-1) / RATE - curve[:, :1] / RATE
     assert torch.allclose(integral, reference, atol=2e-3)
+    times, v = knots.times.double().numpy(), values.numpy()
+    left = np.clip(np.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)
+    span, u = np.diff(times)[left], t - times[left]
+    whole = np.concatenate(
+        [np.zeros((3, 1)), np.cumsum((v[:, 1:] + v[:, :-1]) / 2 * np.diff(times), 1)], 1
+    )
+    a, b = v[:, left], v[:, left + 1]
+    exact = whole[:, left] + a * u + (b - a) * u**2 / (2 * span)
+    assert np.abs(integral.numpy() - exact).max() < 1e-6  # the float32 table
+    # A phase is never taken in bfloat16, whatever the autocast around the generator.
+    hz = torch.rand(2, 10) * 8000
+    with torch.autocast("cpu", torch.bfloat16):
+        phase = knots.integrate(hz)
+    assert phase.dtype == torch.float32
+    assert torch.allclose(phase.double(), knots.integrate(hz.double()), atol=1e-3)
 
 
 def test_a_constant_frequency_integrates_to_a_sine_of_that_frequency():

@@ -7,6 +7,8 @@ would say nothing.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +18,11 @@ import platformdirs
 
 from ganpad.atomic import atomic_dir
 from ganpad.presets.registry import looks_like_path
+from ganpad.training.data.drumkit import KIT_FILE, read_kit
 
 HYDROGEN_KITS = Path("/usr/share/hydrogen/data/drumkits")
 SOUNDFONTS = Path("/usr/share/sounds/sf2")
+STAMP = "reference.json"  # in a built reference: the definition it was built to
 # Debian's GM SoundFonts share their drum samples in two families (the same waveforms on 42-43
 # of 47 keys): a kit rendered from one font is a copy of the kit of every other in its family.
 FONT_FAMILIES = (
@@ -92,6 +96,7 @@ def build_reference(name: str, out: Path,
         raise FileNotFoundError(f"reference {name} needs {', '.join(missing)}: apt-get install "
                                 f"{' '.join(ref.packages)}")  # fmt: skip
     with atomic_dir(out) as tmp:
+        (tmp / STAMP).write_text(json.dumps(ref.to_json(), indent=1), encoding="utf-8")
         for kit in ref.hydrogen_kits:
             shutil.copytree(HYDROGEN_KITS / kit, tmp / kit)
         for i, font in enumerate(ref.soundfonts):
@@ -124,9 +129,17 @@ def resolve(reference: str) -> tuple[str, dict | None]:
     if reference not in REFERENCES or looks_like_path(reference):
         return reference, None
     folder = Path(platformdirs.user_cache_dir("ganpad")) / "references" / reference
-    if not folder.is_dir():
+    record = REFERENCES[reference].to_json()
+    if _stamp(folder) != record:  # never built, or built to an older definition
         build_reference(reference, folder)
-    return str(folder), REFERENCES[reference].to_json()
+    return str(folder), record
+
+
+def _stamp(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _key(name: str) -> str:
@@ -136,7 +149,11 @@ def _key(name: str) -> str:
 def copies_of_reference(trained_kits: list[str], reference_folder: str | Path) -> list[str]:
     """The trained kits that are kits of the reference folder, or rendered from a SoundFont of
     the same family as one of its kits: figures against that reference would flatter them."""
-    held = {_key(p.parent.name) for p in Path(reference_folder).rglob("drumkit.xml")}
+    held = set()
+    for xml in Path(reference_folder).rglob(KIT_FILE):  # each kit by its folder and its name
+        held.add(_key(xml.parent.name))
+        with contextlib.suppress(ValueError):
+            held.add(_key(read_kit(xml.parent)[0]))
     stems = {_key(stem) for family in FONT_FAMILIES
              if any(h.startswith(_key(f)) for h in held for f in family)
              for stem in family}  # fmt: skip

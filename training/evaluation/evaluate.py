@@ -13,7 +13,7 @@ from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.audio import load_mono, resample
 from ganpad.drums import DRUM_CLASSES
 from ganpad.presets.registry import is_preset_name
-from ganpad.training.config import DataConfig, from_dict
+from ganpad.training.config import DataConfig, RunConfig, from_dict
 from ganpad.training.data.ingest import load_clips
 from ganpad.training.data.reference import copies_of_reference, resolve
 from ganpad.training.evaluation import timbre
@@ -110,19 +110,24 @@ def _made(name: str, audio: np.ndarray, labels: list[str] | None, rate: int,
 @torch.no_grad()
 def generate_run(run_dir: Path, n: int, seed: int, mix: dict[str, float] | None = None,
                  native: bool = False) -> Clips:  # fmt: skip
+    generator, cfg, state = _run_generator(run_dir)
+    name = f"{run_dir.name}@{state['step']}"
+    chosen = state["classes"] if cfg.model.conditional else None
+    return generate_with(generator, cfg.model.latent, chosen, cfg.data.sample_rate, n, seed,
+                         name, mix, native)  # fmt: skip
+
+
+def _run_generator(run_dir: Path) -> tuple[torch.nn.Module, RunConfig, dict]:
+    """A run's latest EMA generator (in eval mode), its config and its saved state."""
     ckpt = checkpoint.latest(run_dir)
     if ckpt is None:
         raise EvalError(f"{run_dir}: no checkpoint to evaluate")
     tensors, state = checkpoint.load(ckpt)
     cfg = from_dict(state["config"])
-    classes = state["classes"]
-    n_labels = len(classes) if cfg.model.conditional else 0
+    n_labels = len(state["classes"]) if cfg.model.conditional else 0
     generator, _ = build_models(cfg.model, cfg.data.slice_len, n_labels, cfg.data.sample_rate)
     checkpoint.load_module(generator, tensors, "G_ema")
-    name = f"{run_dir.name}@{state['step']}"
-    chosen = classes if n_labels else None
-    return generate_with(generator.eval(), cfg.model.latent, chosen, cfg.data.sample_rate, n,
-                         seed, name, mix, native)  # fmt: skip
+    return generator.eval(), cfg, state
 
 
 @torch.no_grad()
@@ -300,6 +305,9 @@ def keyboard_timbre(target: str, reference: Path, seed: int = 0, latents: int = 
     instruments (its programs at each velocity) at the same pitches."""
     play, classes, latent, rate = _player(target)
     pitches = [p for p in timbre.PITCHES if str(p) in classes]
+    if len(pitches) < 2:
+        raise EvalError(f"{target} plays {len(pitches)} of MIDI "
+                        f"{', '.join(map(str, timbre.PITCHES))}: no keyboard to judge")  # fmt: skip
     z = np.random.default_rng(seed).standard_normal((latents, latent)).astype(np.float32)
     labels = np.array([classes.index(str(p)) for p in pitches], np.int64)
     ours = []
@@ -311,6 +319,10 @@ def keyboard_timbre(target: str, reference: Path, seed: int = 0, latents: int = 
     for note in notes["notes"]:
         files.setdefault((note["program"], note["velocity"]), {})[note["pitch"]] = note["file"]
     instruments = sorted(k for k, v in files.items() if set(pitches) <= set(v))
+    if len(instruments) < 2:
+        raise EvalError(f"{reference / 'notes.json'}: {len(instruments)} instruments (program "
+                        f"and velocity) play all of MIDI {', '.join(map(str, pitches))}; "
+                        "the real figures need 2")  # fmt: skip
     theirs = np.stack([[timbre.profile(load_mono(reference / files[k][p], notes["rate"]),
                                        notes["rate"], p) for p in pitches]
                        for k in instruments])  # fmt: skip
@@ -331,16 +343,11 @@ def _player(target: str) -> tuple:
         names = [c.name for c in preset.labels]
         return (lambda z, y: preset.generate(session, z, y)), names, preset.latent, \
             preset.sample_rate  # fmt: skip
-    tensors, state = checkpoint.load(checkpoint.latest(Path(target)))
-    cfg = from_dict(state["config"])
-    n_labels = len(state["classes"]) if cfg.model.conditional else 0
-    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_labels, cfg.data.sample_rate)
-    checkpoint.load_module(generator, tensors, "G_ema")
-    generator.eval()
+    generator, cfg, state = _run_generator(Path(target))
 
     @torch.no_grad()
     def play(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        label = torch.from_numpy(y) if n_labels else None
+        label = torch.from_numpy(y) if cfg.model.conditional else None
         return synthesize(generator, torch.from_numpy(z), label)[:, 0].numpy()
 
     return play, list(state["classes"]), cfg.model.latent, cfg.data.sample_rate
@@ -412,13 +419,20 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
     if pitched:
         report["timbre_spread"] = timbre_spread(generated, real)
         if _generates(target) and (Path(folder) / "notes.json").is_file():
-            report["keyboard_timbre"] = keyboard_timbre(target, Path(folder), seed)
+            try:
+                report["keyboard_timbre"] = keyboard_timbre(target, Path(folder), seed)
+            except (EvalError, ValueError) as exc:  # the rest of the report still stands
+                report["warnings"].append(f"no timbre across the keyboard for {target}: {exc}")
     elif generated.labels and _generates(target):
         report["flatness"] = metal_flatness(target, folder, n, seed, cache_dir)
     if against is not None:  # the other generator with the same latents and class shares
-        other = load_target(against, n, cache_dir=cache_dir, **how).audio
-        report["paired"] = {"against": against, "n": len(other)}
-        report["paired"] |= paired_kid(matched.audio, other, real, model)
+        other = load_target(against, n, cache_dir=cache_dir, **how)
+        if set(other.labels or []) != set(matched.labels or []):
+            raise EvalError(f"--against compares generators of the same classes: {target} "
+                            f"makes {sorted(set(matched.labels or []))}, {against} "
+                            f"{sorted(set(other.labels or []))}")  # fmt: skip
+        report["paired"] = {"against": against, "n": len(other.audio)}
+        report["paired"] |= paired_kid(matched.audio, other.audio, real, model)
     if out is not None:
         write_report(report, generated, real, Path(out))
     return report
@@ -429,7 +443,7 @@ def paired_kid(target: np.ndarray, other: np.ndarray, real: Clips,
     """KID of the `target` clips minus KID of the `other` clips, both against all of `real`,
     in the classifier's embedding (drums) and in log-mel, with 95 % intervals: which of two
     generators is nearer the reference, far more surely than their separate intervals say
-    (metrics.kid_difference)."""
+    (metrics.kid_difference). Clip i of both sides comes from the same latent and class."""
     pitched = bool(real.labels) and all(s.isdigit() for s in real.labels)
     embeddings = {}
     if not pitched:
@@ -439,7 +453,7 @@ def paired_kid(target: np.ndarray, other: np.ndarray, real: Clips,
     embeddings["logmel_kid"] = [scale(m) for m in mels]
     result = {}
     for name, (a, b, r) in embeddings.items():
-        value, se = kid_difference(a, b, r)
+        value, se = kid_difference(a, b, r, paired=True)
         interval = [round(value - 1.96 * se, 5), round(value + 1.96 * se, 5)]
         result[name] = {"difference": round(value, 5), "ci95": interval}
     return result
@@ -488,20 +502,33 @@ def _of(clips: Clips, group: str) -> np.ndarray:
 
 
 def _trained_kits(target: str) -> list[str]:
-    """The kits a preset (and the preset it was fine-tuned from) trained on; none for others."""
+    """The kits a preset or a run trained on, and those of the presets it was fine-tuned from."""
     from ganpad.presets import PresetError, find_preset
+    from ganpad.training.trainer.loop import DATA_REPORT, STARTED_FROM
 
     if not _generates(target):
         return []
-    try:
-        training = find_preset(target, check_graph=False).meta.get("training", {})
-    except (PresetError, FileNotFoundError):
-        return []
+    run = Path(target)
+    if not is_preset_name(target) and (run / "checkpoints").is_dir():
+        training = {"data": _json_or_none(run / DATA_REPORT),
+                    "started_from": _json_or_none(run / STARTED_FROM)}  # fmt: skip
+    else:
+        try:
+            training = find_preset(target, check_graph=False).meta.get("training", {})
+        except (PresetError, FileNotFoundError):
+            return []
     kits = []
     while training:  # back through the presets it was fine-tuned from
         kits += (training.get("data") or {}).get("kits", [])
         training = (training.get("started_from") or {}).get("training")
     return kits
+
+
+def _json_or_none(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _generates(target: str) -> bool:

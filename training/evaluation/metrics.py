@@ -39,12 +39,12 @@ def kid(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     O(N^2) like the estimate itself). Unlike the Frechet distance it has no bias at small N.
     """
     a, b = a.astype(np.float64), b.astype(np.float64)
-    n, m, d = len(a), len(b), a.shape[1]
+    n, m = len(a), len(b)
     if n < 3 or m < 3:
         raise ValueError(f"KID needs at least 3 clips a side, got {n} and {m}")
-    kaa, kbb, kab = ((x @ y.T / d + 1) ** 3 for x, y in ((a, a), (b, b), (a, b)))
+    kab = _kernel(a, b)
     # Off-diagonal row sums: what leaving one clip out takes away from each sum.
-    raa, rbb = kaa.sum(1) - np.diag(kaa), kbb.sum(1) - np.diag(kbb)
+    raa, rbb = _within(a), _within(b)
     saa, sbb, sab = raa.sum(), rbb.sum(), kab.sum()
 
     def mmd(saa, sbb, sab, n, m):
@@ -58,29 +58,48 @@ def kid(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     return float(value), float(np.sqrt(var))
 
 
-def kid_difference(a: np.ndarray, b: np.ndarray, real: np.ndarray) -> tuple[float, float]:
+def _kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """KID's cubic polynomial kernel between every row of x and every row of y."""
+    return (x @ y.T / x.shape[1] + 1) ** 3
+
+
+def _within(x: np.ndarray) -> np.ndarray:
+    """Each row's kernel sum with the other rows of its own set (the diagonal left out)."""
+    k = _kernel(x, x)
+    return k.sum(1) - np.diag(k)
+
+
+def kid_difference(a: np.ndarray, b: np.ndarray, real: np.ndarray,
+                   paired: bool = False) -> tuple[float, float]:  # fmt: skip
     """KID(a, real) - KID(b, real) and its standard error: two generators judged against the
     same real clips. The real-real term cancels and what the real sample adds to both KIDs
-    moves them together, so the difference is known far better than either KID; the error is
-    the three-sample jackknife's (each clip of a, of b and of the real set left out in turn).
+    moves them together, so the difference is known far better than either KID. The error is
+    the jackknife's: each real clip left out in turn, and each clip of a and of b, or with
+    `paired` (a[i] and b[i] made from the same latent) each pair, which keeps what the
+    latents add to both sides together too.
     """
     a, b, r = (x.astype(np.float64) for x in (a, b, real))
-    n, k, m, d = len(a), len(b), len(r), a.shape[1]
+    n, k, m = len(a), len(b), len(r)
     if min(n, k, m) < 3:
         raise ValueError(f"a KID difference needs at least 3 clips a set, got {n}, {k}, {m}")
-    kaa, kbb, kar, kbr = ((x @ y.T / d + 1) ** 3 for x, y in ((a, a), (b, b), (a, r), (b, r)))
-    raa, rbb = kaa.sum(1) - np.diag(kaa), kbb.sum(1) - np.diag(kbb)
+    if paired and n != k:
+        raise ValueError(f"paired sets must be as long: {n} and {k} clips")
+    kar, kbr = _kernel(a, r), _kernel(b, r)
+    raa, rbb = _within(a), _within(b)
     saa, sbb, sar, sbr = raa.sum(), rbb.sum(), kar.sum(), kbr.sum()
 
     def diff(saa, sbb, sar, sbr, n, k, m):
         return saa / (n * (n - 1)) - 2 * sar / (n * m) - sbb / (k * (k - 1)) + 2 * sbr / (k * m)
 
     value = diff(saa, sbb, sar, sbr, n, k, m)
-    drops = (
-        diff(saa - 2 * raa, sbb, sar - kar.sum(1), sbr, n - 1, k, m),
-        diff(saa, sbb - 2 * rbb, sar, sbr - kbr.sum(1), n, k - 1, m),
-        diff(saa, sbb, sar - kar.sum(0), sbr - kbr.sum(0), n, k, m - 1),
-    )
+    without_a = (saa - 2 * raa, sbb, sar - kar.sum(1), sbr, n - 1, k, m)
+    without_b = (saa, sbb - 2 * rbb, sar, sbr - kbr.sum(1), n, k - 1, m)
+    without_real = (saa, sbb, sar - kar.sum(0), sbr - kbr.sum(0), n, k, m - 1)
+    if paired:
+        pairs = (saa - 2 * raa, sbb - 2 * rbb, sar - kar.sum(1), sbr - kbr.sum(1), n - 1, n - 1, m)
+        drops = [diff(*pairs), diff(*without_real)]
+    else:
+        drops = [diff(*without_a), diff(*without_b), diff(*without_real)]
     var = sum((len(x) - 1) / len(x) * ((x - x.mean()) ** 2).sum() for x in drops)
     return float(value), float(np.sqrt(var))
 

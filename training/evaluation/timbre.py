@@ -20,7 +20,7 @@ import numpy as np
 TIMES_S = (0.04, 0.2, 0.6)
 HARMONICS = 16
 FLOOR_DB = -60.0
-WINDOW_S = 0.1  # 6 periods of the lowest note judged (MIDI 36, 65 Hz)
+WINDOW_S = 0.1  # 10 periods of the lowest note judged (MIDI 48, 131 Hz)
 PITCHES = (48, 54, 60, 66, 72)  # two octaves around middle C
 
 
@@ -30,7 +30,8 @@ def midi_hz(midi: float) -> float:
 
 def profile(audio: np.ndarray, rate: int, midi: int) -> np.ndarray:
     """[len(TIMES_S) * (HARMONICS + 1)] dB: each time's harmonic levels under its strongest
-    harmonic, then each time's level under the note's first frame."""
+    harmonic (NaN for a harmonic over Nyquist, which no rate can judge; the floor for a frame
+    that has fallen silent), then each time's level under the note's first frame."""
     audio = np.asarray(audio, np.float64)
     peak = np.abs(audio).max(initial=0.0)
     if peak <= 0:
@@ -48,19 +49,23 @@ def profile(audio: np.ndarray, rate: int, midi: int) -> np.ndarray:
         frame[: len(piece)] = piece
         spectrum = np.abs(np.fft.rfft(frame * window))
         energies.append(np.sqrt(np.mean(frame**2)) + 1e-12)
-        row = []
-        for h in range(1, HARMONICS + 1):
+        row = np.full(HARMONICS, np.nan)
+        for h in range(1, min(HARMONICS, int(rate / 2 / f0)) + 1):
             near = np.abs(freqs - h * f0) <= 0.03 * h * f0  # a quarter-tone either side
-            row.append(spectrum[near].max(initial=0.0) if h * f0 < rate / 2 else 0.0)
-        db = 20 * np.log10(np.asarray(row) + 1e-12)
-        levels.append(np.clip(db - db.max(), FLOOR_DB, 0.0))
+            row[h - 1] = spectrum[near].max(initial=0.0)
+        db = 20 * np.log10(row + 1e-12)
+        if energies[-1] < 10 ** (FLOOR_DB / 20) * energies[0]:
+            db = np.where(np.isnan(db), np.nan, FLOOR_DB)  # silence has no spectral shape
+        else:
+            db = np.clip(db - np.nanmax(db), FLOOR_DB, 0.0)
+        levels.append(db)
     decay = np.clip(20 * np.log10(np.asarray(energies) / energies[0]), FLOOR_DB, 0.0)
     return np.concatenate([*levels, decay])
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:
-    """RMS difference of two profiles, in dB."""
-    return float(np.sqrt(np.mean((a - b) ** 2)))
+    """RMS difference of two profiles in dB, over what both can judge (under Nyquist)."""
+    return float(np.sqrt(np.nanmean((a - b) ** 2)))
 
 
 def figures(profiles: np.ndarray) -> dict[str, float]:

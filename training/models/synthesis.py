@@ -91,7 +91,11 @@ class Knots(nn.Module):
         ramps = self.ramps
         if torch.onnx.is_in_onnx_export():  # built when the graph loads: 8 MB less at 44.1 kHz
             ramps = _KnotIntegral.apply(self.seconds, self.times)
-        return values @ ramps.to(values.dtype)
+        # A phase runs to thousands of cycles: never in a mixed-precision product (bfloat16
+        # would put the partials tens of cycles off).
+        dtype = torch.promote_types(values.dtype, torch.float32)
+        with torch.autocast(values.device.type, enabled=False):
+            return values.to(dtype) @ ramps.to(dtype)
 
 
 class _KnotBasis(torch.autograd.Function):
@@ -120,8 +124,9 @@ class _KnotIntegral(torch.autograd.Function):
     """The running integrals of the hat functions [count, samples], from each sample's time
     and the knot times: knot j's hat rises over segment j - 1 and falls over segment j, and
     with u the time spent so far in a segment of length L, the rise has gathered
-    u^2 / (2 L) and the fall u - u^2 / (2 L). Export-time only, folded by ONNX Runtime when
-    it loads the graph (the table is 8 MB at 44.1 kHz; the times are 180 kB).
+    u^2 / (2 L) and the fall u - u^2 / (2 L). Built once in PyTorch; in an exported graph as
+    operators, which ONNX Runtime folds when it loads the graph (the table is 8 MB at
+    44.1 kHz; the times are 180 kB).
     """
 
     @staticmethod

@@ -56,7 +56,7 @@ def teardown(info: DistInfo) -> None:
         # A DDP reducer still alive (they sit in reference cycles) when the group goes is
         # freed at interpreter exit, where gloo aborts the process now and then.
         gc.collect()
-        dist.barrier()
+        barrier(info)
         dist.destroy_process_group()
 
 
