@@ -30,7 +30,14 @@ def record_evaluation(preset_dir: Path, report: dict) -> None:
     evaluation = {"reference": report["reference"], "n": report["n_generated"],
                   "class_mix": report["class_mix"]}  # fmt: skip
     meta["metrics"]["evaluation"] = {**evaluation, **report["metrics"]}
-    for key in ("class_accuracy", "timbre_spread", "keyboard_timbre", "flatness", "warnings"):
+    for key in (
+        "class_accuracy",
+        "timbre_spread",
+        "keyboard_timbre",
+        "flatness",
+        "paired",
+        "warnings",
+    ):
         if key in report:
             meta["metrics"]["evaluation"][key] = report[key]
     meta["metrics"]["evaluation"]["signal"] = report["signal"]["generated"]

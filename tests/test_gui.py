@@ -224,13 +224,13 @@ def test_preset_panel_shows_the_headline_figures_and_their_reference():
 
     drums = describe(find_preset(DEFAULT_PRESET))
     assert "evaluation against heldout-drums, 1000 clips:" in drums
-    for figure in ("IS 3.7 (real 4.31, baseline 2.42)", "FD 6.78 (real 0.407", "KID 0.289",
-                   "log-mel FD 79.4", "class accuracy 0.68"):  # fmt: skip
+    for figure in ("IS 3.69 (real 4.31, baseline 2.42)", "FD 5.27 (real 0.407", "KID 0.209",
+                   "log-mel FD 72.8", "class accuracy 0.79"):  # fmt: skip
         assert figure in drums
     notes = describe(find_preset(DEFAULT_NOTES_PRESET))
     assert "evaluation against heldout-notes" in notes
     assert "pitch accuracy 1 (real 1, baseline 1)" in notes
-    assert "log-mel FD 89.5 (real 59.7, baseline 1469)" in notes
+    assert "log-mel FD 84.4 (real 59.7, baseline 1469)" in notes
     assert "IS " not in notes and "evaluation:" not in notes + drums
 
 
