@@ -390,6 +390,13 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
         shares = {c: real.labels.count(c) / len(real.labels) for c in set(real.labels)}
         how = {"seed": seed + 1, "mix": shares}
         matched = load_target(target, n, cache_dir=cache_dir, **how)
+    other = None
+    if against is not None:  # the other generator with the same latents and class shares
+        other = load_target(against, n, cache_dir=cache_dir, **how)
+        if set(other.labels or []) != set(matched.labels or []):
+            raise EvalError(f"--against compares generators of the same classes: {target} "
+                            f"makes {sorted(set(matched.labels or []))}, {against} "
+                            f"{sorted(set(other.labels or []))}")  # fmt: skip
     metrics = compare(matched, real, model, k, seed, pitched)
     half = len(real.audio) - len(real.audio) // 2
     report = {
@@ -425,12 +432,7 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
                 report["warnings"].append(f"no timbre across the keyboard for {target}: {exc}")
     elif generated.labels and _generates(target):
         report["flatness"] = metal_flatness(target, folder, n, seed, cache_dir)
-    if against is not None:  # the other generator with the same latents and class shares
-        other = load_target(against, n, cache_dir=cache_dir, **how)
-        if set(other.labels or []) != set(matched.labels or []):
-            raise EvalError(f"--against compares generators of the same classes: {target} "
-                            f"makes {sorted(set(matched.labels or []))}, {against} "
-                            f"{sorted(set(other.labels or []))}")  # fmt: skip
+    if other is not None:
         report["paired"] = {"against": against, "n": len(other.audio)}
         report["paired"] |= paired_kid(matched.audio, other.audio, real, model)
     if out is not None:
