@@ -5,6 +5,8 @@ import json
 import math
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 import soundfile as sf
 import torch
@@ -115,10 +117,45 @@ def test_shaped_noise_equals_splitting_a_noise_bank_in_bands_and_summing_them():
     bank = NoiseBank(4, 32, 8192, RATE, "linear", seed=7)
     shaped = ShapedNoise(4, 32, 8192, RATE, "linear", seed=7)
     weights = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
-    spectra, envelopes = torch.rand(3, 5, 32), torch.rand(3, 5, 8192)
-    split = ((spectra @ bank._mixed(weights)) * envelopes).sum(dim=1)
-    made = shaped.components(weights, spectra, envelopes)
+    knots = Knots(12, 8192, RATE)
+    spectra, envelopes = torch.rand(3, 5, 32), torch.rand(3, 5, 12)
+    split = ((spectra @ bank._mixed(weights)) * knots.interpolate(envelopes)).sum(dim=1)
+    made = shaped.components(weights, spectra, knots, envelopes)
     assert float((made - split).abs().max() / split.abs().max()) < 1e-3
+
+
+class _Components(torch.nn.Module):
+    def __init__(self, shaped: ShapedNoise, knots: Knots):
+        super().__init__()
+        self.shaped, self.knots = shaped, knots
+
+    def forward(self, weights, spectra, envelopes):  # noqa: ANN001, ANN201
+        return self.shaped.components(weights, spectra, self.knots, envelopes)
+
+
+def test_shaped_noise_in_an_onnx_graph_is_the_same_noise(tmp_path):
+    """The graph's components (matrix-product DFT, samples reordered, envelopes at the
+    transform's sample order) are PyTorch's, at a length that is not a power of two."""
+    samples = 6000
+    module = _Components(
+        ShapedNoise(4, 32, samples, RATE, "linear", seed=7), Knots(12, samples, RATE)
+    )
+    gen = torch.Generator().manual_seed(3)
+    weights = torch.nn.functional.normalize(torch.randn(3, 4, generator=gen), dim=1)
+    spectra, envelopes = torch.rand(3, 5, 32, generator=gen), torch.rand(3, 5, 12, generator=gen)
+    expected = module(weights, spectra, envelopes).numpy()
+    path = tmp_path / "components.onnx"
+    torch.onnx.export(module, (weights, spectra, envelopes), str(path), dynamo=False,
+                      input_names=["w", "s", "e"], output_names=["noise"],
+                      dynamic_axes={name: {0: "batch"} for name in ("w", "s", "e")})  # fmt: skip
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch in (3, 1):
+        feed = {"w": weights[:batch].numpy(), "s": spectra[:batch].numpy(),
+                "e": envelopes[:batch].numpy()}  # fmt: skip
+        (got,) = session.run(["noise"], feed)
+        assert got.shape == (batch, samples)
+        np.testing.assert_allclose(got, expected[:batch], atol=2e-5 * np.abs(expected).max())
+    assert "DFT" not in {node.op_type for node in onnx.load(str(path)).graph.node}
 
 
 def test_a_component_draws_a_narrow_line_where_its_spectrum_asks():
@@ -126,8 +163,10 @@ def test_a_component_draws_a_narrow_line_where_its_spectrum_asks():
     spectra = torch.zeros(2, 1, 64)
     spectra[0, 0, 40] = 1.0  # one band of the 64 over 0 .. 8 kHz: about 127 Hz wide
     spectra[1, 0, 40:42] = 1.0
-    envelope = torch.ones(2, 1, 8192)
-    noise = bank.components(torch.tensor([[1.0, 0, 0, 0]] * 2), spectra, envelope)
+    knots = Knots(12, 8192, RATE)
+    noise = bank.components(
+        torch.tensor([[1.0, 0, 0, 0]] * 2), spectra, knots, torch.ones(2, 1, 12)
+    )
     freqs = np.fft.rfftfreq(8192, 1 / RATE)
     centre = 20 + 40 / 63 * (RATE / 2 - 20)  # bands evenly spaced from 20 Hz to Nyquist
     for clip in noise.numpy():

@@ -123,11 +123,10 @@ class DrumSynthGenerator(SynthGenerator):
         audio [B, 1, T]."""
         c = self.controls(z, label)
         mix = unit_mix(noise_mix, self.noise.noises)
-        curves = ["band_gain", "partial_amp"] + (["envelope"] if self.components else [])
-        band_gain, partial_amp, *envelope = self.knots.interpolate_each(*(c[n] for n in curves))
+        band_gain, partial_amp = self.knots.interpolate_each(c["band_gain"], c["partial_amp"])
         noise = self.noise(mix, band_gain)
         if self.components:
-            noise = noise + self.fine.components(mix, c["spectrum"], envelope[0])
+            noise = noise + self.fine.components(mix, c["spectrum"], self.knots, c["envelope"])
         phase = self.knots.integrate(c["partial_hz"])
         tones = (partial_amp * sines(phase)).sum(dim=1)
         audio = dc_block(noise + tones, self.rate) * self.fade

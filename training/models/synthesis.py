@@ -290,6 +290,8 @@ class ShapedNoise(nn.Module):
         lower, upper = _two_bands(filters)
         bins = np.arange(filters.shape[1])
         rms = _band_rms(spectrum, filters, self.length)  # [noises, bands]
+        if filters[:, 0].any():  # the graph's inverse DFT counts a DC bin twice
+            raise ValueError("shaped noise bands must leave the DC bin out")
         self.noises, self.bands, self.samples = noises, bands, samples
         for name, band in (("lower", lower), ("upper", upper)):
             # The noises' spectra as each bin's lower or upper band sees them: the real parts,
@@ -299,11 +301,13 @@ class ShapedNoise(nn.Module):
             self.register_buffer(name, torch.from_numpy(band).long(), persistent=False)
             self.register_buffer(f"{name}_seen", torch.from_numpy(ri).half(), persistent=False)
 
-    def components(self, weights: torch.Tensor, spectra: torch.Tensor,
+    def components(self, weights: torch.Tensor, spectra: torch.Tensor, knots: Knots,
                    envelopes: torch.Tensor) -> torch.Tensor:  # fmt: skip
-        """weights [B, noises], spectra [B, R, bands], envelopes [B, R, samples] -> noise
-        [B, samples]."""
-        return (self.waves(weights, spectra) * envelopes).sum(dim=1)
+        """weights [B, noises], spectra [B, R, bands], envelopes [B, R, knots.count] (knot
+        values) -> noise [B, samples]."""
+        if torch.onnx.is_in_onnx_export():
+            return self._components_in_graph(weights, spectra, knots, envelopes)
+        return (self.waves(weights, spectra) * knots.interpolate(envelopes)).sum(dim=1)
 
     def waves(self, weights: torch.Tensor, spectra: torch.Tensor) -> torch.Tensor:
         """weights [B, noises], spectra [B, R, bands] -> R shaped noises [B, R, samples]."""
@@ -314,11 +318,31 @@ class ShapedNoise(nn.Module):
             noise = (weights @ seen.to(weights.dtype)).view(b, 1, 2, -1)
             re, im = re + gain * noise[:, :, 0], im + gain * noise[:, :, 1]
         re, im = re.reshape(b * r, -1), im.reshape(b * r, -1)
-        if torch.onnx.is_in_onnx_export():  # ONNX Runtime's DFT is slow: matrix products
-            waves = matmul_dft.inverse_real_dft(re, im, self.length, self.samples)
-        else:
-            waves = irfft(re, im, self.length)[:, : self.samples]
-        return waves.reshape(b, r, self.samples)
+        return irfft(re, im, self.length)[:, : self.samples].reshape(b, r, self.samples)
+
+    def _components_in_graph(self, weights: torch.Tensor, spectra: torch.Tensor, knots: Knots,
+                             envelopes: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """`components` as ONNX Runtime runs it fast: the inverse DFT by matrix products
+        (`matmul_dft`, its DFT node takes several times longer), with the clip axis last
+        throughout and the samples in the order the transform leaves them until the sum."""
+        plan = matmul_dft.Plan(self.length, self.samples)
+        b, r, bands = spectra.shape
+        gains = spectra.reshape(b * r, bands).T  # [bands, B R]
+        pad = plan.rows - self.length // 2 - 1
+        spectrum = 0.0
+        for band, seen in ((self.lower, self.lower_seen), (self.upper, self.upper_seen)):
+            band = nn.functional.pad(band, (0, pad))
+            # [2, rows, noises]: the bins down the rows, zero past Nyquist
+            rows = nn.functional.pad(seen.float().view(self.noises, 2, -1), (0, pad))
+            noise = rows.permute(1, 2, 0) @ weights.T  # [2, rows, B]
+            spectrum = spectrum + gains[band].view(1, -1, b, r) * noise[..., None]
+        waves = matmul_dft.transform(spectrum.reshape(2, plan.rows, b * r), plan)
+        order = torch.from_numpy(plan.order()).clamp_max(self.samples - 1)
+        hats = _KnotBasis.apply(knots.position[order], knots.count)  # [count, rows out]
+        shaped = waves * (hats.T @ envelopes.reshape(b * r, -1).T)  # [rows out, B R]
+        noise = shaped.view(-1, b, r).sum(dim=-1)
+        where = torch.from_numpy(np.argsort(plan.order(), kind="stable")[: self.samples])
+        return noise[where].T
 
 
 def _two_bands(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
