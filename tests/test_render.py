@@ -130,6 +130,13 @@ def test_sfz_kit_maps_every_gm_note_to_its_rendered_round_robins(tiny_preset, tm
     for region in regions:
         with sf.SoundFile(folder / region["sample"]) as f:
             assert f.samplerate == 48000 and f.frames > 0
+    # the hats choke each other, as in the engine; nothing else chokes
+    hats = {n for label in preset.labels if label.name.endswith("_hat") for n in label.gm_notes}
+    assert hats
+    for region in regions:
+        choke = {k: region.get(k) for k in ("group", "off_by", "off_mode")}
+        expected = ("1", "1", "time") if int(region["lokey"]) in hats else (None, None, None)
+        assert tuple(choke.values()) == expected, region
 
 
 def test_sfz_notes_cover_the_keyboard_around_the_rendered_pitches(tiny_notes, tmp_path):
