@@ -60,13 +60,74 @@ _RULES: tuple[tuple[str, str], ...] = (
 _COMPILED = tuple((cls, re.compile(pattern)) for cls, pattern in _RULES)
 
 
+def _words(text: str) -> str:
+    """A name as lower-case words: camel case and separators split."""
+    return re.sub(r"[_\-.]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", text)).lower()
+
+
 def classify_name(text: str) -> str | None:
     """Map a kit instrument name, folder or file name to a canonical class, or None."""
-    words = re.sub(r"[_\-.]+", " ", re.sub(r"([a-z])([A-Z])", r"\1 \2", text)).lower()
+    words = _words(text)
     for cls, pattern in _COMPILED:
         if pattern.search(words):
             return cls
     return None
+
+
+_HI, _LO = r"\b(hi|high)\b", r"\b(lo|low)\b"
+# Ordered like _RULES: (instrument, its key, (qualifier, key) pairs tried in order). A name
+# gets a key only where it says which GM instrument it is; "Tom 2" or "Drum 1" get none.
+_KEY_RULES: tuple[tuple[str, int | None, tuple[tuple[str, int], ...]], ...] = (
+    (r"ride ?(bell|cup)|bell ?ride|crash ?ride ?bell", 53, ()),
+    (r"cow ?bell", 56, ()),
+    (r"tambourine|tamb\b", 54, ()),
+    (r"vibra ?slap", 58, ()),
+    (r"bongo", 60, ((_LO, 61),)),
+    (r"conga", 63, ((r"mute", 62), (_LO, 64))),
+    (r"timbale", 65, ((_LO, 66),)),
+    (r"agogo", 67, ((_LO, 68),)),
+    (r"cabasa", 69, ()),
+    (r"maraca|shaker", 70, ()),
+    (r"whistle", 71, ((r"long", 72),)),
+    (r"guiro", 73, ((r"long", 74),)),
+    (r"clave", 75, ()),
+    (r"wood ?block", 76, ((_LO, 77),)),
+    (r"cuica", 78, ((r"open", 79),)),
+    (r"triangle", 81, ((r"mute", 80),)),
+    (r"side ?stick|cross ?stick|rim ?click|\bstick\b", 37, ()),
+    (r"clap", 39, ()),
+    (r"splash", 55, ()),
+    (r"china|chinese", 52, ()),
+    (r"crash", 49, ((r"\b2\b", 57),)),
+    (r"ride", 51, ((r"\b2\b", 59),)),
+    (r"pedal|foot", 44, ()),
+    (r"open ?(hi[- ]?)?(hat|hh)|(hat|hh) ?open|semi ?open|\bohh?\b|swish", 46, ()),
+    (r"hi[- ]?hat|hihat|hat|\bhh\b|\bchh?\b", 42, ()),
+    (r"kick|bass ?drum|\bbd\b|\bkd\b", 36, ((r"acoustic", 35),)),
+    (r"snare|\bsd\b", 38, ((r"electric", 40),)),
+    (r"floor", 41, ((_HI, 43),)),
+    (r"tom", None, ((r"(lo|low) ?mid", 47), (r"(hi|high) ?mid|\bmid", 48), (_LO, 45), (_HI, 50))),
+    (r"cymbal", 49, ()),
+    (r"\bbell\b", 53, ()),
+)
+_KEY_COMPILED = tuple((re.compile(i), k, tuple((re.compile(q), n) for q, n in qs))
+                      for i, k, qs in _KEY_RULES)  # fmt: skip
+
+
+def key_for_name(text: str) -> int | None:
+    """The GM drum key (35-81) a kit instrument's or file's name says it is, or None.
+
+    Only a key of the class the name gets from `classify_name`: "Ride Bell" is key 53,
+    "Conga Low" 64, "Tom Hi" 50; "Snare 2" is the acoustic snare, 38.
+    """
+    words = _words(text)
+    for instrument, key, qualifiers in _KEY_COMPILED:
+        if instrument.search(words):
+            key = next((n for q, n in qualifiers if q.search(words)), key)
+            break
+    else:
+        return None
+    return key if key is not None and GM_NOTE_CLASS[key] == classify_name(text) else None
 
 
 def class_for_note(note: int) -> str | None:

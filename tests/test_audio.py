@@ -11,7 +11,15 @@ from ganpad.audio import (
     resample_in_chunks,
     to_mono,
 )
-from ganpad.drums import CLASS_PRIMARY_NOTE, DRUM_CLASSES, class_for_note, classify_name
+from ganpad.drums import (
+    CLASS_PRIMARY_NOTE,
+    DRUM_CLASSES,
+    GM_NOTE_CLASS,
+    GM_NOTE_NAMES,
+    class_for_note,
+    classify_name,
+    key_for_name,
+)
 
 
 def test_decode_reads_real_kit_file(gmrock):
@@ -98,6 +106,27 @@ def test_load_mono_handles_float_96k_multichannel(gmrock, tmp_path):
 )  # fmt: skip
 def test_classify_name(name, cls):
     assert classify_name(name) == cls
+
+
+def test_every_gm_drum_name_names_its_own_key():
+    assert {k: key_for_name(n) for k, n in GM_NOTE_NAMES.items()} == {k: k for k in GM_NOTE_NAMES}
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [  # instrument names of Debian's Hydrogen kits
+        ("Kick", 36), ("Stick", 37), ("Snare Jazz", 38), ("Floor Tom", 41), ("Hat Pedal", 44),
+        ("Hat Semi-Open", 46), ("Bell", 53), ("Ride 2", 59), ("Tom Mid", 48), ("b3 - low tom", 45),
+        ("f4 - ride bell", 53), ("Agogo Low (Pearl ECB-23)", 68), ("Bongo Lo", 61),
+        ("Woodblock Hi", 76), ("China (Paiste Alpha 18\")", 52), ("Crash/Ride Bell", 53),
+        ("Tom 2", None), ("Djembe1 Slap", None), ("17", None),
+        ("Rim Click", None),  # a snare by its name's class, a side stick by its key: no key
+    ],
+)  # fmt: skip
+def test_key_for_name(name, key):
+    assert key_for_name(name) == key
+    if key is not None:
+        assert GM_NOTE_CLASS[key] == classify_name(name)
 
 
 def test_gm_map_covers_the_classes():

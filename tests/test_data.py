@@ -5,6 +5,7 @@ import pytest
 import soundfile as sf
 
 from ganpad.audio import decode, load_mono, resample
+from ganpad.drums import GM_NOTE_CLASS
 from ganpad.training.config import DataConfig
 from ganpad.training.data import ingest as data_module
 from ganpad.training.data.ingest import find_sources, load_clips, prepare_clip
@@ -77,6 +78,37 @@ def test_kit_labels_come_from_drumkit_xml(gmrock):
     assert by_name["HatOpen-Hard.wav"].label == "open_hat"
     assert by_name["Cowbell-Med.wav"].label == "percussion"
     assert all(s.kit == "GMRockKit" for s in sources)
+
+
+def test_gm_keys_come_from_kit_and_file_names_and_agree_with_the_class(gmrock, tmp_path):
+    """Kit instruments and loose files that say which GM instrument they are carry its key;
+    a correction to another class drops it; the report lists the keys nothing plays."""
+    pack = tmp_path / "pack"
+    _kit_copy(gmrock, pack / "GMRockKit")
+    loose = {"Congas/conga low 1.wav": ("Cowbell-Med.wav", 64),
+             "Perc/Tambourine.wav": ("Cowbell-Soft.wav", 54),
+             "Perc/hit 3.wav": ("Cowbell-Hard.wav", -1),  # percussion by its folder, no key
+             "Kicks/808.wav": ("Kick-Hard.wav", 36)}  # fmt: skip
+    for name, (source, _) in loose.items():
+        (pack / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(gmrock / source, pack / name)
+    (pack / "ganpad-labels.json").write_text('{"Perc/Tambourine.wav": "snare"}')
+    clips = load_clips(DataConfig(path=str(pack), cache_dir=str(tmp_path / "cache")))
+    key = {
+        p.removeprefix(str(pack) + "/"): int(k)
+        for p, k in zip(clips.paths, clips.keys, strict=True)
+    }
+    for name, (_, expected) in loose.items():
+        assert key[name] == (expected if name != "Perc/Tambourine.wav" else -1)
+    kit = "GMRockKit/"
+    assert key[kit + "Cowbell-Med.wav"] == 56 and key[kit + "Bell-Hard.wav"] == 53
+    assert key[kit + "HatPedal-Hard.wav"] == 44 and key[kit + "24Ride-1.wav"] == 59
+    for path, k, label in zip(clips.paths, clips.keys, clips.labels, strict=True):
+        assert k == -1 or GM_NOTE_CLASS[int(k)] == clips.classes[label], path
+    counts = clips.report.key_counts
+    assert counts[64] == 1 and 54 not in counts and counts[36] == 5 + 1  # 5 kit kicks, 808
+    text = clips.report.format()
+    assert "GM keys named:" in text and "81 Open Triangle" in text and "64 Low Conga" in text
 
 
 def test_missing_kit_files_and_excluded_kits(gmrock, tmp_path):

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganpad.drums import class_for_note, classify_name
+from ganpad.drums import GM_NOTE_CLASS, class_for_note, classify_name, key_for_name
 
 KIT_FILE = "drumkit.xml"
 
@@ -16,6 +16,7 @@ class KitSample:
     path: Path
     instrument: str
     label: str | None
+    key: int | None = None  # the GM drum key, where the names or the kit's MIDI note say
 
 
 def _local(tag: str) -> str:
@@ -42,16 +43,20 @@ def read_kit(kit_dir: Path) -> tuple[str, list[KitSample]]:
         if _local(instrument.tag) != "instrument":
             continue
         name = _child_text(instrument, "name") or ""
-        label = classify_name(name)
+        label, key = classify_name(name), key_for_name(name)
         note = _child_text(instrument, "midiOutNote")
         if label is None and note and note.lstrip("-").isdigit():
             label = class_for_note(int(note))
+            key = int(note) if label else None
         # Old kits put <filename> straight under <instrument>, newer ones under <layer>.
         for element in instrument.iter():
             if _local(element.tag) == "filename" and element.text and element.text.strip():
                 file_path = kit_dir / element.text.strip()
                 file_label = label or classify_name(file_path.stem)
-                samples.append(KitSample(file_path, name, file_label))
+                file_key = key if key is not None else key_for_name(file_path.stem)
+                if file_key is not None and GM_NOTE_CLASS[file_key] != file_label:
+                    file_key = None
+                samples.append(KitSample(file_path, name, file_label, file_key))
     return kit_name, samples
 
 

@@ -13,7 +13,7 @@ import json
 import os
 import posixpath
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,7 +23,7 @@ import platformdirs
 
 from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.audio import AudioError, is_audio_file, load_mono
-from ganpad.drums import DRUM_CLASSES, classify_name
+from ganpad.drums import DRUM_CLASSES, GM_NOTE_CLASS, GM_NOTE_NAMES, classify_name, key_for_name
 from ganpad.training.config import DataConfig
 from ganpad.training.data.drumkit import KIT_FILE, read_kit
 from ganpad.training.data.pitch_labels import pitch_label, pitches_from_index
@@ -41,6 +41,7 @@ class Source:
     label: str | None
     kit: str | None = None
     corrected: bool = False  # labelled by the pack's LABELS_FILE
+    key: int | None = None  # the GM drum key its names say, always one of its label's keys
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class IngestReport:
     guesses: list[Guess] = field(default_factory=list)
     corrected: int = 0  # clips labelled by LABELS_FILE
     labels_file: str = ""  # where LABELS_FILE is (or would be) read
+    key_counts: dict[int, int] = field(default_factory=dict)  # GM drum key -> named clips
 
     @property
     def clips(self) -> int:
@@ -89,9 +91,23 @@ class IngestReport:
             lines.append(f"  ({self.unlabelled} named by nothing: labelled by the drum "
                          f"classifier, {kept} kept, {self.unlabelled - kept} unsure left out; "
                          "`ganpad data scan` lists them)")  # fmt: skip
+        lines += self._format_keys()
         lines.append(f"{len(self.skipped)} skipped")
         lines += [f"  {s.reason:<11} {s.path}: {s.detail}" for s in self.skipped]
         return "\n".join(lines)
+
+    def _format_keys(self) -> list[str]:
+        """Which GM drum keys the names give clips to, and which keys have none."""
+        if not self.key_counts and not set(self.class_counts) & set(DRUM_CLASSES):
+            return []
+        named = sum(self.key_counts.values())
+        missing = [f"{k} {GM_NOTE_NAMES[k]}" for k in GM_NOTE_NAMES if k not in self.key_counts]
+        lines = [f"GM keys named: {len(self.key_counts)} of {len(GM_NOTE_NAMES)} "
+                 f"({named} clips; the rest are known by their class only)"]  # fmt: skip
+        lines += [f"  {k:>3} {GM_NOTE_NAMES[k]:<20} {n:5d}" for k, n in self.key_counts.items()]
+        if missing:
+            lines.append(f"  no clips for: {', '.join(missing)} (they play their class's sound)")
+        return lines
 
     def format_guesses(self) -> str:
         """The classifier's labels with their confidence, and how to correct them."""
@@ -120,6 +136,7 @@ class ClipSet:
     classes: tuple[str, ...]
     paths: list[str]
     report: IngestReport
+    keys: np.ndarray  # int64 [N]: each clip's GM drum key, -1 where nothing names it
 
 
 def find_sources(
@@ -130,7 +147,7 @@ def find_sources(
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such file or folder")
     if root.is_file():
-        return [Source(root, _label_from_path(root, root.parent))], []
+        return [_loose_source(root, root.parent)], []
     excluded = set(exclude_kits)
     sources: dict[Path, Source] = {}
     skipped: list[Skipped] = []
@@ -151,13 +168,14 @@ def find_sources(
                     detail = f"listed in {KIT_FILE} but not on disk"
                     skipped.append(Skipped(str(sample.path), "missing", detail))
                 elif sample.path not in sources:
-                    sources[sample.path] = Source(sample.path, sample.label, kit_name)
+                    sources[sample.path] = Source(sample.path, sample.label, kit_name,
+                                                  key=sample.key)  # fmt: skip
         for name in sorted(files):
             path = folder_path / name
             if name.startswith(".") or path in sources:
                 continue
             if is_audio_file(path):
-                sources[path] = Source(path, _label_from_path(path, root))
+                sources[path] = _loose_source(path, root)
             elif path.suffix.lower() not in _NOT_SAMPLES and not name.upper().startswith("README"):
                 skipped.append(Skipped(str(path), "unsupported", "not an audio file extension"))
     return sorted(sources.values(), key=lambda s: str(s.path)), _dedupe(skipped)
@@ -209,24 +227,38 @@ def _apply_corrections(sources: list[Source], root: Path, skipped: list[Skipped]
     for key in sorted(set(corrections) - set(keys)):
         detail = f"named in {LABELS_FILE} but not an audio file of the pack"
         skipped.append(Skipped(str(base / key), "missing", detail))
-    return [replace(s, label=corrections[k], corrected=True) if k in corrections else s
+    return [_relabelled(s, corrections[k]) if k in corrections else s
             for s, k in zip(sources, keys, strict=True)]  # fmt: skip
+
+
+def _relabelled(source: Source, label: str) -> Source:
+    """A source under the class LABELS_FILE gives it; its key kept only if of that class."""
+    key = source.key if source.key is not None and GM_NOTE_CLASS[source.key] == label else None
+    return replace(source, label=label, corrected=True, key=key)
 
 
 def _dedupe(skipped: list[Skipped]) -> list[Skipped]:
     return list({s.path: s for s in skipped}.values())
 
 
-def _label_from_path(path: Path, root: Path) -> str | None:
-    """File name first, then each folder up to the root: 'Kicks/808.wav' is a kick."""
-    label = classify_name(path.stem)
+def _path_names(path: Path, root: Path) -> Iterator[str]:
+    """The file name, then each folder's up to the root."""
+    yield path.stem
     parent = path.parent
-    while label is None and parent != root.parent and parent != parent.parent:
-        label = classify_name(parent.name)
+    while parent != root.parent and parent != parent.parent:
+        yield parent.name
         if parent == root:
             break
         parent = parent.parent
-    return label
+
+
+def _loose_source(path: Path, root: Path) -> Source:
+    """A file outside a kit, named by its path: 'Kicks/808.wav' is a kick and 'Perc/Cowbell
+    01.wav' a percussion clip of GM key 56."""
+    names = list(_path_names(path, root))
+    label = next((c for c in map(classify_name, names) if c), None)
+    keys = (key_for_name(n) for n in names)
+    return Source(path, label, key=next((k for k in keys if k and GM_NOTE_CLASS[k] == label), None))
 
 
 def prepare_clip(audio: np.ndarray, cfg: DataConfig, path: str | Path = "") -> np.ndarray:
@@ -409,7 +441,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         heard = [s for s, r in zip(sources, results, strict=True) if not isinstance(r, Skipped)]
         unnamed = [] if pitched else [s for s in heard if s.label is None]
         guesses = _guess_unnamed(unnamed, cfg, cache, pool) if cfg.autolabel else {}
-    clips, labels, paths = [], [], []
+    clips, labels, paths, keys = [], [], [], []
     index = pitches_from_index(root) if pitched else {}
     for source, result in zip(sources, results, strict=True):
         if isinstance(result, Skipped):
@@ -422,6 +454,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         clips.append(result)
         labels.append(label)
         paths.append(str(source.path))
+        keys.append(-1 if pitched or source.key is None or label != source.label else source.key)
     if pitched:
         classes = tuple(sorted(set(labels), key=int))
     else:
@@ -436,7 +469,9 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         guesses=sorted(guesses.values(), key=lambda g: g.key),
         corrected=sum(s.corrected for s in sources),
         labels_file="" if pitched else str(labels_file_for(root)),
+        key_counts=dict(sorted(Counter(k for k in keys if k >= 0).items())),
     )
     audio = np.stack(clips) if clips else np.zeros((0, cfg.slice_len), np.float32)
     index = {c: i for i, c in enumerate(classes)}
-    return ClipSet(audio, np.array([index[c] for c in labels], np.int64), classes, paths, report)
+    labels_index = np.array([index[c] for c in labels], np.int64)
+    return ClipSet(audio, labels_index, classes, paths, report, np.array(keys, np.int64))

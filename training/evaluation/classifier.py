@@ -101,7 +101,9 @@ def _concat(sets: list[ClipSet]) -> ClipSet:
     """One ClipSet of several, labels re-indexed to DRUM_CLASSES."""
     audio = np.concatenate([t.audio for t in sets])
     labels = np.concatenate([_labels_in(t) for t in sets])
-    return ClipSet(audio, labels, DRUM_CLASSES, sum((t.paths for t in sets), []), sets[0].report)
+    keys = np.concatenate([t.keys for t in sets])
+    paths = sum((t.paths for t in sets), [])
+    return ClipSet(audio, labels, DRUM_CLASSES, paths, sets[0].report, keys)
 
 
 def kit_split(root: str, train_kits: Sequence[str] = (), test_sources: dict[str, str] | None = None,
