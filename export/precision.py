@@ -13,9 +13,27 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def to_fp16(src: Path, dst: Path) -> None:
+    """Half-precision weights and activations; the tables a graph builds from constants when
+    it loads (phases, times, noise spectra) stay float32 until built."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    onnx.save(convert_float_to_float16(onnx.load(str(src)), keep_io_types=True), str(dst))
+    model = onnx.load(str(src))
+    tables = constant_nodes(model)
+    onnx.save(convert_float_to_float16(model, keep_io_types=True, node_block_list=tables), str(dst))
+
+
+def constant_nodes(model: onnx.ModelProto) -> list[str]:
+    """The names of the nodes that depend on constants alone (ONNX Runtime folds them when it
+    loads the graph), naming those that have no name. In fp16 a table of DFT phases up to
+    65536 would lose its low bits, and a sum of two could overflow."""
+    known = {tensor.name for tensor in model.graph.initializer}
+    names = []
+    for i, node in enumerate(model.graph.node):
+        if all(name in known for name in node.input if name):
+            node.name = node.name or f"constant_{i}"
+            names.append(node.name)
+            known.update(node.output)
+    return names
 
 
 def to_int8(src: Path, dst: Path, calibration: list[dict[str, np.ndarray]]) -> None:

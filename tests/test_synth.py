@@ -133,6 +133,42 @@ class _Components(torch.nn.Module):
         return self.shaped.components(weights, spectra, self.knots, envelopes)
 
 
+class _InverseDft(torch.nn.Module):
+    def __init__(self, length: int, samples: int):
+        super().__init__()
+        self.length, self.samples = length, samples
+
+    def forward(self, re, im):  # noqa: ANN001, ANN201
+        from ganpad.training.models.matmul_dft import inverse_real_dft
+
+        return inverse_real_dft(re, im, self.length, self.samples)
+
+
+def test_matmul_inverse_dft_in_onnx_at_the_drums_length_in_fp32_and_fp16(tmp_path):
+    """The graph at 65536 points (phase tables up to 2^16, beyond half precision's integers):
+    numpy's irfft in fp32, and within fp16's rounding (no overflow) after `to_fp16`."""
+    from ganpad.export.precision import to_fp16
+
+    length, samples = 65536, 45056
+    rng = np.random.default_rng(1)
+    spectrum = rng.standard_normal((2, length // 2 + 1)) + 1j * rng.standard_normal(
+        (2, length // 2 + 1)
+    )
+    expected = np.fft.irfft(spectrum, n=length, axis=-1)[:, :samples]
+    feed = {"re": spectrum.real.astype(np.float32), "im": spectrum.imag.astype(np.float32)}
+    fp32, fp16 = tmp_path / "dft.onnx", tmp_path / "dft16.onnx"
+    inputs = tuple(torch.from_numpy(v) for v in feed.values())
+    torch.onnx.export(_InverseDft(length, samples), inputs, str(fp32), input_names=list(feed),
+                      output_names=["x"], dynamo=False)  # fmt: skip
+    to_fp16(fp32, fp16)
+    peak = np.abs(expected).max()
+    for path, limit in ((fp32, 1e-6), (fp16, 5e-3)):
+        (got,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+            ["x"], feed
+        )
+        assert np.abs(got - expected).max() < limit * peak, path.name
+
+
 def test_shaped_noise_in_an_onnx_graph_is_the_same_noise(tmp_path):
     """The graph's components (matrix-product DFT, samples reordered, envelopes at the
     transform's sample order) are PyTorch's, at a length that is not a power of two."""

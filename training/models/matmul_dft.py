@@ -2,9 +2,10 @@
 
 ONNX Runtime's CPU `DFT` runs one radix-2 transform at a time on one thread (about 5 ms per
 65536-point signal here). The same transform split the Cooley-Tukey way into stages of radix
-8-16 is a product per stage, which the runtime's GEMM does on every core. With the input
-index k = k_1 + r_1 k_2 + ... + (N / r_s) k_s and the output n = m_2 + L_2 n_1, where L_j is
-the product of the radices from j on and m_j < L_j the output of the stages inside j:
+8-16 is a product per stage, which the runtime's GEMM does on every core. Stages are numbered
+from the outside, j = 0 (applied last) to s - 1 (applied first, on the input). With the input
+index k = k_0 + r_0 k_1 + ... + (N / r_(s-1)) k_(s-1) and the output n = m_1 + L_1 n_0, where
+L_j is the product of the radices from j on and m_j < L_j the output of the stages from j on:
 
     x[m_j] = sum over k_j of exp(2 pi i k_j m_j / L_j) * (stage j + 1's result for m_(j+1))
 
@@ -30,13 +31,14 @@ import torch
 
 
 def radices(n: int, largest: int = 16) -> list[int]:
-    """Stage radices for a power of two: as few stages as `largest` allows, the largest first."""
+    """Stage radices for a power of two, outermost first: as few stages as `largest` allows,
+    the largest innermost (its padding past Nyquist is the smallest share)."""
     bits = n.bit_length() - 1
     if n != 1 << bits or n < 4:
         raise ValueError(f"matmul DFT length {n} is not a power of two >= 4")
     stages = math.ceil(bits / (largest.bit_length() - 1))
     sizes = [bits // stages + (i < bits % stages) for i in range(stages)]
-    return [1 << s for s in sizes]
+    return [1 << s for s in reversed(sizes)]
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,14 @@ class Plan:
     length: int
     samples: int
 
+    def __post_init__(self) -> None:
+        radices(self.length)
+        if not 0 < self.samples <= self.length:
+            raise ValueError(f"matmul DFT of {self.length} points cannot keep {self.samples}")
+
     @property
     def radices(self) -> list[int]:
+        """Stage radices, outermost first."""
         return radices(self.length)
 
     @property
@@ -61,6 +69,11 @@ class Plan:
         return (self.radices[-1] // 2 + 1) * self.stride
 
     @property
+    def padding(self) -> int:
+        """Zero rows after the Nyquist bin."""
+        return self.rows - self.length // 2 - 1
+
+    @property
     def kept(self) -> int:
         """Values of the first output digit that hold a kept sample."""
         return math.ceil(self.samples / (self.length // self.radices[0]))
@@ -70,9 +83,14 @@ class Plan:
         m = _digits_value(self.radices[:0:-1])
         return (m[:, None] + (self.length // self.radices[0]) * np.arange(self.kept)).reshape(-1)
 
+    def time_order(self) -> np.ndarray:
+        """The output row of each kept sample, [samples]: gathering them puts time in order."""
+        return np.argsort(self.order(), kind="stable")[: self.samples]
+
     def stage_phases(self, j: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stage j's phases in 1/L_j of a turn, as two parts whose sum is the phase:
-        [matrices, 1, inputs] (from the outputs found so far) and [1, outputs, inputs]."""
+        """Stage j's phases in 1/L_j of a turn, as two int32 parts whose sum is the phase:
+        [matrices, 1, inputs] (from the outputs of stages j + 1 on) and [1, outputs, inputs].
+        Integers, so no conversion to half precision rounds them."""
         r = self.radices
         inner, size = math.prod(r[j + 1 :]), math.prod(r[j:])
         k = np.arange(r[j] // 2 + 1 if j == len(r) - 1 else r[j])
@@ -80,16 +98,18 @@ class Plan:
         m = _digits_value(r[:j:-1])
         ph_m = np.mod(np.outer(m, k), size)[:, None, :]
         ph_n = np.mod(np.outer(n, k) * inner, size)[None]
-        return torch.tensor(ph_m, dtype=torch.float32), torch.tensor(ph_n, dtype=torch.float32)
+        return torch.from_numpy(ph_m.astype(np.int32)), torch.from_numpy(ph_n.astype(np.int32))
 
     def stage_scale(self, j: int) -> torch.Tensor:
-        """Stage j's weight on each input column (re, then im): irfft's 2 / N per bin on the
-        first stage (1 / N at Nyquist, whose imaginary part counts for nothing), else 1."""
-        r = self.radices
-        if j != len(r) - 1:
-            return torch.ones(2 * r[j])
-        half = torch.full((r[j] // 2 + 1,), 2.0 / self.length)
-        half[-1] = 1.0 / self.length
+        """Stage j's weight on each input column (re, then im), float64: 1 / r_j, and twice
+        that on the innermost stage's bins below Nyquist, so the stages together weigh as
+        irfft does (2 / N, 1 / N at Nyquist, whose imaginary part counts for nothing) and
+        the values stay near the input's size in every stage (half precision holds them)."""
+        r = self.radices[j]
+        if j != len(self.radices) - 1:
+            return torch.full((2 * r,), 1.0 / r, dtype=torch.float64)
+        half = torch.full((r // 2 + 1,), 2.0 / r, dtype=torch.float64)
+        half[-1] = 1.0 / r
         imag = half.clone()
         imag[-1] = 0.0
         return torch.cat([half, imag])
@@ -107,38 +127,42 @@ def _digits_value(done: list[int]) -> np.ndarray:
 class _StageMatrix(torch.autograd.Function):
     """A stage's matrices [count, outputs, 2 * inputs] from its phases: exp(2 pi i phase / L)
     as real blocks, rows (output, re/im) when `real` is false, else the real part alone.
+    `forward` and `symbolic` compute the same formula and must change together.
 
     In an exported graph as operators on the phase tables, which ONNX Runtime folds when it
     loads the graph: the outermost stage's matrices are 6 MB at 44.1 kHz, its tables 0.3 MB.
     """
 
     @staticmethod
-    def forward(ctx, ph_m, ph_n, scale, size: int, real: bool) -> torch.Tensor:  # noqa: ANN001, ARG004
-        phase = ph_m + ph_n
-        turns = (phase - torch.round(phase / size) * size) * (2 * math.pi / size)
+    def forward(ctx, ph_m, ph_n, scale, step, size: int, real: bool) -> torch.Tensor:  # noqa: ANN001, ARG004
+        phase = (ph_m + ph_n) % size
+        phase = torch.where(phase > size // 2, phase - size, phase)  # within half a turn of 0
+        turns = phase.float() * step.float()
         cos, sin = torch.cos(turns), torch.sin(turns)
-        re_row = torch.cat([cos, -sin], dim=-1) * scale
+        re_row = torch.cat([cos, -sin], dim=-1) * scale.float()
         if real:
             return re_row
-        im_row = torch.cat([sin, cos], dim=-1) * scale
+        im_row = torch.cat([sin, cos], dim=-1) * scale.float()
         rows = torch.stack([re_row, im_row], dim=2)  # [count, outputs, 2, 2 * inputs]
         return rows.reshape(rows.shape[0], -1, rows.shape[-1])
 
     @staticmethod
-    def symbolic(g, ph_m, ph_n, scale, size: int, real: bool):  # noqa: ANN001
-        def const(values) -> object:  # noqa: ANN001
-            return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+    def symbolic(g, ph_m, ph_n, scale, step, size: int, real: bool):  # noqa: ANN001
+        def const(values, dtype=torch.int64) -> object:  # noqa: ANN001
+            return g.op("Constant", value_t=torch.tensor(values, dtype=dtype))
 
-        def scalar(value: float) -> object:
-            return g.op("Constant", value_t=torch.tensor(value, dtype=torch.float32))
+        def as_float(value) -> object:  # noqa: ANN001
+            return g.op("Cast", value, to_i=1)
 
-        # The Relu first (phases are not negative) keeps the exporter from folding the table.
-        phase = g.op("Add", g.op("Relu", ph_m), ph_n)
-        # within half a turn of zero, where float32 sines are most precise
-        turns = g.op("Round", g.op("Div", phase, scalar(size)))
-        phase = g.op("Sub", phase, g.op("Mul", turns, scalar(size)))
-        turns = g.op("Mul", phase, scalar(2 * math.pi / size))
+        # The Abs first (phases are not negative) keeps the exporter from folding the table.
+        # Integers and float64 until the sines: a half-precision export leaves them alone.
+        size_i = const(size, torch.int32)
+        phase = g.op("Mod", g.op("Add", g.op("Abs", ph_m), ph_n), size_i)
+        wrapped = g.op("Sub", phase, size_i)
+        phase = g.op("Where", g.op("Greater", phase, const(size // 2, torch.int32)), wrapped, phase)
+        turns = g.op("Mul", as_float(phase), as_float(step))
         cos, sin = g.op("Cos", turns), g.op("Sin", turns)
+        scale = as_float(scale)
         re_row = g.op("Mul", g.op("Concat", cos, g.op("Neg", sin), axis_i=-1), scale)
         if real:
             return re_row
@@ -150,10 +174,11 @@ class _StageMatrix(torch.autograd.Function):
 
 
 def stage_matrix(plan: Plan, j: int) -> torch.Tensor:
-    """Stage j's matrices (0 is the outermost, applied last)."""
+    """Stage j's matrices (0 is the outermost, applied last; s - 1 the innermost)."""
     ph_m, ph_n = plan.stage_phases(j)
     size = math.prod(plan.radices[j:])
-    return _StageMatrix.apply(ph_m, ph_n, plan.stage_scale(j), size, j == 0)
+    step = torch.tensor(2 * math.pi / size, dtype=torch.float64)
+    return _StageMatrix.apply(ph_m, ph_n, plan.stage_scale(j), step, size, j == 0)
 
 
 def transform(spectrum: torch.Tensor, plan: Plan) -> torch.Tensor:
@@ -172,15 +197,10 @@ def transform(spectrum: torch.Tensor, plan: Plan) -> torch.Tensor:
 
 def inverse_real_dft(re: torch.Tensor, im: torch.Tensor, length: int, samples: int) -> torch.Tensor:
     """[M, length/2 + 1] real and imaginary parts -> the first `samples` of numpy's irfft
-    at `length`, [M, samples], by `transform` (the DC bin's imaginary part ignored)."""
+    at `length`, [M, samples], by `transform` (the imaginary parts of the DC and Nyquist bins
+    ignored, as irfft does); the tests' reference use of `transform`."""
     plan = Plan(length, samples)
-    half = length // 2
-    pad = plan.rows - half - 1
     dc = re[:, :1] / length
-    rows = [
-        torch.cat([part[:, 1:], part.new_zeros(part.shape[0], pad)], dim=1) for part in (re, im)
-    ]
-    spectrum = torch.stack([torch.cat([p.new_zeros(p.shape[0], 1), p], 1) for p in rows])
-    out = transform(spectrum.transpose(1, 2), plan)  # [rows, M]
-    where = np.argsort(plan.order())[:samples]
-    return out[torch.from_numpy(where)].T + dc
+    rows = [torch.nn.functional.pad(part[:, 1:], (1, plan.padding)) for part in (re, im)]
+    out = transform(torch.stack(rows).transpose(1, 2), plan)  # [rows out, M]
+    return out[torch.from_numpy(plan.time_order())].T + dc

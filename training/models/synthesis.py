@@ -328,12 +328,11 @@ class ShapedNoise(nn.Module):
         plan = matmul_dft.Plan(self.length, self.samples)
         b, r, bands = spectra.shape
         gains = spectra.reshape(b * r, bands).T  # [bands, B R]
-        pad = plan.rows - self.length // 2 - 1
         spectrum = 0.0
         for band, seen in ((self.lower, self.lower_seen), (self.upper, self.upper_seen)):
-            band = nn.functional.pad(band, (0, pad))
+            band = nn.functional.pad(band, (0, plan.padding))
             # [2, rows, noises]: the bins down the rows, zero past Nyquist
-            rows = nn.functional.pad(seen.float().view(self.noises, 2, -1), (0, pad))
+            rows = nn.functional.pad(seen.float().view(self.noises, 2, -1), (0, plan.padding))
             noise = rows.permute(1, 2, 0) @ weights.T  # [2, rows, B]
             spectrum = spectrum + gains[band].view(1, -1, b, r) * noise[..., None]
         waves = matmul_dft.transform(spectrum.reshape(2, plan.rows, b * r), plan)
@@ -341,8 +340,7 @@ class ShapedNoise(nn.Module):
         hats = _KnotBasis.apply(knots.position[order], knots.count)  # [count, rows out]
         shaped = waves * (hats.T @ envelopes.reshape(b * r, -1).T)  # [rows out, B R]
         noise = shaped.view(-1, b, r).sum(dim=-1)
-        where = torch.from_numpy(np.argsort(plan.order(), kind="stable")[: self.samples])
-        return noise[where].T
+        return noise[torch.from_numpy(plan.time_order())].T
 
 
 def _two_bands(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
