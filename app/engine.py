@@ -66,6 +66,10 @@ class Engine:
         max_frames = math.ceil(preset.samples * device_rate / preset.sample_rate) + 64
         self.pool = VoicePool(self.keymap.slots, variations, max_frames)
         self.bank = LatentBank(self.keymap.slots, preset.latent, seed)
+        if preset.kind == "notes":  # one instrument across the keyboard, as a player expects
+            timbre = self.bank.new_seed()
+            for slot in range(self.keymap.slots):
+                self.bank.lock(slot, timbre)
         self.mixer = Mixer(
             self.pool,
             device_rate,
@@ -268,6 +272,19 @@ class Engine:
         self.bank.lock(slot, seed)
         self._invalidate(slot)
         return seed
+
+    def lock_timbre(self, seed: int | None = None) -> int:
+        """One sound on every key (a notes preset's timbre): the given seed, or a new one."""
+        seed = self.bank.new_seed() if seed is None else int(seed)
+        for slot in range(self.keymap.slots):
+            self.lock(slot, seed)
+        return seed
+
+    def timbre(self) -> int | None:
+        """The seed every key is locked to, or None where the keys differ or roll fresh."""
+        seeds = {(s.seed, s.morph_to, s.amount) for s in self.bank.slots}
+        only = seeds.pop() if len(seeds) == 1 else None
+        return only[0] if only and only[0] != FRESH else None
 
     def unlock(self, slot: int) -> None:
         self.bank.unlock(self._check_slot(slot))

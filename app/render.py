@@ -39,6 +39,9 @@ class Job:
     z: np.ndarray
 
 
+TIMBRE = ""  # what a notes preset's sounds are seeded by in place of their note
+
+
 def sound_seed(seed: int, name: str, index: int) -> int:
     """The seed of the `index`-th sound of a class or note in a render seeded `seed`.
 
@@ -70,8 +73,11 @@ def plan(preset: Preset, count: int, seed: int, names: list[str] | None = None,
         slots = sorted({keymap.slot_for(n) for n in notes})
     jobs = []
     for slot in slots:
+        # A notes preset's n-th sound is one timbre on every key: the rendered instrument,
+        # and its SFZ, play as one instrument across the keyboard.
+        name = TIMBRE if preset.kind == "notes" else keymap.names[slot]
         for index in range(count):
-            s = sound_seed(seed, keymap.names[slot], index)
+            s = sound_seed(seed, name, index)
             jobs.append(Job(slot, keymap.names[slot], s, latent_for_seed(s, preset.latent)))
     return jobs
 

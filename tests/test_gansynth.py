@@ -116,6 +116,20 @@ def test_mel_variant_exports_within_tolerance(tmp_path, clip_cache):
     assert metrics["onnx_max_abs_error"]["fp32"] <= metrics["onnx_error_limit"]["fp32"] <= 1e-2
 
 
+def test_a_notes_engine_opens_with_one_timbre_on_every_key(tiny_notes):
+    preset = load_preset(tiny_notes[1])
+    engine = Engine(preset, variations=1, seed=3)
+    try:
+        timbre = engine.timbre()
+        assert timbre is not None and {s.seed for s in engine.bank.slots} == {timbre}
+        assert Engine(preset, variations=1, seed=3).timbre() == timbre  # seeded: the same
+        assert engine.lock_timbre(77) == 77 and engine.timbre() == 77
+        engine.unlock(0)
+        assert engine.timbre() is None  # one key rolls fresh sounds: no common timbre
+    finally:
+        engine.close()
+
+
 def test_engine_plays_midi_pitches_and_honours_note_off(tiny_notes):
     preset = load_preset(tiny_notes[1])
     engine = Engine(preset, variations=1, seed=3)

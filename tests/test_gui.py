@@ -260,6 +260,51 @@ def test_notes_preset_plays_from_a_keyboard_and_releases_on_let_go(qtbot, notes_
     qtbot.waitUntil(lambda: not win.engine.mixer.active.any(), timeout=500)
 
 
+@pytest.fixture
+def shipped_notes_window(qtbot, jack_server, tmp_path, monkeypatch):
+    yield from _window(qtbot, "notes", tmp_path, monkeypatch)
+
+
+def test_one_timbre_across_two_octaves_of_the_shipped_notes(qtbot, shipped_notes_window):
+    """The shipped notes open with every key locked to one latent; played over two octaves
+    through JACK, each note sounds that latent; a re-roll moves every key to a new one, and
+    without "Same timbre on every key" a re-roll moves only the chosen key."""
+    win, engine = shipped_notes_window, shipped_notes_window.engine
+    assert win.every_key.isChecked() and not win.every_key.isHidden()
+    timbre = engine.timbre()
+    assert timbre is not None and win.lock_box.isChecked()
+
+    def played(notes: list[int]) -> set[int]:
+        """The seeds the audio thread started for these notes."""
+        before = len(engine.mixer.started)
+        for note in notes:
+            win.play(note, 100)
+            qtbot.wait(30)
+        qtbot.waitUntil(lambda: len(engine.mixer.started) >= before + len(notes), timeout=10000)
+        slots = {engine.keymap.slot_for(n) for n in notes}
+        started = list(engine.mixer.started)[before:]
+        assert {slot for slot, _, _ in started} == slots
+        return {int(seed) for _, _, seed in started}
+
+    def settled(seed: int) -> bool:
+        pool = engine.pool
+        return bool(pool.filled.all() and (pool.seed == seed).all() and not pool.stale.any())
+
+    two_octaves = list(range(48, 73, 2))
+    qtbot.waitUntil(lambda: settled(timbre), timeout=20000)
+    assert played(two_octaves) == {timbre}
+    qtbot.mouseClick(win.reroll_button, Qt.LeftButton)
+    new = engine.timbre()
+    assert new is not None and new != timbre and win.seed_box.value() == new
+    qtbot.waitUntil(lambda: settled(new), timeout=20000)
+    assert played(two_octaves) == {new}
+    win.every_key.setChecked(False)
+    win._select_slot(engine.keymap.slot_for(60))
+    qtbot.mouseClick(win.reroll_button, Qt.LeftButton)
+    seeds = {s.seed for s in engine.bank.slots}
+    assert len(seeds) == 2 and new in seeds and engine.timbre() is None
+
+
 def test_a_broken_default_is_said_and_not_claimed_opened(qtbot, tmp_path, monkeypatch):
     """A user preset folder named like the default, but broken, shadows the shipped one: the
     notice says why both could not be opened, and claims nothing opened."""

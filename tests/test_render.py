@@ -139,6 +139,17 @@ def test_sfz_kit_maps_every_gm_note_to_its_rendered_round_robins(tiny_preset, tm
         assert tuple(choke.values()) == expected, region
 
 
+def test_a_notes_render_is_one_timbre_on_every_key(tiny_notes, tiny_preset):
+    """The n-th sound of every note shares its latent (an SFZ of the render is one
+    instrument); the n-th kick and snare do not."""
+    jobs = plan(load_preset(tiny_notes[1]), 2, seed=5)
+    seeds = {(j.name, j.seed) for j in jobs}
+    by_index = [{s for n, s in seeds if n == name} for name in ("60", "64")]
+    assert by_index[0] == by_index[1] and len(by_index[0]) == 2
+    drums = plan(load_preset(tiny_preset), 1, seed=5, names=["kick", "snare"])
+    assert drums[0].seed != drums[1].seed
+
+
 def test_sfz_notes_cover_the_keyboard_around_the_rendered_pitches(tiny_notes, tmp_path):
     _, preset_dir = tiny_notes
     preset = load_preset(preset_dir)

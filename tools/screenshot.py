@@ -1,6 +1,6 @@
 """Screenshot of the instrument in a real X server (Xvfb), playing through a private jackd.
 
-Run:  python tools/screenshot.py [--preset NAME] [--out ganpad.png]
+Run:  python tools/screenshot.py [--preset NAME] [--out ganpad.png] [--play NOTE ...]
 Needs Debian's xvfb, libxcb-cursor0 (Qt's xcb plugin) and jackd2. Plays a few pads so the
 waveform and spectrogram show a sound.
 """
@@ -24,6 +24,8 @@ def main() -> int:
     parser.add_argument("--preset", default=None, help="preset name or folder (default preset)")
     parser.add_argument("--out", default="ganpad.png")
     parser.add_argument("--display", default=":97")
+    parser.add_argument("--play", type=int, nargs="+", default=[36, 38, 42, 46, 49, 36],
+                        help="MIDI notes played before the shot")  # fmt: skip
     args = parser.parse_args()
     if shutil.which("Xvfb") is None:
         print("Xvfb is missing: apt-get install xvfb", file=sys.stderr)
@@ -51,7 +53,7 @@ def main() -> int:
         window = MainWindow(args.preset)
         window.move(0, 0)
         window.show()
-        notes = iter([36, 38, 42, 46, 49, 36])
+        notes = iter(args.play)
 
         def step() -> None:
             note = next(notes, None)

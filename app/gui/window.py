@@ -196,6 +196,11 @@ class MainWindow(QMainWindow):
         self.reroll_button.clicked.connect(self.reroll)
         self.lock_box = QCheckBox("Lock this sound")
         self.lock_box.toggled.connect(self.set_lock)
+        # Notes: lock, re-roll, seed and morph act on every key, so the keyboard stays one
+        # instrument (how a notes preset opens).
+        self.every_key = QCheckBox("Same timbre on every key")
+        self.every_key.toggled.connect(self.set_every_key)
+        self.every_key.setVisible(False)
         self.seed_box = QSpinBox(minimum=0, maximum=2**31 - 2)
         use_seed = QPushButton("Use seed")
         use_seed.clicked.connect(lambda: self.use_seed(self.seed_box.value()))
@@ -210,6 +215,7 @@ class MainWindow(QMainWindow):
         form = QFormLayout(pad_box)
         form.addRow(self.pad_name)
         form.addRow(self.reroll_button, self.lock_box)
+        form.addRow(self.every_key)
         form.addRow(use_seed, self.seed_box)
         form.addRow("Morph to seed", self.morph_b)
         form.addRow(self.xy)
@@ -364,6 +370,10 @@ class MainWindow(QMainWindow):
         self.instrument.drag.connect(self.drag_pad)
         self.instrument_box.addWidget(self.instrument)
         self.instrument.setFocus()
+        self.every_key.setVisible(preset.kind == "notes")
+        self.every_key.blockSignals(True)
+        self.every_key.setChecked(engine.timbre() is not None)
+        self.every_key.blockSignals(False)
         self._open_midi()
         self.settings.setValue("preset", self._remembered(preset))
         self.settings.setValue("audio", self.audio_combo.currentText())
@@ -477,30 +487,52 @@ class MainWindow(QMainWindow):
 
     # ---- latent control --------------------------------------------------------------------
 
+    def _targets(self) -> list[int]:
+        """The slots a latent control acts on: every key's with "Same timbre on every key"."""
+        if self.engine is None:
+            return []
+        if self.engine.preset.kind == "notes" and self.every_key.isChecked():
+            return list(range(self.engine.keymap.slots))
+        return [self.slot]
+
     def reroll(self) -> None:
-        if self.engine is not None:
-            self.engine.reroll(self.slot)
-            self._select_slot(self.slot)
+        if self.engine is None:
+            return
+        if len(self._targets()) > 1 and self.engine.bank.slots[self.slot].locked:
+            self.engine.lock_timbre()
+        else:
+            for slot in self._targets():
+                self.engine.reroll(slot)
+        self._select_slot(self.slot)
 
     def set_lock(self, on: bool) -> None:
         if self.engine is None:
             return
         if on:
-            self.seed_box.setValue(self.engine.lock(self.slot))
+            self.use_seed(self.engine.last_seed(self.slot))
         else:
-            self.engine.unlock(self.slot)
+            for slot in self._targets():
+                self.engine.unlock(slot)
+
+    def set_every_key(self, on: bool) -> None:
+        """Every key plays the sound the chosen key plays (locked), or keys go their own way."""
+        if on and self.engine is not None:
+            state = self.engine.bank.slots[self.slot]
+            self.use_seed(state.seed if state.locked else self.engine.last_seed(self.slot))
 
     def use_seed(self, seed: int) -> None:
         if self.engine is not None:
-            self.engine.lock(self.slot, seed)
+            for slot in self._targets():
+                self.engine.lock(slot, seed)
             self._select_slot(self.slot)
 
     def morph(self, x: float, y: float) -> None:
         if self.engine is None:
             return
         state = self.engine.bank.slots[self.slot]
-        seed_a = state.seed if state.locked else self.engine.lock(self.slot)
-        self.engine.morph(self.slot, seed_a, self.morph_b.value(), x)
+        seed_a = state.seed if state.locked else self.engine.last_seed(self.slot)
+        for slot in self._targets():
+            self.engine.morph(slot, seed_a, self.morph_b.value(), x)
         self._select_slot(self.slot)
         note = int(self.engine.keymap.note_slot.tolist().index(self.slot))
         QTimer.singleShot(60, lambda: self.play(note, max(1, int(y * 127))))
