@@ -67,9 +67,7 @@ class Engine:
         self.pool = VoicePool(self.keymap.slots, variations, max_frames)
         self.bank = LatentBank(self.keymap.slots, preset.latent, seed)
         if preset.kind == "notes":  # one instrument across the keyboard, as a player expects
-            timbre = self.bank.new_seed()
-            for slot in range(self.keymap.slots):
-                self.bank.lock(slot, timbre)
+            self.bank.lock_all(self.bank.new_seed())
         self.mixer = Mixer(
             self.pool,
             device_rate,
@@ -276,8 +274,9 @@ class Engine:
     def lock_timbre(self, seed: int | None = None) -> int:
         """One sound on every key (a notes preset's timbre): the given seed, or a new one."""
         seed = self.bank.new_seed() if seed is None else int(seed)
+        self.bank.lock_all(seed)
         for slot in range(self.keymap.slots):
-            self.lock(slot, seed)
+            self._invalidate(slot)
         return seed
 
     def timbre(self) -> int | None:

@@ -78,6 +78,11 @@ class LatentBank:
         self.cycles.pop(slot, None)
         self.slots[slot] = SlotLatent()
 
+    def lock_all(self, seed: int) -> None:
+        """Every slot one sound: a notes preset's timbre on every key."""
+        for slot in range(len(self.slots)):
+            self.lock(slot, seed)
+
     def morph(self, slot: int, seed_a: int, seed_b: int, amount: float) -> None:
         if not 0.0 <= amount <= 1.0:
             raise ValueError(f"morph amount {amount} is not within 0..1")

@@ -43,7 +43,8 @@ TIMBRE = ""  # what a notes preset's sounds are seeded by in place of their note
 
 
 def sound_seed(seed: int, name: str, index: int) -> int:
-    """The seed of the `index`-th sound of a class or note in a render seeded `seed`.
+    """The seed of the `index`-th sound of a class (or of every note, name TIMBRE) in a render
+    seeded `seed`.
 
     Derived from the three together, so `--count 3` extends `--count 2` and `--classes snare`
     renders the snares of the full kit: a seed means one sound wherever it is asked for.
@@ -54,7 +55,8 @@ def sound_seed(seed: int, name: str, index: int) -> int:
 
 def plan(preset: Preset, count: int, seed: int, names: list[str] | None = None,
          notes: list[int] | None = None) -> list[Job]:  # fmt: skip
-    """`count` sounds for each chosen slot, each one's seed from (seed, slot name, index)."""
+    """`count` sounds for each chosen slot, each one's seed from (seed, slot name, index); a
+    notes preset's from (seed, index), one timbre on every key."""
     if count < 1:
         raise RenderError(f"count {count} (must be 1 or more)")
     if seed < 0:

@@ -236,6 +236,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--test-fonts", nargs="*", default=["/usr/share/sounds/sf2/TimGM6mb.sf2"],
                    help="SoundFonts whose kits it is tested on, a source it never saw")  # fmt: skip
     c.set_defaults(func=_lazy("ganpad.training.cli", "classifier_command"))
+    j = sub.add_parser("judge", help="train the GM key judge that per-key identity uses")
+    j.add_argument("--data", nargs="+", default=["heldout-drums"],
+                   help="kit folders (or heldout-drums) whose names give GM keys")  # fmt: skip
+    j.add_argument("--test-fonts", nargs="+",
+                   default=["/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"],
+                   help="SoundFonts whose kits it is tested on, a source it never saw")  # fmt: skip
+    j.add_argument("--epochs", type=int, default=40)
+    j.set_defaults(func=_lazy("ganpad.training.cli", "judge_command"))
 
 
 def _default_preset() -> str:

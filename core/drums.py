@@ -98,8 +98,8 @@ _KEY_RULES: tuple[tuple[str, int | None, tuple[tuple[str, int], ...]], ...] = (
     (r"clap", 39, ()),
     (r"splash", 55, ()),
     (r"china|chinese", 52, ()),
-    (r"crash", 49, ((r"\b2\b", 57),)),
-    (r"ride", 51, ((r"\b2\b", 59),)),
+    (r"crash", 49, ((r"^crash( cymbal)? 2$", 57),)),  # "Crash 2" names a second cymbal, where
+    (r"ride", 51, ((r"^ride( cymbal)? 2$", 59),)),  # "crash 02" is more likely a round robin
     (r"pedal|foot", 44, ()),
     (r"open ?(hi[- ]?)?(hat|hh)|(hat|hh) ?open|semi ?open|\bohh?\b|swish", 46, ()),
     (r"hi[- ]?hat|hihat|hat|\bhh\b|\bchh?\b", 42, ()),
@@ -107,8 +107,8 @@ _KEY_RULES: tuple[tuple[str, int | None, tuple[tuple[str, int], ...]], ...] = (
     (r"snare|\bsd\b", 38, ((r"electric", 40),)),
     (r"floor", 41, ((_HI, 43),)),
     (r"tom", None, ((r"(lo|low) ?mid", 47), (r"(hi|high) ?mid|\bmid", 48), (_LO, 45), (_HI, 50))),
-    (r"cymbal", 49, ()),
-    (r"\bbell\b", 53, ()),
+    (r"cymbal", None, ()),  # which cymbal is not said
+    (r"^(?!.*(tree|sleigh|chime|jingle|sangban|dununba|kenkeni)).*\bbell\b", 53, ()),
 )
 _KEY_COMPILED = tuple((re.compile(i), k, tuple((re.compile(q), n) for q, n in qs))
                       for i, k, qs in _KEY_RULES)  # fmt: skip
@@ -120,7 +120,8 @@ def key_for_name(text: str) -> int | None:
     Only a key of the class the name gets from `classify_name`: "Ride Bell" is key 53,
     "Conga Low" 64, "Tom Hi" 50; "Snare 2" is the acoustic snare, 38.
     """
-    words = _words(text)
+    # "Conga-Low1": digits apart from letters, so "low" is a word
+    words = re.sub(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])", " ", _words(text))
     for instrument, key, qualifiers in _KEY_COMPILED:
         if instrument.search(words):
             key = next((n for q, n in qualifiers if q.search(words)), key)

@@ -119,7 +119,9 @@ def test_every_gm_drum_name_names_its_own_key():
         ("Hat Semi-Open", 46), ("Bell", 53), ("Ride 2", 59), ("Tom Mid", 48), ("b3 - low tom", 45),
         ("f4 - ride bell", 53), ("Agogo Low (Pearl ECB-23)", 68), ("Bongo Lo", 61),
         ("Woodblock Hi", 76), ("China (Paiste Alpha 18\")", 52), ("Crash/Ride Bell", 53),
-        ("Tom 2", None), ("Djembe1 Slap", None), ("17", None),
+        ("Tom 2", None), ("Djembe1 Slap", None), ("17", None), ("Conga-Low1", 64),
+        ("TomLow01", 45), ("agogo_lo2", 68), ("crash-02", 49), ("Crash Cymbal 2", 57),
+        ("Cymbals", None), ("Bell Tree", None), ("Sangban1 Bell Hit", None),
         ("Rim Click", None),  # a snare by its name's class, a side stick by its key: no key
     ],
 )  # fmt: skip

@@ -109,6 +109,7 @@ def test_gm_keys_come_from_kit_and_file_names_and_agree_with_the_class(gmrock, t
     assert counts[64] == 1 and 54 not in counts and counts[36] == 5 + 1  # 5 kit kicks, 808
     text = clips.report.format()
     assert "GM keys named:" in text and "81 Open Triangle" in text and "64 Low Conga" in text
+    assert 81 in clips.report.to_json()["keys_missing"] and 64 not in clips.report.keys_missing
 
 
 def test_missing_kit_files_and_excluded_kits(gmrock, tmp_path):

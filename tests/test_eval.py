@@ -129,6 +129,10 @@ def test_eval_command_reports_ratios_and_files(
         "grid.png", "report.json", "report.md"]  # fmt: skip
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert "| frechet_distance |" in markdown and "Class accuracy" in markdown
+    # every GM key judged: the tiny preset plays each by its class
+    keys = report["key_identity"]
+    assert len(keys["per_key"]) == 47 and all(0 <= v <= 1 for v in keys["per_key"].values())
+    assert "Per-key identity" in markdown and keys["real"]
     # GMRockKit's halves are 43 clips: the report says what that does to the figures.
     assert any("43 clips for a 80-d embedding" in w for w in report["warnings"])
     assert report["class_mix"] == "reference" and "Warning:" in markdown

@@ -116,18 +116,22 @@ def test_mel_variant_exports_within_tolerance(tmp_path, clip_cache):
     assert metrics["onnx_max_abs_error"]["fp32"] <= metrics["onnx_error_limit"]["fp32"] <= 1e-2
 
 
-def test_a_notes_engine_opens_with_one_timbre_on_every_key(tiny_notes):
+def test_a_notes_engine_opens_with_one_timbre_on_every_key(tiny_notes, tiny_preset):
     preset = load_preset(tiny_notes[1])
-    engine = Engine(preset, variations=1, seed=3)
+    engines = [Engine(preset, variations=1, seed=3), Engine(preset, variations=1, seed=3)]
+    drums = Engine(load_preset(tiny_preset), variations=1, seed=3)
+    engine = engines[0]
     try:
         timbre = engine.timbre()
         assert timbre is not None and {s.seed for s in engine.bank.slots} == {timbre}
-        assert Engine(preset, variations=1, seed=3).timbre() == timbre  # seeded: the same
+        assert engines[1].timbre() == timbre  # seeded: the same
         assert engine.lock_timbre(77) == 77 and engine.timbre() == 77
         engine.unlock(0)
         assert engine.timbre() is None  # one key rolls fresh sounds: no common timbre
+        assert drums.timbre() is None and not any(s.locked for s in drums.bank.slots)
     finally:
-        engine.close()
+        for e in [*engines, drums]:
+            e.close()
 
 
 def test_engine_plays_midi_pitches_and_honours_note_off(tiny_notes):

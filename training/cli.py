@@ -213,6 +213,38 @@ def classifier_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def judge_command(args: argparse.Namespace) -> int:
+    """Train the GM key judge on kits whose names give keys; test it on unseen SoundFonts."""
+    import tempfile
+
+    from ganpad.training.data.reference import resolve
+    from ganpad.training.data.soundfont import SoundFontError
+    from ganpad.training.data.soundfont_drums import build_drum_kits
+    from ganpad.training.evaluation.classifier import save_classifier
+    from ganpad.training.evaluation.key_judge import JUDGE_CARD, JUDGE_WEIGHTS, train_judge
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tests = {}
+        try:
+            for font in args.test_fonts:
+                tests[f"{Path(font).stem} (never trained on)"] = Path(tmp) / Path(font).stem
+                build_drum_kits(font, tests[f"{Path(font).stem} (never trained on)"])
+            train = [resolve(d)[0] for d in args.data]
+            result, identity = train_judge(train, tests, epochs=args.epochs)
+        except (SoundFontError, ValueError, FileNotFoundError) as exc:
+            print(f"ganpad judge: {exc}", file=sys.stderr)
+            return 2
+    sources = {Path(d).name: f"kits of {d}, GM keys from their names" for d in args.data}
+    save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]), sources, JUDGE_WEIGHTS,
+                    JUDGE_CARD, test_kits=[], extra={"key_identity": identity})  # fmt: skip
+    for source, acc in result.test_accuracy.items():
+        figures = identity[source]
+        print(f"{source}: group accuracy {acc:.3f}; per key {figures['mean']}, percussion keys "
+              f"{figures['percussion_mean']}")  # fmt: skip
+    print(f"train accuracy {result.train_accuracy:.3f}; card in {JUDGE_CARD}")
+    return 0
+
+
 def compare_command(args: argparse.Namespace) -> int:
     from ganpad.training.trainer.compare import compare, table
 

@@ -29,6 +29,7 @@ from ganpad.app.gui.render_dialog import RenderDialog
 from ganpad.app.gui.tasks import Task
 from ganpad.app.gui.waveview import WaveView, XYPad
 from ganpad.app.jack_backend import JackBackend, jack_running
+from ganpad.app.latents import FRESH
 from ganpad.app.portaudio import portaudio, release_portaudio
 from ganpad.app.render import wav_tags, write_wav
 from ganpad.presets import DEFAULT_PRESET, PresetError, find_preset, list_presets
@@ -371,9 +372,7 @@ class MainWindow(QMainWindow):
         self.instrument_box.addWidget(self.instrument)
         self.instrument.setFocus()
         self.every_key.setVisible(preset.kind == "notes")
-        self.every_key.blockSignals(True)
-        self.every_key.setChecked(engine.timbre() is not None)
-        self.every_key.blockSignals(False)
+        self._sync_every_key()
         self._open_midi()
         self.settings.setValue("preset", self._remembered(preset))
         self.settings.setValue("audio", self.audio_combo.currentText())
@@ -487,12 +486,19 @@ class MainWindow(QMainWindow):
 
     # ---- latent control --------------------------------------------------------------------
 
+    def _sync_every_key(self) -> None:
+        """The box says whether every key plays one sound (after a load or a kit)."""
+        self.every_key.blockSignals(True)
+        self.every_key.setChecked(self.engine is not None and self.engine.timbre() is not None)
+        self.every_key.blockSignals(False)
+
     def _targets(self) -> list[int]:
         """The slots a latent control acts on: every key's with "Same timbre on every key"."""
         if self.engine is None:
             return []
         if self.engine.preset.kind == "notes" and self.every_key.isChecked():
-            return list(range(self.engine.keymap.slots))
+            # the chosen key first: what a morph previews is rendered before the rest
+            return [self.slot, *(s for s in range(self.engine.keymap.slots) if s != self.slot)]
         return [self.slot]
 
     def reroll(self) -> None:
@@ -515,9 +521,16 @@ class MainWindow(QMainWindow):
                 self.engine.unlock(slot)
 
     def set_every_key(self, on: bool) -> None:
-        """Every key plays the sound the chosen key plays (locked), or keys go their own way."""
-        if on and self.engine is not None:
-            state = self.engine.bank.slots[self.slot]
+        """Every key plays the sound the chosen key plays (locked, morph and all), or keys go
+        their own way."""
+        if not on or self.engine is None:
+            return
+        state = self.engine.bank.slots[self.slot]
+        if state.locked and state.morph_to != FRESH:
+            for slot in self._targets():
+                self.engine.morph(slot, state.seed, state.morph_to, state.amount)
+            self._select_slot(self.slot)
+        else:
             self.use_seed(state.seed if state.locked else self.engine.last_seed(self.slot))
 
     def use_seed(self, seed: int) -> None:
@@ -530,7 +543,7 @@ class MainWindow(QMainWindow):
         if self.engine is None:
             return
         state = self.engine.bank.slots[self.slot]
-        seed_a = state.seed if state.locked else self.engine.last_seed(self.slot)
+        seed_a = state.seed if state.locked else self.engine.lock(self.slot)
         for slot in self._targets():
             self.engine.morph(slot, seed_a, self.morph_b.value(), x)
         self._select_slot(self.slot)
@@ -549,6 +562,7 @@ class MainWindow(QMainWindow):
                 self.engine.load_kit(path)
             except EngineError as exc:
                 self.statusBar().showMessage(str(exc))
+            self._sync_every_key()
             self._select_slot(self.slot)
 
     # ---- files out ---------------------------------------------------------------------------

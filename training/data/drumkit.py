@@ -45,9 +45,11 @@ def read_kit(kit_dir: Path) -> tuple[str, list[KitSample]]:
         name = _child_text(instrument, "name") or ""
         label, key = classify_name(name), key_for_name(name)
         note = _child_text(instrument, "midiOutNote")
-        if label is None and note and note.lstrip("-").isdigit():
-            label = class_for_note(int(note))
-            key = int(note) if label else None
+        note = int(note) if note and note.lstrip("-").isdigit() else None
+        if label is None and note is not None:
+            label = class_for_note(note)
+        if key is None and note is not None and label and class_for_note(note) == label:
+            key = note  # "Tom 2" on note 43: the kit says which tom
         # Old kits put <filename> straight under <instrument>, newer ones under <layer>.
         for element in instrument.iter():
             if _local(element.tag) == "filename" and element.text and element.text.strip():

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import posixpath
+import textwrap
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -77,7 +78,14 @@ class IngestReport:
         return sum(self.class_counts.values())
 
     def to_json(self) -> dict:
-        return asdict(self) | {"clips": self.clips}
+        return asdict(self) | {"clips": self.clips, "keys_missing": self.keys_missing}
+
+    @property
+    def keys_missing(self) -> list[int]:
+        """The GM drum keys no clip is named for (none for a notes pack)."""
+        if not self.key_counts and not set(self.class_counts) & set(DRUM_CLASSES):
+            return []
+        return [k for k in GM_NOTE_NAMES if k not in self.key_counts]
 
     def format(self) -> str:
         lines = [f"{self.clips} clips from {self.root}"]
@@ -98,15 +106,16 @@ class IngestReport:
 
     def _format_keys(self) -> list[str]:
         """Which GM drum keys the names give clips to, and which keys have none."""
-        if not self.key_counts and not set(self.class_counts) & set(DRUM_CLASSES):
+        if not self.key_counts and not self.keys_missing:
             return []
         named = sum(self.key_counts.values())
-        missing = [f"{k} {GM_NOTE_NAMES[k]}" for k in GM_NOTE_NAMES if k not in self.key_counts]
         lines = [f"GM keys named: {len(self.key_counts)} of {len(GM_NOTE_NAMES)} "
                  f"({named} clips; the rest are known by their class only)"]  # fmt: skip
         lines += [f"  {k:>3} {GM_NOTE_NAMES[k]:<20} {n:5d}" for k, n in self.key_counts.items()]
-        if missing:
-            lines.append(f"  no clips for: {', '.join(missing)} (they play their class's sound)")
+        if self.keys_missing:
+            missing = ", ".join(f"{k} {GM_NOTE_NAMES[k]}" for k in self.keys_missing)
+            text = f"no clips for: {missing} (they play their class's sound)"
+            lines += textwrap.wrap(text, 96, initial_indent="  ", subsequent_indent="    ")
         return lines
 
     def format_guesses(self) -> str:
@@ -258,7 +267,8 @@ def _loose_source(path: Path, root: Path) -> Source:
     names = list(_path_names(path, root))
     label = next((c for c in map(classify_name, names) if c), None)
     keys = (key_for_name(n) for n in names)
-    return Source(path, label, key=next((k for k in keys if k and GM_NOTE_CLASS[k] == label), None))
+    key = next((k for k in keys if k is not None and GM_NOTE_CLASS[k] == label), None)
+    return Source(path, label, key=key)
 
 
 def prepare_clip(audio: np.ndarray, cfg: DataConfig, path: str | Path = "") -> np.ndarray:

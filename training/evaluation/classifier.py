@@ -75,8 +75,8 @@ def predict(model: DrumClassifier, audio: np.ndarray, batch: int = 64):
     return np.concatenate(probs), np.concatenate(feats)
 
 
-def load_classifier(path: Path = WEIGHTS) -> DrumClassifier:
-    model = DrumClassifier()
+def load_classifier(path: Path = WEIGHTS, n_classes: int = len(DRUM_CLASSES)) -> DrumClassifier:
+    model = DrumClassifier(n_classes)
     try:
         model.load_state_dict(load_file(str(path)))
     except Exception as exc:  # noqa: BLE001  (safetensors' errors are plain Exceptions)
@@ -134,22 +134,27 @@ class TrainedClassifier:
     per_class: dict[str, dict[str, float]]  # per source, per class
     seconds: float
     clips: int
+    classes: tuple[str, ...] = DRUM_CLASSES
 
 
 def accuracy(model: DrumClassifier, clips: ClipSet) -> tuple[float, dict[str, float]]:
-    """(accuracy, per-class accuracy) of the classifier on labelled clips."""
+    """(accuracy, per-class accuracy) of the classifier on labelled clips (labels index
+    `clips.classes`, the classifier's own classes)."""
     pred = predict(model, clips.audio)[0].argmax(1)
     y = clips.labels
     per_class = {c: float((pred[y == i] == i).mean())
-                 for i, c in enumerate(DRUM_CLASSES) if (y == i).any()}  # fmt: skip
+                 for i, c in enumerate(clips.classes) if (y == i).any()}  # fmt: skip
     return float((pred == y).mean()), per_class
 
 
 def train_classifier(train: ClipSet, tests: dict[str, ClipSet], epochs: int = 40, seed: int = 0
                      ) -> TrainedClassifier:  # fmt: skip
+    """A classifier of `train.classes` (the drum classes, or another label set such as the
+    key judge's groups), tested on each of `tests` (labelled in the same classes)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    model = DrumClassifier()
+    n_classes = len(train.classes)
+    model = DrumClassifier(n_classes)
     x_train = torch.from_numpy(train.audio)
     y_train = torch.from_numpy(train.labels)
     with torch.no_grad():
@@ -157,8 +162,8 @@ def train_classifier(train: ClipSet, tests: dict[str, ClipSet], epochs: int = 40
         model.mean.fill_(mel.mean())
         model.std.fill_(mel.std())
     # Rare classes (clap) count as much as common ones.
-    counts = torch.bincount(y_train, minlength=len(DRUM_CLASSES)).float().clamp_min(1)
-    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / counts / len(DRUM_CLASSES))
+    counts = torch.bincount(y_train, minlength=n_classes).float().clamp_min(1)
+    loss_fn = nn.CrossEntropyLoss(weight=counts.sum() / counts / n_classes)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     start = time.perf_counter()
@@ -179,7 +184,7 @@ def train_classifier(train: ClipSet, tests: dict[str, ClipSet], epochs: int = 40
     return TrainedClassifier(model, accuracy(model, train)[0],
                              {n: a for n, (a, _) in scores.items()},
                              {n: c for n, (_, c) in scores.items()}, seconds,
-                             len(train.audio))  # fmt: skip
+                             len(train.audio), tuple(train.classes))  # fmt: skip
 
 
 def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
@@ -209,17 +214,21 @@ def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     return torch.nn.functional.pad(y, (shift, 0))[:, :n] * gain
 
 
-def save_classifier(result: TrainedClassifier, command: str, sources: dict[str, str]) -> None:
-    ASSET_DIR.mkdir(parents=True, exist_ok=True)
-    with atomic_path(WEIGHTS) as tmp:
+def save_classifier(result: TrainedClassifier, command: str, sources: dict[str, str],
+                    weights: Path = WEIGHTS, card_path: Path = CARD,
+                    test_kits: Sequence[str] = TEST_KITS, extra: dict | None = None,
+                    ) -> None:  # fmt: skip
+    """The weights (safetensors) and a JSON card of what it learned from and how it tests."""
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(weights) as tmp:
         save_file({k: v.contiguous() for k, v in result.model.state_dict().items()}, str(tmp))
     card = {
-        "classes": list(DRUM_CLASSES),
+        "classes": list(result.classes),
         "mel": MelConfig().to_json(),
         "clip": CLIP,
         "trained_on": sources,
         "train_clips": result.clips,
-        "test_kits": list(TEST_KITS),
+        "test_kits": list(test_kits),
         "augmentation": "gain, shift, EQ tilt, low-pass, short room (classifier.augment)",
         "train_accuracy": round(result.train_accuracy, 4),
         "test_accuracy": {k: round(v, 4) for k, v in result.test_accuracy.items()},
@@ -229,5 +238,5 @@ def save_classifier(result: TrainedClassifier, command: str, sources: dict[str, 
         },
         "train_seconds": round(result.seconds, 1),
         "command": command,
-    }
-    atomic_write_text(CARD, json.dumps(card, indent=1) + "\n")
+    } | (extra or {})
+    atomic_write_text(card_path, json.dumps(card, indent=1) + "\n")

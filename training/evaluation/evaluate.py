@@ -16,7 +16,7 @@ from ganpad.presets.registry import is_preset_name
 from ganpad.training.config import DataConfig, RunConfig, from_dict
 from ganpad.training.data.ingest import load_clips
 from ganpad.training.data.reference import copies_of_reference, resolve
-from ganpad.training.evaluation import timbre
+from ganpad.training.evaluation import key_judge, timbre
 from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
 from ganpad.training.evaluation.classifier import (
     CLIP,
@@ -432,6 +432,8 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
                 report["warnings"].append(f"no timbre across the keyboard for {target}: {exc}")
     elif generated.labels and _generates(target):
         report["flatness"] = metal_flatness(target, folder, n, seed, cache_dir)
+        if key_judge.JUDGE_WEIGHTS.is_file():
+            report["key_identity"] = key_figures(target, seed)
     if other is not None:
         report["paired"] = {"against": against, "n": len(other.audio)}
         report["paired"] |= paired_kid(matched.audio, other.audio, real, model)
@@ -459,6 +461,23 @@ def paired_kid(target: np.ndarray, other: np.ndarray, real: Clips,
         interval = [round(value - 1.96 * se, 5), round(value + 1.96 * se, 5)]
         result[name] = {"difference": round(value, 5), "ci95": interval}
     return result
+
+
+def key_figures(target: str, seed: int = 0) -> dict:
+    """Per-key identity (`key_judge.key_identity`) of a drums generator, beside the judge's
+    figures on the real source it never heard (from its card)."""
+    from ganpad.presets import find_preset
+
+    play, names, latent, rate = _player(target)
+    gm_notes = {}
+    if is_preset_name(target) or not (Path(target) / "checkpoints").is_dir():
+        gm_notes = {label.name: label.gm_notes for label in find_preset(target).labels}
+    figures = key_judge.key_identity(play, names, gm_notes, latent, lambda a: fit(a, rate),
+                                     seed=seed)  # fmt: skip
+    card = json.loads(key_judge.JUDGE_CARD.read_text(encoding="utf-8"))
+    real = {name: {k: v for k, v in f.items() if k != "per_key"}
+            for name, f in card.get("key_identity", {}).items()}  # fmt: skip
+    return figures | {"real": real, "judge_command": card.get("command")}
 
 
 def metal_flatness(target: str, reference: str, n: int, seed: int, cache_dir: str = "") -> dict:
@@ -589,6 +608,7 @@ def markdown(report: dict) -> str:
             if name in paired:
                 lo, hi = paired[name]["ci95"]
                 lines.append(f"- {name}: {paired[name]['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}]")
+    lines += _key_lines(report.get("key_identity"))
     flatness = report.get("flatness")
     if flatness:
         lines += ["", "Within-band flatness of metal (50-400 ms after the onset, third-octave "
@@ -610,6 +630,19 @@ def markdown(report: dict) -> str:
                          f"{g['comb_peak_db']:.1f} @ {g['comb_peak_hz']:.0f} | "
                          f"{g['high_share']:.3f} | {real} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _key_lines(keys: dict | None) -> list[str]:
+    """Per-key identity beside the judge on real kits it never heard, and what it heard."""
+    if not keys:
+        return []
+    real = "; ".join(f"{name}: {f['mean']}, percussion keys {f['percussion_mean']}"
+                     for name, f in keys["real"].items())  # fmt: skip
+    wrong = [f"{k} {g}" for k, g in keys["heard_most"].items() if g != key_judge.KEY_GROUP[k]]
+    return ["", f"Per-key identity (the GM key judge, {keys['clips_per_key']} clips a key, "
+            f"asked group heard): {keys['mean']} over the keys, {keys['percussion_mean']} over "
+            f"the percussion keys; real kits the judge never heard: {real}. Keys heard most "
+            f"as another group: {', '.join(wrong) or 'none'}."]  # fmt: skip
 
 
 def _cell(metric: dict, row: str) -> str:
