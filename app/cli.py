@@ -7,8 +7,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ganpad.presets import PresetError, find_preset
+
+if TYPE_CHECKING:  # the engine loads numba and onnxruntime: only the commands that play do
+    from ganpad.app.engine import Engine
 
 
 def devices_command(args: argparse.Namespace) -> int:
@@ -94,7 +98,8 @@ def play_command(args: argparse.Namespace) -> int:
         backend = args.backend
         if backend == "auto":
             backend = "jack" if jack_running() else "sounddevice"
-        engine = Engine(preset, args.rate, mixer=MixerConfig(polyphony=args.polyphony))
+        engine = Engine(preset, args.rate, mixer=MixerConfig(polyphony=args.polyphony),
+                        seed=args.seed)  # fmt: skip
         if args.kit:  # before the first render, so no note can come before the kit's sounds
             engine.load_kit(args.kit)
         engine.start()
@@ -113,7 +118,7 @@ def play_command(args: argparse.Namespace) -> int:
     print(f"playing {preset.name} ({preset.kind}, {len(engine.keymap.names)} sounds) "
           f"from MIDI '{source}' at {engine.rate} Hz, period {stream.blocksize} "
           f"({stream.latency * 1000:.1f} ms output latency) through {backend}, generating on "
-          f"{engine.provider}; Ctrl-C stops",
+          f"{engine.provider}{_timbre_said(engine)}; Ctrl-C stops",
           flush=True)  # fmt: skip
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
@@ -290,3 +295,9 @@ def _midi_preset(args: argparse.Namespace):  # noqa: ANN202
         return preset, None, path
     raise RenderError(f"{path}: format {form!r}, expected {RENDER_KIT_FORMAT} (a render's) or "
                       f"{KIT_FORMAT} (the window's)")  # fmt: skip
+
+
+def _timbre_said(engine: Engine) -> str:
+    """', one timbre on every key (seed N)' where the keys share one locked latent."""
+    timbre = engine.timbre()
+    return "" if timbre is None else f", one timbre on every key (seed {timbre})"

@@ -148,6 +148,7 @@ def _add_play(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rate", type=int, default=48000, help="device sample rate")
     p.add_argument("--polyphony", type=int, default=32, help="voices before the oldest is stolen")
     p.add_argument("--kit", help="kit JSON with locked latents to load")
+    p.add_argument("--seed", type=int, help="the latents' seed (a notes preset's timbre)")
     p.add_argument("--report", type=float, default=0, help="print meters every N seconds")
     p.set_defaults(func=_lazy("ganpad.app.cli", "play_command"))
     d = sub.add_parser("devices", help="list audio outputs and MIDI inputs")

@@ -298,6 +298,13 @@ def test_one_timbre_across_two_octaves_of_the_shipped_notes(qtbot, shipped_notes
     assert new is not None and new != timbre and win.seed_box.value() == new
     qtbot.waitUntil(lambda: settled(new), timeout=20000)
     assert played(two_octaves) == {new}
+    # the render dialog offers the timbre the keyboard plays, checked, one sound a note
+    dialog = win.open_render()
+    assert dialog.now.isChecked() and not dialog.count.isEnabled()
+    assert {j.seed for j in dialog.jobs(["48", "60", "72"])} == {new}
+    dialog.now.setChecked(False)
+    assert len(dialog.jobs(["48", "60"])) == 2 * dialog.count.value()
+    dialog.close()
     win.every_key.setChecked(False)
     win._select_slot(engine.keymap.slot_for(60))
     qtbot.mouseClick(win.reroll_button, Qt.LeftButton)

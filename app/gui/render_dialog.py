@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from ganpad.app.gui.pads import drag_file
 from ganpad.app.gui.tasks import Task
-from ganpad.app.render import plan, render
+from ganpad.app.render import Job, plan, render
 from ganpad.presets import Preset
 
 
@@ -40,15 +42,24 @@ class ResultList(QListWidget):
 class RenderDialog(QDialog):
     finished_files = Signal(list)
 
-    def __init__(self, preset: Preset, names: tuple[str, ...], folder: str, parent=None):
+    def __init__(self, preset: Preset, names: tuple[str, ...], folder: str, parent=None,
+                 playing: Callable[[int], tuple[np.ndarray, int]] | None = None,
+                 play_now: bool = False):  # fmt: skip
+        """`playing(slot)`: the (latent, seed) a pad plays now, offered as "The sounds the
+        pads play now" (checked where `play_now`: a notes preset's one timbre)."""
         super().__init__(parent)
         self.setWindowTitle(f"Render {preset.name}")
         self.preset = preset
+        self.playing = playing
         self.task: Task | None = None
         self.folder = QLineEdit(folder)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.count = QSpinBox(minimum=1, maximum=1000, value=8)
+        self.now = QCheckBox("The sounds the pads play now, one each")
+        self.now.setEnabled(playing is not None)
+        self.now.toggled.connect(lambda on: self.count.setEnabled(not on))
+        self.now.setChecked(playing is not None and play_now)
         self.labels = QListWidget()
         for name in names:
             item = QListWidgetItem(name)
@@ -78,6 +89,7 @@ class RenderDialog(QDialog):
         form = QFormLayout()
         form.addRow("Folder", row)
         form.addRow("Sounds each", self.count)
+        form.addRow(self.now)
         form.addRow("Classes" if preset.kind == "drums" else "Notes", self.labels)
         form.addRow("Rate", self.rate)
         form.addRow("Format", self.fmt)
@@ -108,7 +120,7 @@ class RenderDialog(QDialog):
         if not names:
             self.progress.setFormat("choose at least one")
             return
-        jobs = plan(self.preset, self.count.value(), seed=0, names=names)
+        jobs = self.jobs(names)
         self.progress.setRange(0, len(jobs))
         self.progress.setValue(0)
         self.progress.setFormat("%v / %m")
@@ -123,6 +135,17 @@ class RenderDialog(QDialog):
         self.go.setEnabled(False)
         self.stop.setEnabled(True)
         self.task.start()
+
+    def jobs(self, names: list[str]) -> list[Job]:
+        """What to render: the pads' sounds as they play now, or `count` new ones each."""
+        if not self.now.isChecked() or self.playing is None:
+            return plan(self.preset, self.count.value(), seed=0, names=names)
+        slots = [self.labels.item(i).text() for i in range(self.labels.count())]
+        jobs = []
+        for name in names:
+            z, seed = self.playing(slots.index(name))
+            jobs.append(Job(slots.index(name), name, seed, z))
+        return jobs
 
     def cancel(self) -> None:
         if self.task is not None:

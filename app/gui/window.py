@@ -586,7 +586,9 @@ class MainWindow(QMainWindow):
         if self.engine is None:
             return None
         folder = self.settings.value("render_dir", str(Path.home() / "ganpad-samples"))
-        dialog = RenderDialog(self.engine.preset, self.engine.keymap.names, folder, self)
+        engine = self.engine
+        dialog = RenderDialog(engine.preset, engine.keymap.names, folder, self,
+                              engine.bank.draw, play_now=engine.timbre() is not None)  # fmt: skip
         dialog.finished_files.connect(
             lambda files: self.settings.setValue("render_dir", dialog.folder.text())
         )
