@@ -109,6 +109,11 @@ def evaluation_lines(evaluation: object) -> list[str]:
     accuracy = evaluation.get("class_accuracy")
     if isinstance(accuracy, dict) and isinstance(accuracy.get("mean"), int | float):
         figures.append(f"class accuracy {accuracy['mean']:.2f}")
+    keys = evaluation.get("key_identity")
+    if isinstance(keys, dict) and isinstance(keys.get("percussion_mean"), int | float):
+        real = next(iter(keys.get("real", {}).values()), {}).get("percussion_mean")
+        real = f"{real:.2f}" if isinstance(real, int | float) else "-"
+        figures.append(f"percussion keys heard right {keys['percussion_mean']:.2f} (real {real})")
     if not figures:
         return []
     reference = evaluation.get("reference")
