@@ -237,12 +237,17 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--test-fonts", nargs="*", default=["/usr/share/sounds/sf2/TimGM6mb.sf2"],
                    help="SoundFonts whose kits it is tested on, a source it never saw")  # fmt: skip
     c.set_defaults(func=_lazy("ganpad.training.cli", "classifier_command"))
-    j = sub.add_parser("judge", help="train the GM key judge that per-key identity uses")
+    j = sub.add_parser("judge", help="train the GM key judge (per-key identity) or, with "
+                       "--programs, the program judge (a locked timbre's instrument)")  # fmt: skip
+    j.add_argument("--programs", action="store_true",
+                   help="the program judge: FluidR3's notes at velocities 70 and 110")  # fmt: skip
     j.add_argument("--data", nargs="+", default=["heldout-drums"],
                    help="kit folders (or heldout-drums) whose names give GM keys")  # fmt: skip
+    j.add_argument("--train-font", default="/usr/share/sounds/sf2/FluidR3_GM.sf2",
+                   help="--programs: the SoundFont whose notes it trains on")  # fmt: skip
     j.add_argument("--test-fonts", nargs="+",
-                   default=["/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"],
-                   help="SoundFonts whose kits it is tested on, a source it never saw")  # fmt: skip
+                   help="SoundFonts it is tested on, a source it never saw (default: MuseScore "
+                        "General Lite's kits; --programs: TimGM6mb's notes)")  # fmt: skip
     j.add_argument("--epochs", type=int, default=40)
     j.set_defaults(func=_lazy("ganpad.training.cli", "judge_command"))
 

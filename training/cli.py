@@ -217,6 +217,10 @@ def judge_command(args: argparse.Namespace) -> int:
     """Train the GM key judge on kits whose names give keys; test it on unseen SoundFonts."""
     import tempfile
 
+    if args.programs:
+        return program_judge_command(args)
+    args.test_fonts = args.test_fonts or ["/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"]
+
     from ganpad.training.data.reference import resolve
     from ganpad.training.data.soundfont import SoundFontError
     from ganpad.training.data.soundfont_drums import build_drum_kits
@@ -243,6 +247,46 @@ def judge_command(args: argparse.Namespace) -> int:
               f"{figures['percussion_mean']}")  # fmt: skip
     print(f"train accuracy {result.train_accuracy:.3f}; card in {JUDGE_CARD}")
     return 0
+
+
+def program_judge_command(args: argparse.Namespace) -> int:
+    """Train the program judge on a SoundFont's notes; test it on other SoundFonts' notes."""
+    import tempfile
+
+    from ganpad.training.data.soundfont import SoundFontError, build_note_set
+    from ganpad.training.evaluation import program_judge as pj
+    from ganpad.training.evaluation.classifier import save_classifier
+
+    programs, fonts = list(pj.PROGRAMS), args.test_fonts or ["/usr/share/sounds/sf2/TimGM6mb.sf2"]
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            train = Path(tmp) / "train"
+            build_note_set(args.train_font, train, programs, list(pj.PITCHES),
+                           list(pj.TRAIN_VELOCITIES), seconds=CLIP_SECONDS)  # fmt: skip
+            tests = {}
+            for font in fonts:
+                folder = tests[f"{Path(font).stem} (never trained on)"] = (
+                    Path(tmp) / Path(font).stem
+                )
+                build_note_set(font, folder, programs, list(pj.PITCHES), [pj.TEST_VELOCITY],
+                               seconds=CLIP_SECONDS)  # fmt: skip
+            result, identity = pj.train_program_judge(train, tests, epochs=args.epochs)
+        except (SoundFontError, ValueError, FileNotFoundError) as exc:
+            print(f"ganpad judge: {exc}", file=sys.stderr)
+            return 2
+    sources = {Path(args.train_font).stem: f"notes of {args.train_font}, programs {programs}, "
+               f"velocities {list(pj.TRAIN_VELOCITIES)}"}  # fmt: skip
+    save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]), sources, pj.PROGRAM_WEIGHTS,
+                    pj.PROGRAM_CARD, test_kits=[], extra={"locked_identity": identity})  # fmt: skip
+    for source, acc in result.test_accuracy.items():
+        figures = identity[source]
+        print(f"{source}: program accuracy {acc:.3f}; instruments kept up the keyboard "
+              f"{figures['kept']}, as their own program {figures['kept_right']}")  # fmt: skip
+    print(f"train accuracy {result.train_accuracy:.3f}; card in {pj.PROGRAM_CARD}")
+    return 0
+
+
+CLIP_SECONDS = 1.024  # the judge's 16384 samples at 16 kHz
 
 
 def compare_command(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from ganpad.presets.registry import is_preset_name
 from ganpad.training.config import DataConfig, RunConfig, from_dict
 from ganpad.training.data.ingest import load_clips
 from ganpad.training.data.reference import copies_of_reference, resolve
-from ganpad.training.evaluation import key_judge, timbre
+from ganpad.training.evaluation import key_judge, program_judge, timbre
 from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
 from ganpad.training.evaluation.classifier import (
     CLIP,
@@ -430,6 +430,8 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
                 report["keyboard_timbre"] = keyboard_timbre(target, Path(folder), seed)
             except (EvalError, ValueError) as exc:  # the rest of the report still stands
                 report["warnings"].append(f"no timbre across the keyboard for {target}: {exc}")
+        if _generates(target) and program_judge.PROGRAM_WEIGHTS.is_file():
+            report["program_identity"] = program_figures(target, seed)
     elif generated.labels and _generates(target):
         report["flatness"] = metal_flatness(target, folder, n, seed, cache_dir)
         if key_judge.JUDGE_WEIGHTS.is_file():
@@ -461,6 +463,17 @@ def paired_kid(target: np.ndarray, other: np.ndarray, real: Clips,
         interval = [round(value - 1.96 * se, 5), round(value + 1.96 * se, 5)]
         result[name] = {"difference": round(value, 5), "ci95": interval}
     return result
+
+
+def program_figures(target: str, seed: int = 0) -> dict:
+    """How often a notes generator's latent stays one instrument up the keyboard
+    (`program_judge`), beside real instruments of a source the judge never heard (its card)."""
+    play, classes, latent, rate = _player(target)
+    figures = program_judge.generated_identity(play, classes, latent, lambda a: fit(a, rate),
+                                               seed=seed)  # fmt: skip
+    card = json.loads(program_judge.PROGRAM_CARD.read_text(encoding="utf-8"))
+    return figures | {"real": card.get("locked_identity", {}),
+                      "judge_command": card.get("command")}  # fmt: skip
 
 
 def key_figures(target: str, seed: int = 0) -> dict:
@@ -608,7 +621,7 @@ def markdown(report: dict) -> str:
             if name in paired:
                 lo, hi = paired[name]["ci95"]
                 lines.append(f"- {name}: {paired[name]['difference']:+.4f} [{lo:+.4f}, {hi:+.4f}]")
-    lines += _key_lines(report.get("key_identity"))
+    lines += _key_lines(report.get("key_identity")) + _program_lines(report.get("program_identity"))
     flatness = report.get("flatness")
     if flatness:
         lines += ["", "Within-band flatness of metal (50-400 ms after the onset, third-octave "
@@ -630,6 +643,19 @@ def markdown(report: dict) -> str:
                          f"{g['comb_peak_db']:.1f} @ {g['comb_peak_hz']:.0f} | "
                          f"{g['high_share']:.3f} | {real} |")  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _program_lines(programs: dict | None) -> list[str]:
+    """A locked latent's instrument up the keyboard, beside real instruments."""
+    if not programs:
+        return []
+    real = "; ".join(f"{name}: {f['kept']} ({f['kept_right']} as their own program)"
+                     for name, f in programs["real"].items())  # fmt: skip
+    heard = ", ".join(f"{p} {n}" for p, n in programs["heard_most"].items())
+    return ["", f"One instrument up the keyboard (the program judge, {programs['instruments']} "
+            f"latents at {programs['pitches']} pitches): {programs['kept']} of the latents are "
+            f"heard as one program at all but one pitch (most: {heard}); real instruments the "
+            f"judge never heard: {real}."]  # fmt: skip
 
 
 def _key_lines(keys: dict | None) -> list[str]:
