@@ -64,6 +64,19 @@ class LatentBank:
             z = slerp(z, latent_for_seed(state.morph_to, self.size), state.amount)
         return z, state.seed
 
+    def current(self, slot: int) -> tuple[np.ndarray, int] | None:
+        """(latent, seed) a locked slot plays, drawing nothing; None for a slot that rolls
+        fresh sounds or cycles. A morph's seed stands for the pair and the amount."""
+        state = self.slots[slot]
+        if slot in self.cycles or not state.locked:
+            return None
+        z = latent_for_seed(state.seed, self.size)
+        if state.morph_to == FRESH or state.amount <= 0:
+            return z, state.seed
+        z = slerp(z, latent_for_seed(state.morph_to, self.size), state.amount)
+        words = [state.seed, state.morph_to, round(state.amount * 1000)]
+        return z, int(np.random.SeedSequence(words).generate_state(1)[0] >> 1)
+
     def cycle(self, slot: int, sounds: list[tuple[np.ndarray, int]]) -> None:
         """Play these (latent, seed) pairs in turn on the slot, as a sampler's round robins."""
         if not sounds:

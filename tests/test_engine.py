@@ -101,6 +101,13 @@ def test_set_seed_and_morph(engine):
         engine.morph(1, 1, 2, 1.5)
     z = slerp(latent_for_seed(1, 100), latent_for_seed(2, 100), 0.5)
     assert abs(np.linalg.norm(z) - 10) < 2.0  # stays on the Gaussian shell
+    # what a slot plays now, drawing nothing: the morph's latent under a seed of its own
+    now, seed = engine.bank.current(1)
+    np.testing.assert_allclose(now, slerp(latent_for_seed(1234, 100), latent_for_seed(99, 100),
+                                          0.5), atol=1e-6)  # fmt: skip
+    assert seed not in (1234, 99) and engine.bank.current(1)[1] == seed
+    engine.lock(1, seed=1234)
+    assert engine.bank.current(1)[1] == 1234 and engine.bank.current(0) is None  # 0 rolls
 
 
 def test_kit_round_trip_sounds_the_same(engine, tiny_preset, tmp_path):

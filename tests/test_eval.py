@@ -19,6 +19,7 @@ from ganpad.training.evaluation.evaluate import (
     fit,
     keyboard_timbre,
     load_real,
+    markdown,
 )
 from ganpad.training.evaluation.metrics import (
     frechet_distance,
@@ -127,15 +128,16 @@ def test_eval_command_reports_ratios_and_files(
     assert fd["generated"] > 2 * fd["real"] and fd["ci95"]["generated"][0] > fd["ci95"]["real"][1]
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == [
         "grid.png", "report.json", "report.md"]  # fmt: skip
-    markdown = (tmp_path / "report" / "report.md").read_text()
-    assert "| frechet_distance |" in markdown and "Class accuracy" in markdown
+    markdown_text = (tmp_path / "report" / "report.md").read_text()
+    assert "| frechet_distance |" in markdown_text and "Class accuracy" in markdown_text
     # every GM key judged: the tiny preset plays each by its class
     keys = report["key_identity"]
     assert len(keys["per_key"]) == 47 and all(0 <= v <= 1 for v in keys["per_key"].values())
-    assert "Per-key identity" in markdown and keys["real"]
+    assert "Per-key identity" in markdown_text and keys["real"]
+    assert markdown_text == markdown(json.loads(json.dumps(report)))  # re-read: the same
     # GMRockKit's halves are 43 clips: the report says what that does to the figures.
     assert any("43 clips for a 80-d embedding" in w for w in report["warnings"])
-    assert report["class_mix"] == "reference" and "Warning:" in markdown
+    assert report["class_mix"] == "reference" and "Warning:" in markdown_text
     # The tiny preset trained on GMRockKit itself: the report says the figures flatter it.
     assert any("trained on GMRockKit" in w for w in report["warnings"])
     # A folder of real WAVs evaluated against itself sits near the real baseline.

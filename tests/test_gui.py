@@ -124,6 +124,11 @@ def test_render_dialog_writes_the_files(qtbot, window, tmp_path):
         item = dialog.labels.item(i)
         item.setCheckState(Qt.Checked if item.text() in ("kick", "snare") else Qt.Unchecked)
     dialog.sfz.setChecked(True)
+    # drum pads roll fresh sounds: "the locked pads play now" is off, and renders new ones
+    assert not dialog.now.isChecked()
+    dialog.now.setChecked(True)
+    assert len(dialog.jobs(["kick"])) == 2 and dialog.count.isEnabled()
+    dialog.now.setChecked(False)
     with qtbot.waitSignal(dialog.finished_files, timeout=60_000) as done:
         qtbot.mouseClick(dialog.go, Qt.LeftButton)
     files = done.args[0]

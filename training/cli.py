@@ -213,80 +213,93 @@ def classifier_command(args: argparse.Namespace) -> int:
     return 0
 
 
+CLIP_SECONDS = 1.024  # the judges' 16384 samples at 16 kHz
+
+
 def judge_command(args: argparse.Namespace) -> int:
     """Train the GM key judge on kits whose names give keys; test it on unseen SoundFonts."""
     import tempfile
 
     if args.programs:
         return program_judge_command(args)
-    args.test_fonts = args.test_fonts or ["/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"]
-
     from ganpad.training.data.reference import resolve
     from ganpad.training.data.soundfont import SoundFontError
     from ganpad.training.data.soundfont_drums import build_drum_kits
-    from ganpad.training.evaluation.classifier import save_classifier
     from ganpad.training.evaluation.key_judge import JUDGE_CARD, JUDGE_WEIGHTS, train_judge
 
+    fonts = args.test_fonts or ["/usr/share/sounds/sf3/MuseScore_General_Lite.sf3"]
     with tempfile.TemporaryDirectory() as tmp:
-        tests = {}
         try:
-            for font in args.test_fonts:
-                tests[f"{Path(font).stem} (never trained on)"] = Path(tmp) / Path(font).stem
-                build_drum_kits(font, tests[f"{Path(font).stem} (never trained on)"])
-            train = [resolve(d)[0] for d in args.data]
+            train = [resolve(d)[0] for d in args.data]  # before the renders: fail early
+            for folder in train:
+                if not Path(folder).is_dir():
+                    raise FileNotFoundError(f"--data {folder}: no such folder")
+            tests = _test_sets(fonts, Path(tmp), build_drum_kits)
             result, identity = train_judge(train, tests, epochs=args.epochs)
         except (SoundFontError, ValueError, FileNotFoundError) as exc:
             print(f"ganpad judge: {exc}", file=sys.stderr)
             return 2
     sources = {Path(d).name: f"kits of {d}, GM keys from their names" for d in args.data}
-    save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]), sources, JUDGE_WEIGHTS,
-                    JUDGE_CARD, test_kits=[], extra={"key_identity": identity})  # fmt: skip
-    for source, acc in result.test_accuracy.items():
-        figures = identity[source]
-        print(f"{source}: group accuracy {acc:.3f}; per key {figures['mean']}, percussion keys "
-              f"{figures['percussion_mean']}")  # fmt: skip
-    print(f"train accuracy {result.train_accuracy:.3f}; card in {JUDGE_CARD}")
+    _save_judge(
+        result,
+        identity,
+        sources,
+        JUDGE_WEIGHTS,
+        JUDGE_CARD,
+        "key_identity",
+        lambda f: f"per key {f['mean']}, on percussion keys {f['percussion_mean']}",
+    )
     return 0
 
 
 def program_judge_command(args: argparse.Namespace) -> int:
     """Train the program judge on a SoundFont's notes; test it on other SoundFonts' notes."""
     import tempfile
+    from functools import partial
 
     from ganpad.training.data.soundfont import SoundFontError, build_note_set
     from ganpad.training.evaluation import program_judge as pj
-    from ganpad.training.evaluation.classifier import save_classifier
 
     programs, fonts = list(pj.PROGRAMS), args.test_fonts or ["/usr/share/sounds/sf2/TimGM6mb.sf2"]
+    notes = partial(build_note_set, programs=programs, pitches=list(pj.PITCHES),
+                    seconds=CLIP_SECONDS)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         try:
             train = Path(tmp) / "train"
-            build_note_set(args.train_font, train, programs, list(pj.PITCHES),
-                           list(pj.TRAIN_VELOCITIES), seconds=CLIP_SECONDS)  # fmt: skip
-            tests = {}
-            for font in fonts:
-                folder = tests[f"{Path(font).stem} (never trained on)"] = (
-                    Path(tmp) / Path(font).stem
-                )
-                build_note_set(font, folder, programs, list(pj.PITCHES), [pj.TEST_VELOCITY],
-                               seconds=CLIP_SECONDS)  # fmt: skip
+            notes(args.train_font, train, velocities=list(pj.TRAIN_VELOCITIES))
+            tests = _test_sets(fonts, Path(tmp), partial(notes, velocities=[pj.TEST_VELOCITY]))
             result, identity = pj.train_program_judge(train, tests, epochs=args.epochs)
         except (SoundFontError, ValueError, FileNotFoundError) as exc:
             print(f"ganpad judge: {exc}", file=sys.stderr)
             return 2
     sources = {Path(args.train_font).stem: f"notes of {args.train_font}, programs {programs}, "
                f"velocities {list(pj.TRAIN_VELOCITIES)}"}  # fmt: skip
-    save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]), sources, pj.PROGRAM_WEIGHTS,
-                    pj.PROGRAM_CARD, test_kits=[], extra={"locked_identity": identity})  # fmt: skip
-    for source, acc in result.test_accuracy.items():
-        figures = identity[source]
-        print(f"{source}: program accuracy {acc:.3f}; instruments kept up the keyboard "
-              f"{figures['kept']}, as their own program {figures['kept_right']}")  # fmt: skip
-    print(f"train accuracy {result.train_accuracy:.3f}; card in {pj.PROGRAM_CARD}")
+    _save_judge(result, identity, sources, pj.PROGRAM_WEIGHTS, pj.PROGRAM_CARD,
+                "locked_identity", lambda f: f"instruments kept up the keyboard {f['kept']}, "
+                f"as their own program {f['kept_right']}")  # fmt: skip
     return 0
 
 
-CLIP_SECONDS = 1.024  # the judge's 16384 samples at 16 kHz
+def _test_sets(fonts: list[str], tmp: Path, build) -> dict[str, Path]:  # noqa: ANN001
+    """Each test SoundFont rendered by `build(font, folder)`, by the name the card gives it."""
+    tests = {}
+    for i, font in enumerate(fonts):
+        folder = tmp / f"test{i}"
+        build(font, folder)
+        tests[f"{Path(font).stem} (never trained on)"] = folder
+    return tests
+
+
+def _save_judge(result, identity: dict, sources: dict, weights: Path, card: Path, key: str,
+                describe) -> None:  # noqa: ANN001  # fmt: skip
+    """A judge's weights and card (with its figures on each test source), and a summary."""
+    from ganpad.training.evaluation.classifier import save_classifier
+
+    save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]), sources, weights, card,
+                    test_kits=[], extra={key: identity})  # fmt: skip
+    for source, acc in result.test_accuracy.items():
+        print(f"{source}: accuracy {acc:.3f}; {describe(identity[source])}")
+    print(f"train accuracy {result.train_accuracy:.3f}; card in {card}")
 
 
 def compare_command(args: argparse.Namespace) -> int:

@@ -43,10 +43,11 @@ class RenderDialog(QDialog):
     finished_files = Signal(list)
 
     def __init__(self, preset: Preset, names: tuple[str, ...], folder: str, parent=None,
-                 playing: Callable[[int], tuple[np.ndarray, int]] | None = None,
+                 playing: Callable[[int], tuple[np.ndarray, int] | None] | None = None,
                  play_now: bool = False):  # fmt: skip
-        """`playing(slot)`: the (latent, seed) a pad plays now, offered as "The sounds the
-        pads play now" (checked where `play_now`: a notes preset's one timbre)."""
+        """`playing(slot)`: the (latent, seed) a locked pad plays now (None where it rolls
+        fresh sounds), offered as "The sounds the locked pads play now" (checked where
+        `play_now`: a notes preset's one timbre)."""
         super().__init__(parent)
         self.setWindowTitle(f"Render {preset.name}")
         self.preset = preset
@@ -56,9 +57,9 @@ class RenderDialog(QDialog):
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         self.count = QSpinBox(minimum=1, maximum=1000, value=8)
-        self.now = QCheckBox("The sounds the pads play now, one each")
+        self.now = QCheckBox("The sounds the locked pads play now, one each")
         self.now.setEnabled(playing is not None)
-        self.now.toggled.connect(lambda on: self.count.setEnabled(not on))
+        self.now.toggled.connect(lambda on: self.count.setEnabled(not on or not play_now))
         self.now.setChecked(playing is not None and play_now)
         self.labels = QListWidget()
         for name in names:
@@ -137,14 +138,18 @@ class RenderDialog(QDialog):
         self.task.start()
 
     def jobs(self, names: list[str]) -> list[Job]:
-        """What to render: the pads' sounds as they play now, or `count` new ones each."""
+        """What to render: the locked pads' sounds as they play now (`count` new ones for a
+        pad that rolls fresh sounds), or `count` new ones each."""
         if not self.now.isChecked() or self.playing is None:
             return plan(self.preset, self.count.value(), seed=0, names=names)
         slots = [self.labels.item(i).text() for i in range(self.labels.count())]
         jobs = []
         for name in names:
-            z, seed = self.playing(slots.index(name))
-            jobs.append(Job(slots.index(name), name, seed, z))
+            now = self.playing(slots.index(name))
+            if now is None:
+                jobs += plan(self.preset, self.count.value(), seed=0, names=[name])
+            else:
+                jobs.append(Job(slots.index(name), name, now[1], now[0]))
         return jobs
 
     def cancel(self) -> None:

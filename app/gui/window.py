@@ -111,7 +111,7 @@ def evaluation_lines(evaluation: object) -> list[str]:
         figures.append(f"class accuracy {accuracy['mean']:.2f}")
     keys = evaluation.get("key_identity")
     if isinstance(keys, dict) and isinstance(keys.get("percussion_mean"), int | float):
-        real = next(iter(keys.get("real", {}).values()), {}).get("percussion_mean")
+        real = next(iter((keys.get("real") or {}).values()), {}).get("percussion_mean")
         real = f"{real:.2f}" if isinstance(real, int | float) else "-"
         figures.append(f"percussion keys heard right {keys['percussion_mean']:.2f} (real {real})")
     if not figures:
@@ -592,8 +592,9 @@ class MainWindow(QMainWindow):
             return None
         folder = self.settings.value("render_dir", str(Path.home() / "ganpad-samples"))
         engine = self.engine
+        one_timbre = engine.timbre() is not None
         dialog = RenderDialog(engine.preset, engine.keymap.names, folder, self,
-                              engine.bank.draw, play_now=engine.timbre() is not None)  # fmt: skip
+                              engine.bank.current, play_now=one_timbre)  # fmt: skip
         dialog.finished_files.connect(
             lambda files: self.settings.setValue("render_dir", dialog.folder.text())
         )

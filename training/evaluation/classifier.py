@@ -80,7 +80,7 @@ def load_classifier(path: Path = WEIGHTS, n_classes: int = len(DRUM_CLASSES)) ->
     try:
         model.load_state_dict(load_file(str(path)))
     except Exception as exc:  # noqa: BLE001  (safetensors' errors are plain Exceptions)
-        raise RuntimeError(f"{path}: cannot load the drum classifier: {exc}") from exc
+        raise RuntimeError(f"{path}: cannot load the classifier: {exc}") from exc
     return model.eval()
 
 

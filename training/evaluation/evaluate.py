@@ -431,11 +431,15 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
             except (EvalError, ValueError) as exc:  # the rest of the report still stands
                 report["warnings"].append(f"no timbre across the keyboard for {target}: {exc}")
         if _generates(target) and program_judge.PROGRAM_WEIGHTS.is_file():
-            report["program_identity"] = program_figures(target, seed)
+            try:
+                report["program_identity"] = program_figures(target, seed)
+            except EvalError as exc:  # the rest of the report still stands
+                report["warnings"].append(f"no program up the keyboard for {target}: {exc}")
     elif generated.labels and _generates(target):
         report["flatness"] = metal_flatness(target, folder, n, seed, cache_dir)
-        if key_judge.JUDGE_WEIGHTS.is_file():
-            report["key_identity"] = key_figures(target, seed)
+        keys = key_figures(target, seed) if key_judge.JUDGE_WEIGHTS.is_file() else {}
+        if keys.get("per_key"):  # labels that name no drum class play no GM key
+            report["key_identity"] = keys
     if other is not None:
         report["paired"] = {"against": against, "n": len(other.audio)}
         report["paired"] |= paired_kid(matched.audio, other.audio, real, model)
@@ -469,6 +473,8 @@ def program_figures(target: str, seed: int = 0) -> dict:
     """How often a notes generator's latent stays one instrument up the keyboard
     (`program_judge`), beside real instruments of a source the judge never heard (its card)."""
     play, classes, latent, rate = _player(target)
+    if sum(str(p) in classes for p in timbre.PITCHES) < 3:
+        raise EvalError(f"{target} plays under 3 of MIDI {', '.join(map(str, timbre.PITCHES))}")
     figures = program_judge.generated_identity(play, classes, latent, lambda a: fit(a, rate),
                                                seed=seed)  # fmt: skip
     card = json.loads(program_judge.PROGRAM_CARD.read_text(encoding="utf-8"))
@@ -664,7 +670,8 @@ def _key_lines(keys: dict | None) -> list[str]:
         return []
     real = "; ".join(f"{name}: {f['mean']}, percussion keys {f['percussion_mean']}"
                      for name, f in keys["real"].items())  # fmt: skip
-    wrong = [f"{k} {g}" for k, g in keys["heard_most"].items() if g != key_judge.KEY_GROUP[k]]
+    wrong = [f"{k} {g}" for k, g in keys["heard_most"].items()
+             if g != key_judge.KEY_GROUP[int(k)]]  # fmt: skip
     return ["", f"Per-key identity (the GM key judge, {keys['clips_per_key']} clips a key, "
             f"asked group heard): {keys['mean']} over the keys, {keys['percussion_mean']} over "
             f"the percussion keys; real kits the judge never heard: {real}. Keys heard most "

@@ -100,7 +100,7 @@ def key_identity(play: Callable[[np.ndarray, np.ndarray], np.ndarray], names: Se
     judge = judge or load_judge()
     rng = np.random.default_rng(seed)
     right: dict[int, float] = {}
-    heard: dict[int, str] = {}
+    heard: dict[str, str] = {}
     for key in sorted(KEY_GROUP):
         label = label_for_key(key, names, gm_notes)
         if label < 0:
@@ -109,7 +109,7 @@ def key_identity(play: Callable[[np.ndarray, np.ndarray], np.ndarray], names: Se
         probs, _ = predict(judge, fit(play(z, np.full(per_key, label, np.int64))))
         votes = np.bincount(probs.argmax(1), minlength=len(GROUPS))
         right[key] = float(votes[GROUPS.index(KEY_GROUP[key])] / per_key)
-        heard[key] = GROUPS[int(votes.argmax())]
+        heard[str(key)] = GROUPS[int(votes.argmax())]
     return _summary(right) | {"heard_most": heard, "clips_per_key": per_key}
 
 
@@ -125,7 +125,7 @@ def _summary(right: dict[int, float]) -> dict:
     """Per-key shares heard right, their mean, and their mean over the percussion keys."""
     percussion = [right[k] for k in PERCUSSION_KEYS if k in right]
     return {
-        "per_key": {k: round(v, 4) for k, v in right.items()},
+        "per_key": {str(k): round(v, 4) for k, v in right.items()},  # as JSON keeps them
         "mean": round(float(np.mean(list(right.values()))), 4) if right else None,
         "percussion_mean": round(float(np.mean(percussion)), 4) if percussion else None,
     }
