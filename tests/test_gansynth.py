@@ -11,7 +11,7 @@ from conftest import train_notes
 from ganpad.app.clip import finish_clip
 from ganpad.app.engine import Engine
 from ganpad.app.latents import latent_for_seed
-from ganpad.presets import load_preset
+from ganpad.presets import DEFAULT_NOTES_PRESET, find_preset, load_preset
 from ganpad.training.config import ModelConfig
 from ganpad.training.models import build_models, check_config
 from ganpad.training.models.gansynth import minibatch_stddev, pixel_norm
@@ -132,6 +132,40 @@ def test_a_notes_engine_opens_with_one_timbre_on_every_key(tiny_notes, tiny_pres
     finally:
         for e in [*engines, drums]:
             e.close()
+
+
+def _played(engine: Engine, note: int, hold_s: float, after_s: float) -> np.ndarray:
+    """The engine's left channel: `note` held `hold_s`, then released, then `after_s`."""
+    engine.note_on(note, 100)
+    frames = [int(hold_s * engine.rate), int(after_s * engine.rate)]
+    out = np.zeros((sum(frames), 2), np.float32)
+    for start in range(0, sum(frames), 128):
+        if start == frames[0] // 128 * 128:
+            engine.note_off(note)
+        engine.mixer.process(out[start : start + 128])
+    return out[:, 0]
+
+
+def test_a_note_held_past_its_end_or_let_go_early_never_clicks():
+    """The shipped notes, played by the engine: held past the clip's end, the note has faded
+    before it stops; let go early, the 60 ms release steps no further from one sample to the
+    next than the note did just before (a click is a jump far above its neighbours)."""
+    preset = find_preset(DEFAULT_NOTES_PRESET)
+    engine = Engine(preset, variations=1, seed=3)
+    try:
+        engine.start(timeout=60)
+        clip_s = preset.samples / preset.sample_rate
+        held = _played(engine, 60, clip_s + 0.3, 0.1)
+        early = _played(engine, 67, 0.3, 0.3)
+    finally:
+        engine.close()
+    for audio, edge_s in ((held, clip_s), (early, 0.3)):
+        edge, ms = int(edge_s * engine.rate), engine.rate // 1000
+        before = np.abs(np.diff(audio[edge - 20 * ms : edge])).max()
+        after = np.abs(np.diff(audio[edge - ms : edge + 100 * ms])).max()
+        assert after <= 1.5 * before + 1e-5, (edge_s, before, after)
+        assert np.abs(audio[edge + 100 * ms :]).max() < 1e-4  # silent from 0.1 s on
+    assert np.abs(early[: 300 * ms]).max() > 0.05  # it did play
 
 
 def test_engine_plays_midi_pitches_and_honours_note_off(tiny_notes):

@@ -255,6 +255,7 @@ def test_notes_preset_plays_from_a_keyboard_and_releases_on_let_go(qtbot, notes_
     assert isinstance(win.instrument, Keyboard)
     assert sorted(win.instrument.pads) == [60, 61, 62, 63, 64]
     key = win.instrument.pads[62]
+    assert key.text() == "D4\n62"  # a key's name and note, no computer-key brackets
     slot = win.engine.keymap.slot_for(62)
     assert win.engine.keymap.names[slot] == "62"
     qtbot.mousePress(key, Qt.LeftButton)

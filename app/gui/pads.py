@@ -31,7 +31,7 @@ class Pad(QPushButton):
     drag_requested = Signal(int)
 
     def __init__(self, note: int, label: str, key: str, playable: bool):
-        super().__init__(f"{label}\n[{key.upper()}]  {note}")
+        super().__init__(f"{label}\n[{key.upper()}]  {note}" if key else f"{label}\n{note}")
         self.note = note
         self.playable = playable
         self.setMinimumSize(110, 70)

@@ -18,32 +18,24 @@ import numpy as np
 
 from ganpad.audio import load_mono
 from ganpad.training.data.ingest import ClipSet, IngestReport
+from ganpad.training.evaluation import classifier as cnn
 from ganpad.training.evaluation import timbre
-from ganpad.training.evaluation.classifier import (
-    ASSET_DIR,
-    CLIP,
-    RATE,
-    DrumClassifier,
-    TrainedClassifier,
-    load_classifier,
-    predict,
-    train_classifier,
-)
+from ganpad.training.evaluation.classifier import DrumClassifier, TrainedClassifier
 
-PROGRAM_WEIGHTS = ASSET_DIR / "program_judge.safetensors"
-PROGRAM_CARD = ASSET_DIR / "program_judge.json"
+PROGRAM_WEIGHTS = cnn.ASSET_DIR / "program_judge.safetensors"
+PROGRAM_CARD = cnn.ASSET_DIR / "program_judge.json"
 # Piano, electric piano, mallets, organ, guitar, bass, strings, brass, wind: #29's families.
 PROGRAMS = {0: "piano", 4: "electric_piano", 11: "vibraphone", 16: "organ", 24: "nylon_guitar",
             32: "acoustic_bass", 48: "strings", 56: "trumpet", 73: "flute"}  # fmt: skip
 NAMES = tuple(PROGRAMS.values())
 TRAIN_VELOCITIES = (70, 110)  # heldout-notes holds velocity 90
 TEST_VELOCITY = 90
-PITCHES = tuple(range(36, 85, 2))
+PITCHES = tuple(range(36, 85, 2))  # the notes it learns and is tested on (latents: timbre.PITCHES)
 
 
 def _clip(audio: np.ndarray) -> np.ndarray:
-    out = np.zeros(CLIP, np.float32)
-    out[: min(CLIP, len(audio))] = audio[:CLIP]
+    out = np.zeros(cnn.CLIP, np.float32)
+    out[: min(cnn.CLIP, len(audio))] = audio[: cnn.CLIP]
     return out
 
 
@@ -53,7 +45,7 @@ def load_notes(folder: str | Path) -> ClipSet:
     folder = Path(folder)
     notes = json.loads((folder / "notes.json").read_text(encoding="utf-8"))["notes"]
     notes = [n for n in notes if n["program"] in PROGRAMS]
-    audio = np.stack([_clip(load_mono(folder / n["file"], RATE)) for n in notes])
+    audio = np.stack([_clip(load_mono(folder / n["file"], cnn.RATE)) for n in notes])
     labels = np.array([list(PROGRAMS).index(n["program"]) for n in notes], np.int64)
     report = IngestReport(root=str(folder), class_counts=dict(Counter(NAMES[i] for i in labels)))
     return ClipSet(audio, labels, NAMES, [n["file"] for n in notes], report,
@@ -65,12 +57,12 @@ def train_program_judge(train: str | Path, tests: dict[str, str | Path], epochs:
     """A judge trained on the note set `train`, tested on each of `tests`; with how often
     each test source's instruments keep one program up the keyboard (`locked_identity`)."""
     held = {name: load_notes(path) for name, path in tests.items()}
-    result = train_classifier(load_notes(train), held, epochs=epochs)
+    result = cnn.train_classifier(load_notes(train), held, epochs=epochs)
     return result, {name: real_identity(result.model, clips) for name, clips in held.items()}
 
 
 def load_program_judge() -> DrumClassifier:
-    return load_classifier(PROGRAM_WEIGHTS, len(NAMES))
+    return cnn.load_classifier(PROGRAM_WEIGHTS, len(NAMES))
 
 
 def locked_identity(clips: np.ndarray, judge: DrumClassifier,
@@ -80,7 +72,9 @@ def locked_identity(clips: np.ndarray, judge: DrumClassifier,
     pitch, the programs heard most, and (given each row's program index `asked`) the share
     heard as their own program that way."""
     rows, pitches = clips.shape[:2]
-    heard = predict(judge, clips.reshape(rows * pitches, -1))[0].argmax(1).reshape(rows, pitches)
+    heard = (
+        cnn.predict(judge, clips.reshape(rows * pitches, -1))[0].argmax(1).reshape(rows, pitches)
+    )
     return kept_programs(heard, asked)
 
 
