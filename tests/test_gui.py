@@ -237,6 +237,7 @@ def test_preset_panel_shows_the_headline_figures_and_their_reference():
     assert "evaluation against heldout-notes" in notes
     assert "pitch accuracy 1 (real 1, baseline 1)" in notes
     assert "log-mel FD 84.4 (real 59.7, baseline 1469)" in notes
+    assert "locked latents that stay one instrument 0.55 (real 0.89)" in notes
     assert "IS " not in notes and "evaluation:" not in notes + drums
 
 

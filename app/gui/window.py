@@ -109,11 +109,10 @@ def evaluation_lines(evaluation: object) -> list[str]:
     accuracy = evaluation.get("class_accuracy")
     if isinstance(accuracy, dict) and isinstance(accuracy.get("mean"), int | float):
         figures.append(f"class accuracy {accuracy['mean']:.2f}")
-    keys = evaluation.get("key_identity")
-    if isinstance(keys, dict) and isinstance(keys.get("percussion_mean"), int | float):
-        real = next(iter((keys.get("real") or {}).values()), {}).get("percussion_mean")
-        real = f"{real:.2f}" if isinstance(real, int | float) else "-"
-        figures.append(f"percussion keys heard right {keys['percussion_mean']:.2f} (real {real})")
+    figures += _beside_real(evaluation, "key_identity", "percussion_mean",
+                            "percussion keys heard right")  # fmt: skip
+    figures += _beside_real(evaluation, "program_identity", "kept",
+                            "locked latents that stay one instrument")  # fmt: skip
     if not figures:
         return []
     reference = evaluation.get("reference")
@@ -122,6 +121,16 @@ def evaluation_lines(evaluation: object) -> list[str]:
     n = evaluation.get("n")
     against = f"evaluation against {reference or 'real clips'}" + (f", {n} clips" if n else "")
     return [f"{against}:", *figures]
+
+
+def _beside_real(evaluation: dict, name: str, field: str, text: str) -> list[str]:
+    """A judge's figure for the preset beside the real source's, where both were recorded."""
+    judged = evaluation.get(name)
+    if not isinstance(judged, dict) or not isinstance(judged.get(field), int | float):
+        return []
+    real = next(iter((judged.get("real") or {}).values()), {}).get(field)
+    real = f"{real:.2f}" if isinstance(real, int | float) else "-"
+    return [f"{text} {judged[field]:.2f} (real {real})"]
 
 
 def _figure(label: str, metric: object) -> str:
