@@ -17,7 +17,7 @@ import numpy as np
 from ganpad.app.clip import finish_clip
 from ganpad.app.heap import trim_heap
 from ganpad.app.keymap import KeyMap
-from ganpad.app.latents import FRESH, LatentBank, latent_for_seed, slerp
+from ganpad.app.latents import FRESH, LatentBank, latent_for_seed
 from ganpad.app.mixer import ALL_OFF, INVALIDATE, NOTE_OFF, NOTE_ON, Mixer, MixerConfig
 from ganpad.app.portaudio import portaudio, release_portaudio, track
 from ganpad.app.voice_pool import VoicePool
@@ -220,10 +220,7 @@ class Engine:
             return z, str(seed)
         state = self.bank.slots[slot]
         if state.locked and state.seed == seed and state.morph_to != FRESH and state.amount > 0:
-            size = self.preset.latent
-            z = slerp(latent_for_seed(seed, size), latent_for_seed(state.morph_to, size),
-                      state.amount)  # fmt: skip
-            return z, f"{seed}-{state.morph_to}-{state.amount:.3f}"
+            return self.bank.locked_latent(state), f"{seed}-{state.morph_to}-{state.amount:.3f}"
         return latent_for_seed(seed, self.preset.latent), str(seed)
 
     def render_latent(self, slot: int, z: np.ndarray) -> np.ndarray:

@@ -59,10 +59,14 @@ class LatentBank:
         if not state.locked:
             seed = self.new_seed()
             return latent_for_seed(seed, self.size), seed
+        return self.locked_latent(state), state.seed
+
+    def locked_latent(self, state: SlotLatent) -> np.ndarray:
+        """The latent a locked slot plays: its seed's, or the morph between two seeds."""
         z = latent_for_seed(state.seed, self.size)
         if state.morph_to != FRESH and state.amount > 0:
             z = slerp(z, latent_for_seed(state.morph_to, self.size), state.amount)
-        return z, state.seed
+        return z
 
     def current(self, slot: int) -> tuple[np.ndarray, int] | None:
         """(latent, seed) a locked slot plays, drawing nothing; None for a slot that rolls
@@ -70,12 +74,12 @@ class LatentBank:
         state = self.slots[slot]
         if slot in self.cycles or not state.locked:
             return None
-        z = latent_for_seed(state.seed, self.size)
         if state.morph_to == FRESH or state.amount <= 0:
-            return z, state.seed
-        z = slerp(z, latent_for_seed(state.morph_to, self.size), state.amount)
+            return self.locked_latent(state), state.seed
         words = [state.seed, state.morph_to, round(state.amount * 1000)]
-        return z, int(np.random.SeedSequence(words).generate_state(1)[0] >> 1)
+        return self.locked_latent(state), int(
+            np.random.SeedSequence(words).generate_state(1)[0] >> 1
+        )
 
     def cycle(self, slot: int, sounds: list[tuple[np.ndarray, int]]) -> None:
         """Play these (latent, seed) pairs in turn on the slot, as a sampler's round robins."""
