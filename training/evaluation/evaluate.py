@@ -172,7 +172,7 @@ def load_target(target: str, n: int, seed: int, cache_dir: str = "",
         if native:
             return load_real(target, cache_dir, rate=NATIVE_RATE, samples=NATIVE_SAMPLES)
         return load_real(target, cache_dir)
-    if not is_preset_name(target) and (Path(target) / "checkpoints").is_dir():
+    if _is_run(target):
         return generate_run(Path(target), n, seed, mix, native)
     return generate_preset(target, n, seed, mix, native)
 
@@ -337,7 +337,7 @@ def _player(target: str) -> tuple:
     or a run's EMA generator."""
     from ganpad.presets import find_preset
 
-    if is_preset_name(target) or not (Path(target) / "checkpoints").is_dir():
+    if not _is_run(target):
         preset = find_preset(target)
         session = preset.session()
         names = [c.name for c in preset.labels]
@@ -489,7 +489,7 @@ def key_figures(target: str, seed: int = 0) -> dict:
 
     play, names, latent, rate = _player(target)
     gm_notes = {}
-    if is_preset_name(target) or not (Path(target) / "checkpoints").is_dir():
+    if not _is_run(target):
         gm_notes = {label.name: label.gm_notes for label in find_preset(target).labels}
     figures = key_judge.key_identity(play, names, gm_notes, latent, lambda a: fit(a, rate),
                                      seed=seed)  # fmt: skip
@@ -527,7 +527,7 @@ def generator_rate(target: str) -> int:
     """The sample rate a run or a preset generates at."""
     from ganpad.presets import find_preset
 
-    if not is_preset_name(target) and (Path(target) / "checkpoints").is_dir():
+    if _is_run(target):
         ckpt = checkpoint.latest(Path(target))
         if ckpt is None:
             raise EvalError(f"{target}: no checkpoint to evaluate")
@@ -549,7 +549,7 @@ def _trained_kits(target: str) -> list[str]:
     if not _generates(target):
         return []
     run = Path(target)
-    if not is_preset_name(target) and (run / "checkpoints").is_dir():
+    if _is_run(target):
         training = {"data": _json_or_none(run / DATA_REPORT),
                     "started_from": _json_or_none(run / STARTED_FROM)}  # fmt: skip
     else:
@@ -569,6 +569,12 @@ def _json_or_none(path: Path) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+def _is_run(target: str) -> bool:
+    """Whether a generator target is a training run (its EMA generator) rather than a preset;
+    a preset's name wins over a folder of that name."""
+    return not is_preset_name(target) and (Path(target) / "checkpoints").is_dir()
 
 
 def _generates(target: str) -> bool:
