@@ -6,11 +6,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ganpad.drums import GM_NOTE_CLASS
+from ganpad.drums import GM_NOTE_CLASS, label_class
 from ganpad.presets import Preset
 
 # Any hi-hat hit silences a ringing open hat, as on a real stand.
 CHOKE_GROUPS = {"closed_hat": 1, "open_hat": 1}
+
+
+def choke_group_of(label: str) -> int:
+    """The choke group of a label (a class, or a GM key's label by its class); 0 for none."""
+    return CHOKE_GROUPS.get(label_class(label), 0)
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,18 @@ class KeyMap:
             for note, cls_name in GM_NOTE_CLASS.items():
                 if note_slot[note] < 0 and cls_name in index:
                     note_slot[note] = index[cls_name]
-        chokes = np.array([CHOKE_GROUPS.get(n, 0) for n in names], np.int64)
+        chokes = np.array([choke_group_of(n) for n in names], np.int64)
         return cls(names, np.arange(len(names), dtype=np.int64), note_slot, chokes)
+
+    def played_slots(self) -> list[int]:
+        """The slots some MIDI note plays (a drums preset with a label per GM key does not
+        play a class whose keys all have their own)."""
+        return sorted(set(self.note_slot[self.note_slot >= 0].tolist()))
+
+    def played_labels(self) -> list[bool]:
+        """For each slot, whether some MIDI note plays it."""
+        played = set(self.played_slots())
+        return [slot in played for slot in range(self.slots)]
 
     def slot_for(self, name_or_note: str | int) -> int:
         if isinstance(name_or_note, int):

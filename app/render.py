@@ -62,7 +62,7 @@ def plan(preset: Preset, count: int, seed: int, names: list[str] | None = None,
     if seed < 0:
         raise RenderError(f"seed {seed} (must be 0 or more)")
     keymap = KeyMap.for_preset(preset)
-    slots = list(range(keymap.slots))
+    slots = keymap.played_slots()
     if names:
         unknown = [n for n in names if n not in keymap.names]
         if unknown:

@@ -151,6 +151,26 @@ GM_NOTE_NAMES: dict[int, str] = {
     80: "Mute Triangle", 81: "Open Triangle",
 }  # fmt: skip
 
+# A drums preset where every GM key is its own instrument speaks these labels: the classes
+# first (clips no name gives a key to, and the keys nothing trained), then one label per key.
+KEY_LABELS: dict[int, str] = {
+    key: re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") for key, name in GM_NOTE_NAMES.items()
+}
+KEYED_LABELS: tuple[str, ...] = DRUM_CLASSES + tuple(KEY_LABELS.values())
+_LABEL_KEYS = {name: key for key, name in KEY_LABELS.items()}
+
+
+def label_key(name: str) -> int | None:
+    """The GM key a key label ("cowbell") stands for; None for a class or any other label."""
+    return _LABEL_KEYS.get(name)
+
+
+def label_class(name: str) -> str:
+    """The drum class of a label: a key label's class, any other label itself."""
+    key = _LABEL_KEYS.get(name)
+    return name if key is None else GM_NOTE_CLASS[key]
+
+
 # A 4x4 pad grid, top row first, as on most drum machines (kick bottom left).
 PAD_GRID: tuple[tuple[int, ...], ...] = (
     (49, 57, 51, 56),

@@ -35,6 +35,7 @@ def record_evaluation(preset_dir: Path, report: dict) -> None:
         "timbre_spread",
         "keyboard_timbre",
         "flatness",
+        "crash_ring",
         "key_identity",
         "program_identity",
         "paired",

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 
 from ganpad import __version__
 from ganpad.atomic import atomic_dir, atomic_path, atomic_write_text
-from ganpad.drums import CLASS_GM_NOTES
+from ganpad.drums import CLASS_GM_NOTES, DRUM_CLASSES, KEY_LABELS
 from ganpad.export import parity
 from ganpad.export.graph import ContractGenerator, export_onnx
 from ganpad.export.polyphase import rewrite
@@ -203,12 +203,9 @@ def _preset_json(run: LoadedRun, name: str, options: ExportOptions, report: Expo
             f"--kind notes needs a model conditioned on pitch; this run has data.labels = "
             f"{cfg.data.labels!r}, model.conditional = {conditional}"
         )
+    notes = _key_notes(run) if cfg.model.keys else CLASS_GM_NOTES
     labels = [
-        {
-            "index": i,
-            "name": c,
-            "gm_notes": [int(c)] if pitched else list(CLASS_GM_NOTES.get(c, ())),
-        }
+        {"index": i, "name": c, "gm_notes": [int(c)] if pitched else list(notes.get(c, ()))}
         for i, c in enumerate(run.classes if conditional else [])
     ]
     pitches = [int(c) for c in run.classes] if pitched else []
@@ -237,6 +234,23 @@ def _preset_json(run: LoadedRun, name: str, options: ExportOptions, report: Expo
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "ganpad_version": __version__,
     }
+
+
+def _key_notes(run: LoadedRun) -> dict[str, tuple[int, ...]]:
+    """A label per GM key (model.keys): each key its own label where the run had clips of it
+    or the preset it fine-tuned played it so; a key with neither plays its class's label,
+    which learnt from every clip of the class."""
+    data = _read_json(run.run_dir / DATA_REPORT) if run.run_dir else None
+    if not isinstance(data, dict) or not isinstance(data.get("key_counts"), dict):
+        raise ExportError(f"{run.run_dir}: no {DATA_REPORT} with the clips per GM key, so which "
+                          "keys the model learnt is unknown")  # fmt: skip
+    trained = {int(k) for k, n in data["key_counts"].items() if n}
+    lineage = _read_json(run.run_dir / STARTED_FROM) or {}
+    trained |= {int(k) for k in lineage.get("keys", []) if int(k) in KEY_LABELS}
+    notes = {KEY_LABELS[k]: (k,) for k in sorted(trained)}
+    for cls in DRUM_CLASSES:
+        notes[cls] = tuple(k for k in CLASS_GM_NOTES[cls] if k not in trained)
+    return notes
 
 
 def _read_json(path: Path) -> Any:

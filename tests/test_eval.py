@@ -277,13 +277,23 @@ def test_band_flatness_tells_noise_from_lines_and_starts_at_the_onset():
 def test_metal_flatness_puts_real_cymbals_under_noise(gmrock, clip_cache):
     from ganpad.training.evaluation.evaluate import metal_flatness
 
-    report = metal_flatness("drums-drumsynth-44k", str(gmrock), 48, 0, str(clip_cache))
-    assert set(report) == {"cymbal", "open_hat", "percussion"}
+    report = metal_flatness("drums-drumsynth-44k", str(gmrock), 0, str(clip_cache))
+    assert set(report) == {"cymbal", "open_hat", "tonal_percussion"}
     cymbal = report["cymbal"]
     assert cymbal["real"] < 0.2 < 0.5 < cymbal["baseline"]  # recorded cymbals draw lines
-    assert 0 < cymbal["generated"] < 0.6 and cymbal["clips"]["generated"] == 16
+    assert 0 < cymbal["generated"] < 0.6 and cymbal["clips"]["generated"] == 7 * 14
+    assert cymbal["clips"]["real"] == 25  # GMRockKit: crash, two rides, ride bell, splash
     lo, hi = cymbal["ci95"]["real"]
     assert lo <= cymbal["real"] <= hi
+
+
+def test_crash_ring_measures_real_crashes_uncut_and_ours_at_their_length(gmrock, clip_cache):
+    from ganpad.training.evaluation.evaluate import crash_ring
+
+    ring = crash_ring("drums-drumsynth-44k", str(gmrock), 0, str(clip_cache))
+    assert ring["clips"] == {"generated": 64, "real": 5, "baseline": 32}
+    assert ring["generated"] <= ring["generated_clip_s"] == pytest.approx(1.022, abs=1e-3)
+    assert ring["real"] > 1.5  # a recorded crash rings on past our clips' end
 
 
 def test_kits_of_the_reference_or_its_soundfont_family_are_found_in_training_data(tmp_path):

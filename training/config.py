@@ -30,7 +30,9 @@ class DataConfig:
     min_ms: float = 5.0  # shorter clips are skipped as too short
     cache_dir: str = ""  # "" -> the user cache folder
     exclude_kits: list[str] = field(default_factory=list)  # Hydrogen kit names held out
-    labels: str = "drums"  # drums (kit xml, names) | pitch (notes.json, note names, or YIN)
+    # drums (kit xml, names) | drum-keys (the same, plus the GM key names give) | pitch
+    # (notes.json, note names, or YIN)
+    labels: str = "drums"
     # drums: a clip nothing names is labelled by the drum classifier and left out of training
     # (listed as "unsure") below this softmax probability. 0.6 measured on 431 held-out real
     # hits (GMRockKit, TR808EmulationKit, TimGM6mb kits): 0.5 -> 0.6 drops as many wrong labels
@@ -67,6 +69,9 @@ class ModelConfig:
     synth_fine_bands: int = 128  # drumsynth: linear bands of the components' spectra
     encoder: bool = False  # drumsynth/notesynth: train as a VAE-GAN (an encoder, resynthesis)
     synth_critic: str = "multiview"  # drumsynth/notesynth: multiview | crops (MPD + MB-STFT)
+    # drumsynth: labels are core.drums.KEYED_LABELS (data.labels = "drum-keys"), each read as
+    # a class one-hot beside a GM key one-hot (all zero for a class label)
+    keys: bool = False
 
 
 @dataclass

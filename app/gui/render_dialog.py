@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ganpad.app.gui.pads import drag_file
 from ganpad.app.gui.tasks import Task
+from ganpad.app.keymap import KeyMap
 from ganpad.app.render import Job, plan, render
 from ganpad.presets import Preset
 
@@ -61,8 +62,10 @@ class RenderDialog(QDialog):
         self.now.setEnabled(playing is not None)
         self.now.toggled.connect(lambda on: self.count.setEnabled(not on or not play_now))
         self.now.setChecked(playing is not None and play_now)
-        self.labels = QListWidget()
-        for name in names:
+        self.slots = names
+        self.labels = QListWidget()  # what some key plays (not a class all its keys have left)
+        played = KeyMap.for_preset(preset).played_labels()
+        for name in (n for n, on in zip(names, played, strict=True) if on):
             item = QListWidgetItem(name)
             item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
             item.setCheckState(Qt.Checked)
@@ -142,14 +145,13 @@ class RenderDialog(QDialog):
         pad that rolls fresh sounds), or `count` new ones each."""
         if not self.now.isChecked() or self.playing is None:
             return plan(self.preset, self.count.value(), seed=0, names=names)
-        slots = [self.labels.item(i).text() for i in range(self.labels.count())]
         jobs = []
         for name in names:
-            now = self.playing(slots.index(name))
+            now = self.playing(self.slots.index(name))
             if now is None:
                 jobs += plan(self.preset, self.count.value(), seed=0, names=[name])
             else:
-                jobs.append(Job(slots.index(name), name, now[1], now[0]))
+                jobs.append(Job(self.slots.index(name), name, now[1], now[0]))
         return jobs
 
     def cancel(self) -> None:

@@ -113,6 +113,11 @@ def evaluation_lines(evaluation: object) -> list[str]:
                             "percussion keys heard right")  # fmt: skip
     figures += _beside_real(evaluation, "program_identity", "kept",
                             "locked latents that stay one instrument")  # fmt: skip
+    ring = evaluation.get("crash_ring")
+    if isinstance(ring, dict) and all(
+        isinstance(ring.get(k), int | float) for k in ("generated", "real")
+    ):
+        figures.append(f"crashes ring {ring['generated']:.2f} s (real {ring['real']:.2f} s)")
     if not figures:
         return []
     reference = evaluation.get("reference")

@@ -24,13 +24,27 @@ import platformdirs
 
 from ganpad.atomic import atomic_path, atomic_write_text
 from ganpad.audio import AudioError, is_audio_file, load_mono
-from ganpad.drums import DRUM_CLASSES, GM_NOTE_CLASS, GM_NOTE_NAMES, classify_name, key_for_name
+from ganpad.drums import (
+    DRUM_CLASSES,
+    GM_NOTE_CLASS,
+    GM_NOTE_NAMES,
+    KEY_LABELS,
+    KEYED_LABELS,
+    classify_name,
+    key_for_name,
+    label_class,
+    label_key,
+)
 from ganpad.training.config import DataConfig
 from ganpad.training.data.drumkit import KIT_FILE, read_kit
 from ganpad.training.data.pitch_labels import pitch_label, pitches_from_index
 from ganpad.training.evaluation.diagnostics import decay_time
 
 CACHE_VERSION = 1
+# drums: the 8 classes; drum-keys: the classes and every GM key (core.drums.KEYED_LABELS);
+# pitch: MIDI notes
+DRUM_SCHEMES = ("drums", "drum-keys")
+LABEL_SCHEMES = (*DRUM_SCHEMES, "pitch")
 LABELS_FILE = "ganpad-labels.json"  # beside the pack: relative path -> class, wins over all
 # Files that live beside samples and are not meant as audio; anything else unknown is reported.
 _NOT_SAMPLES = {".xml", ".h2song", ".txt", ".md", ".pdf", ".png", ".jpg", ".jpeg", ".json"}
@@ -91,7 +105,8 @@ class IngestReport:
         lines = [f"{self.clips} clips from {self.root}"]
         if self.kits:
             lines.append(f"kits: {', '.join(self.kits)}")
-        lines += [f"  {cls:<11} {n:5d}" for cls, n in self.class_counts.items()]
+        width = max((len(c) for c in self.class_counts), default=0)
+        lines += [f"  {cls:<{width}} {n:5d}" for cls, n in self.class_counts.items()]
         if self.corrected:
             lines.append(f"  ({self.corrected} labelled by {self.labels_file})")
         if self.unlabelled:
@@ -197,7 +212,8 @@ def labels_file_for(root: Path) -> Path:
 
 
 def read_corrections(root: Path) -> dict[str, str]:
-    """The pack's LABELS_FILE as {relative path with /: drum class}; {} when there is none."""
+    """The pack's LABELS_FILE as {relative path with /: drum class or GM key label}; {} when
+    there is none."""
     path = labels_file_for(root)
     if not path.exists():
         return {}
@@ -208,9 +224,10 @@ def read_corrections(root: Path) -> dict[str, str]:
     if not isinstance(raw, dict):
         raise ValueError(f'{path}: expected an object {{"relative/path.wav": "class", ...}}')
     for key, label in raw.items():
-        if label not in DRUM_CLASSES:
+        if label not in KEYED_LABELS:
             raise ValueError(f"{path}: {key!r}: {label!r} is not a drum class "
-                             f"({', '.join(DRUM_CLASSES)})")  # fmt: skip
+                             f"({', '.join(DRUM_CLASSES)}) nor a GM key's label "
+                             "(cowbell, open_hi_hat, ...)")  # fmt: skip
     corrections: dict[str, str] = {}
     for key, label in raw.items():
         norm = posixpath.normpath(key.replace("\\", "/"))
@@ -241,7 +258,10 @@ def _apply_corrections(sources: list[Source], root: Path, skipped: list[Skipped]
 
 
 def _relabelled(source: Source, label: str) -> Source:
-    """A source under the class LABELS_FILE gives it; its key kept only if of that class."""
+    """A source under the class or GM key LABELS_FILE gives it; a class keeps the key its
+    names gave only if of that class."""
+    if label_key(label) is not None:
+        return replace(source, label=label_class(label), corrected=True, key=label_key(label))
     key = source.key if source.key is not None and GM_NOTE_CLASS[source.key] == label else None
     return replace(source, label=label, corrected=True, key=key)
 
@@ -376,7 +396,7 @@ def guess_labels(audio: np.ndarray, scheme: str = "drums") -> list[tuple[str, fl
     """(label, probability) for 16 kHz, 16384-sample clips in the run's drum label scheme."""
     # The hook for presets labelled by single GM keys: a key classifier (or the class narrowed
     # to a key) plugs in here under its own scheme; today every drum preset speaks classes.
-    if scheme != "drums":
+    if scheme not in DRUM_SCHEMES:  # drum-keys: a clip no name gives a key to trains its class
         raise ValueError(f"data.labels = {scheme!r}: no classifier labels unnamed clips for it")
     from ganpad.training.evaluation.classifier import most_likely  # it imports this module
 
@@ -437,6 +457,8 @@ def _label(
 
 def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
     """Ingest `cfg.path`; bad files are skipped and reported, never raised."""
+    if cfg.labels not in LABEL_SCHEMES:
+        raise ValueError(f"data.labels = {cfg.labels!r}; choose from {', '.join(LABEL_SCHEMES)}")
     if not 0.0 <= cfg.autolabel_min_confidence <= 1.0:
         raise ValueError(f"data.autolabel_min_confidence = {cfg.autolabel_min_confidence} "
                          "(a probability: 0 to 1)")  # fmt: skip
@@ -465,14 +487,17 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         labels.append(label)
         paths.append(str(source.path))
         keys.append(-1 if pitched or source.key is None or label != source.label else source.key)
-    if pitched:
+    if cfg.labels == "drum-keys":  # every GM key its own label; always the same 55 labels
+        labels = [KEY_LABELS[k] if k >= 0 else c for c, k in zip(labels, keys, strict=True)]
+        classes = KEYED_LABELS
+    elif pitched:
         classes = tuple(sorted(set(labels), key=int))
     else:
         classes = tuple(c for c in DRUM_CLASSES if c in set(labels))
     counts = Counter(labels)
     report = IngestReport(
         root=str(root),
-        class_counts={c: counts[c] for c in classes},
+        class_counts={c: counts[c] for c in classes if counts[c]},
         skipped=sorted(skipped, key=lambda s: s.path),
         unlabelled=len(unnamed),
         kits=sorted({s.kit for s in sources if s.kit}),

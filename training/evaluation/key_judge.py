@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganpad.drums import GM_NOTE_CLASS
+from ganpad.drums import GM_NOTE_CLASS, KEY_LABELS
 from ganpad.training.config import DataConfig
 from ganpad.training.data.ingest import ClipSet, load_clips
 from ganpad.training.evaluation.classifier import (
@@ -81,11 +81,14 @@ def load_judge() -> DrumClassifier:
 
 
 def label_for_key(key: int, names: Sequence[str], gm_notes: dict[str, Sequence[int]]) -> int:
-    """The label a generator plays for a GM key: one that claims the key, else the key's drum
-    class; -1 if it has neither."""
+    """The label a generator plays for a GM key, as the engine does: one that claims the key,
+    else the key's drum class; -1 if it has neither. A run (no GM notes until export) with a
+    label per key plays the key's own."""
     for i, name in enumerate(names):
         if key in gm_notes.get(name, ()):
             return i
+    if not any(gm_notes.values()) and KEY_LABELS.get(key) in names:
+        return list(names).index(KEY_LABELS[key])
     cls = GM_NOTE_CLASS.get(key)
     return names.index(cls) if cls in names else -1
 

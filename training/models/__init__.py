@@ -41,6 +41,10 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         _check_synth(cfg, slice_len)
     else:
         layout(slice_len)
+    if cfg.keys and (cfg.family != "drumsynth" or not cfg.conditional):
+        raise ValueError("model.keys gives a conditional drumsynth a label per GM key, not "
+                         f"{'a conditional' if cfg.conditional else 'an unconditional'} "
+                         f"{cfg.family}")  # fmt: skip
     if cfg.c != 1:
         raise ValueError(f"model.c = {cfg.c}: the data is mono, so every model takes 1 channel")
     if cfg.kernel % 2 == 0:

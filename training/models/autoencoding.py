@@ -16,6 +16,8 @@ time -> dense [2 x latent] (mean, log-variance); w = 8d, leaky ReLU 0.2 after ea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -71,9 +73,12 @@ class SynthGenerator(nn.Module):
         self.register_buffer("prior_chol", torch.eye(latent).repeat(labels, 1, 1))
 
     @torch.no_grad()
-    def fit_prior(self, audio: torch.Tensor, labels: torch.Tensor | None, batch: int = 64) -> None:
+    def fit_prior(self, audio: torch.Tensor, labels: torch.Tensor | None, batch: int = 64,
+                  keep: Sequence[bool] | None = None) -> None:  # fmt: skip
         """Fit each label's Gaussian to the encoder's latents of the training clips (after
         Ghosh et al. 2020: a deterministic-leaning autoencoder, then a density fitted ex post).
+        A label with no clips takes its group's clips (a key its class's), or keeps its
+        Gaussian where `keep` says it was learnt before (a fine-tune's preset knew it).
 
         Each covariance is shrunk towards its diagonal by L / (n + L) for n clips of a label in
         L dimensions, so a label with few clips still gets a usable Cholesky factor.
@@ -83,17 +88,30 @@ class SynthGenerator(nn.Module):
         codes = torch.cat([self.encoder(audio[i : i + batch])[0]
                            for i in range(0, len(audio), batch)])  # fmt: skip
         labels = torch.zeros(len(codes), dtype=torch.long) if labels is None else labels.cpu()
+        labels = labels.to(codes.device)
         latent = codes.shape[1]
-        for label in labels.unique().tolist():
-            x = codes[labels.to(codes.device) == label].double()
+        group = self.label_group().to(codes.device)
+        eye = torch.eye(latent, device=codes.device)
+        for label in range(len(self.prior_mean)):
+            x = codes[labels == label].double()
+            if not len(x) and keep is not None and keep[label]:
+                continue  # learnt before (a fine-tune's preset) and not in these clips
+            if not len(x):
+                x = codes[group[labels] == group[label]].double()
+            if not len(x):
+                continue
             mean = x.mean(0)
-            eye = torch.eye(latent, dtype=x.dtype, device=x.device)
-            cov = torch.cov(x.T) if len(x) > 1 else eye
+            cov = torch.cov(x.T) if len(x) > 1 else eye.double()
             shrink = latent / (len(x) + latent)
             cov = (1 - shrink) * cov + shrink * torch.diag(torch.diag(cov))
-            cov = cov + 1e-6 * eye
+            cov = cov + 1e-6 * eye.double()
             self.prior_mean[label] = mean.float()
             self.prior_chol[label] = torch.linalg.cholesky(cov).float()
+
+    def label_group(self) -> torch.Tensor:
+        """[labels]: the group whose clips a label with none of its own takes its prior from;
+        each label its own here (a keyed drumsynth groups keys by class)."""
+        return torch.arange(len(self.prior_mean))
 
     def from_prior(self, z: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
         """z ~ N(0, I) [B, latent] -> a latent where the label's training clips lie."""

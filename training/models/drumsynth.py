@@ -7,7 +7,7 @@ controls. It cannot make DC (a blocker at the end) or a fixed spectral comb (no 
 convolutions), and every hit ends (band gains on a decaying knot grid and a tail fade).
 
 Generator, for d (hidden width 32d), K bands, P partials, J knots
-z [latent] ++ one-hot class [C]
+z [latent] ++ one-hot class [C]  (model.keys: ++ GM key [47], 8 x one-hot, zero for a class)
 dense 32d, leaky ReLU 0.2  (x3)
   -> noise band gains        [K, J]   exp-sigmoid, band noise from a fixed bank mixed by z
   -> partial amplitudes      [P, J]   exp-sigmoid
@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganpad.drums import DRUM_CLASSES, KEY_LABELS, KEYED_LABELS, label_class, label_key
 from ganpad.training.config import ModelConfig
 from ganpad.training.models.autoencoding import SynthGenerator
 from ganpad.training.models.synthesis import (
@@ -50,7 +51,35 @@ from ganpad.training.models.synthesis import (
 )
 
 LOW_HZ = 30.0  # lowest partial frequency
+# A key's one-hot is this value, not 1: under Adam a weight moves about the learning rate a
+# step whatever its input, so the key weights (zero when a class preset is widened to keys,
+# beside class weights trained for thousands of steps) move the network this many times
+# faster (the equalised learning rate's trick). At 1, 300 steps at 2e-4 moved them 0.003.
+KEY_CODE = 8.0
 TOP_FRACTION = 0.45  # highest partial frequency, as a fraction of the rate
+
+
+def label_width(n_classes: int, keys: bool) -> int:
+    """How many numbers a label is to the control network."""
+    return len(DRUM_CLASSES) + len(KEY_LABELS) if keys else n_classes
+
+
+def label_codes(n_classes: int, keys: bool) -> torch.Tensor:
+    """Row i: what label i is to the network. A one-hot per label; with GM keys
+    (KEYED_LABELS), a class one-hot beside a key one-hot, so a key starts from its class and
+    clips that only have a class still teach every key of it."""
+    if not keys:
+        return torch.eye(max(n_classes, 1))
+    if n_classes != len(KEYED_LABELS):
+        raise ValueError(f"model.keys: the labels are the {len(KEYED_LABELS)} of "
+                         f"core.drums.KEYED_LABELS, not {n_classes}")  # fmt: skip
+    codes = torch.zeros(len(KEYED_LABELS), label_width(n_classes, keys))
+    for i, name in enumerate(KEYED_LABELS):
+        codes[i, DRUM_CLASSES.index(label_class(name))] = 1.0
+        key = label_key(name)
+        if key is not None:
+            codes[i, len(DRUM_CLASSES) + list(KEY_LABELS).index(key)] = KEY_CODE
+    return codes
 
 
 class DrumSynthGenerator(SynthGenerator):
@@ -61,13 +90,17 @@ class DrumSynthGenerator(SynthGenerator):
                 f"model.synth_noises = {cfg.synth_noises} needs a latent at least that long"
             )
         self.n_classes, self.rate, self.samples = n_classes, rate, slice_len
+        self.keyed = cfg.keys
         self.bands, self.partials = cfg.synth_bands, cfg.synth_partials
         self.knots = Knots(cfg.synth_knots, slice_len, rate)
         self.noise = NoiseBank(
             cfg.synth_noises, cfg.synth_bands, slice_len, rate, cfg.synth_band_scale
         )
         j = cfg.synth_knots
-        self.net = control_network(cfg.latent + n_classes, 32 * cfg.d)
+        self.net = control_network(cfg.latent + label_width(n_classes, cfg.keys), 32 * cfg.d)
+        if cfg.keys:  # a key starts as its class sounds; one no clip trains stays so
+            with torch.no_grad():
+                self.net[0].weight[:, cfg.latent + len(DRUM_CLASSES) :] = 0.0
         self.band_gain = nn.Linear(32 * cfg.d, self.bands * j)
         self.partial_amp = nn.Linear(32 * cfg.d, self.partials * j)
         self.partial_freq = nn.Linear(32 * cfg.d, self.partials * j)
@@ -89,8 +122,14 @@ class DrumSynthGenerator(SynthGenerator):
             start = np.geomspace(50.0, 2000.0, self.partials)
             pos = np.log(start / LOW_HZ) / np.log(self.top_hz / LOW_HZ)
             self.partial_freq.bias.copy_(torch.from_numpy(np.repeat(np.log(pos / (1 - pos)), j)))
-        self.register_buffer("one_hot", torch.eye(max(n_classes, 1)), persistent=False)
+        self.register_buffer("one_hot", label_codes(n_classes, cfg.keys), persistent=False)
         self.register_buffer("fade", tail_fade(slice_len, rate), persistent=False)
+
+    def label_group(self) -> torch.Tensor:
+        """Keyed: a label's class (the first one-hot of its code); else each label its own."""
+        if not self.keyed:
+            return super().label_group()
+        return self.one_hot[:, : len(DRUM_CLASSES)].argmax(1)
 
     def controls(self, z: torch.Tensor, label: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The synthesiser's knot values for each clip."""

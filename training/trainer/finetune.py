@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from ganpad.drums import DRUM_CLASSES, KEY_LABELS, KEYED_LABELS, label_class, label_key
 from ganpad.presets import (
     CHECKPOINT_FILE,
     CHECKPOINT_STATE_FILE,
@@ -19,6 +20,9 @@ from ganpad.presets import (
     find_preset,
 )
 from ganpad.training.config import RunConfig, from_dict
+
+# Tensors with a row per label (the prior's Gaussians, the critic's class head).
+_LABEL_ROWS = ("G.prior_mean", "G.prior_chol", "D.classifier.weight", "D.classifier.bias")
 
 
 @dataclass
@@ -35,11 +39,15 @@ class PresetStart:
             meta = json.loads((self.source / PRESET_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             meta = {}
+        own_keys = sorted(key for label in meta.get("labels", []) if isinstance(label, dict)
+                          and label.get("gm_notes")
+                          and (key := label_key(str(label.get("name")))) is not None)  # fmt: skip
         return {
             "preset": meta.get("name", self.source.name),
             "path": str(self.source),
             "training": meta.get("training", {}),
             "license": meta.get("license", {}),
+            "keys": own_keys,  # the GM keys it played with a label of their own
         }
 
 
@@ -68,3 +76,27 @@ def adopt_model(config: RunConfig, start: PresetStart) -> None:
     config.data.labels = start.config.data.labels
     config.data.sample_rate = start.config.data.sample_rate
     config.data.slice_len = start.config.data.slice_len
+
+
+def widen_to_keys(start: PresetStart, latent: int) -> PresetStart:
+    """A class-labelled drumsynth preset as the start of a run with a label per GM key
+    (model.keys): each key label takes its class's prior, critic embedding and class logit,
+    and the control network reads the key one-hots through new, zero weights, so every key
+    first sounds as its class did."""
+    old = list(start.classes)
+    if not set(old) <= set(DRUM_CLASSES):
+        raise PresetError(start.source, f"labels {old} are not drum classes: model.keys widens "
+                          "a drums preset of classes to a label per GM key")  # fmt: skip
+    parent = [old.index(label_class(n)) if label_class(n) in old else -1 for n in KEYED_LABELS]
+    tensors = dict(start.tensors)
+    for name, value in start.tensors.items():
+        if name in _LABEL_ROWS or (name.startswith("D.") and name.endswith(".embed.weight")):
+            rows = [value[i] if i >= 0 else value.mean(0) for i in parent]
+            tensors[name] = torch.stack(rows)
+    first = start.tensors["G.net.0.weight"]  # [hidden, latent + classes]
+    codes = torch.zeros(first.shape[0], len(DRUM_CLASSES) + len(KEY_LABELS), dtype=first.dtype)
+    for i, name in enumerate(DRUM_CLASSES):
+        if name in old:
+            codes[:, i] = first[:, latent + old.index(name)]
+    tensors["G.net.0.weight"] = torch.cat([first[:, :latent], codes], dim=1)
+    return replace(start, classes=list(KEYED_LABELS), tensors=tensors)

@@ -19,6 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from ganpad.atomic import atomic_write_text
+from ganpad.drums import KEYED_LABELS, label_key
 from ganpad.training.config import RunConfig, save_toml, to_dict
 from ganpad.training.data.ingest import ClipSet, load_clips
 from ganpad.training.models import SYNTHS, build_models, check_config, fake_batch, synthesize
@@ -28,7 +29,7 @@ from ganpad.training.trainer import checkpoint, distributed
 from ganpad.training.trainer.augment import augment, check_augments
 from ganpad.training.trainer.auxiliary import AuxiliaryTap, accuracy, has_classifier
 from ganpad.training.trainer.crops import crop, crop_starts
-from ganpad.training.trainer.finetune import PresetStart
+from ganpad.training.trainer.finetune import PresetStart, widen_to_keys
 from ganpad.training.trainer.losses import CriticResult, feature_matching, get_loss
 from ganpad.training.trainer.tblog import TensorBoardLog
 
@@ -88,6 +89,10 @@ class Trainer:
             raise TrainError(f"train.augment works on audio; the {config.model.family} critic "
                              "sees spectrograms")  # fmt: skip
         _check_stage(config)
+        if config.model.keys != (config.data.labels == "drum-keys"):
+            raise TrainError(f"model.keys = {str(config.model.keys).lower()} with data.labels = "
+                             f"{config.data.labels!r}: a label per GM key needs both "
+                             "(model.keys = true, data.labels = \"drum-keys\")")  # fmt: skip
         if config.model.family == "wavenet-gan" and config.train.eval_every:
             raise TrainError(
                 "train.eval_every: wavenet-gan samples one pass per sample, too slow "
@@ -108,6 +113,11 @@ class Trainer:
         if saved:
             self.classes = tuple(saved[1]["classes"])
         elif start:
+            if config.model.keys and tuple(start.classes) != KEYED_LABELS:
+                start = widen_to_keys(start, config.model.latent)
+            elif tuple(start.classes) == KEYED_LABELS and not config.model.keys:
+                raise TrainError(f"{start.source} has a label per GM key: keep model.keys = "
+                                 "true and data.labels = \"drum-keys\"")  # fmt: skip
             self.classes = tuple(start.classes)
         else:
             self.classes = self.clips.classes
@@ -546,10 +556,20 @@ class Trainer:
         if getattr(self.G, "encoder", None) is None:
             return
         labels = self.labels if self.cfg.model.conditional else None
-        self.G.fit_prior(self.audio, labels)
+        keep = self._learnt_before()
+        self.G.fit_prior(self.audio, labels, keep=keep)
         # The EMA's own encoder: its decoder was averaged with it, not with G's (a preset
         # exported from the EMA with G's prior played the wrong latents: lows only).
-        self.G_ema.fit_prior(self.audio, labels)
+        self.G_ema.fit_prior(self.audio, labels, keep=keep)
+
+    def _learnt_before(self) -> list[bool] | None:
+        """The labels the preset this run fine-tunes had learnt (its classes, and the keys it
+        played with a label of their own): a label this pack lacks keeps its prior."""
+        lineage = _read_lineage(self.run_dir / STARTED_FROM)
+        if lineage is None:
+            return None
+        own = set(lineage.get("keys", []))
+        return [label_key(c) in own if label_key(c) is not None else True for c in self.classes]
 
     def save(self, metrics: dict[str, float] | None = None) -> None:
         if self._saved_step == self.step and checkpoint.latest(self.run_dir) is not None:
@@ -643,6 +663,15 @@ class Trainer:
             self._forget_after(self.step)
         elif start is None:  # a stale lineage in a reused folder would mislabel the preset
             (self.run_dir / STARTED_FROM).unlink(missing_ok=True)
+
+
+def _read_lineage(path: Path) -> dict | None:
+    """A fine-tune's started_from.json, or None for a run from scratch."""
+    try:
+        lineage = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return lineage if isinstance(lineage, dict) else None
 
 
 class _EvalEmbedding:

@@ -1,0 +1,182 @@
+"""Every GM key its own instrument (#27): the keyed labels, a drumsynth conditioned on class
+and key, a class preset widened to keys for a fine-tune, and the keyed preset's GM notes.
+Tiny models on real GMRockKit drums."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from ganpad.app.keymap import KeyMap
+from ganpad.app.render import plan
+from ganpad.drums import DRUM_CLASSES, GM_NOTE_CLASS, KEY_LABELS, KEYED_LABELS, label_class
+from ganpad.training.config import ADVERSARIAL_STAGE, RunConfig, set_value
+from ganpad.training.data.ingest import load_clips
+from ganpad.training.evaluation.evaluate import _latents
+from ganpad.training.evaluation.key_judge import label_for_key
+from ganpad.training.models import build_models
+from ganpad.training.models.drumsynth import KEY_CODE, label_codes
+from ganpad.training.trainer.finetune import PresetStart
+from ganpad.training.trainer.loop import Trainer, TrainError
+
+
+def _config(gmrock, clip_cache, keys: bool) -> RunConfig:
+    """A d=4 DrumSynth with an encoder in the adversarial stage, on GMRockKit at 16 kHz."""
+    cfg = RunConfig()
+    for key, value in ADVERSARIAL_STAGE.items():
+        set_value(cfg, key, value)
+    cfg.data.path, cfg.data.cache_dir = str(gmrock), str(clip_cache)
+    cfg.data.labels = "drum-keys" if keys else "drums"
+    m = cfg.model
+    m.family, m.d, m.latent, m.conditional, m.encoder, m.keys = "drumsynth", 4, 16, True, True, keys
+    m.synth_bands, m.synth_partials, m.synth_knots = 8, 2, 12
+    t = cfg.train
+    t.batch_size, t.log_every, t.checkpoint_every, t.sample_every = 4, 1, 2, 0
+    t.progress, t.critic_warmup, t.steps = False, 0, 2
+    return cfg
+
+
+def test_a_key_label_is_its_class_and_its_key():
+    assert len(set(KEYED_LABELS)) == len(DRUM_CLASSES) + 47
+    assert KEY_LABELS[56] == "cowbell" and KEY_LABELS[42] == "closed_hi_hat"
+    assert label_class("cowbell") == "percussion" and label_class("snare") == "snare"
+    codes = label_codes(len(KEYED_LABELS), keys=True)
+    assert codes.shape == (55, 55)
+    snare, cowbell = KEYED_LABELS.index("snare"), KEYED_LABELS.index("cowbell")
+    assert codes[snare].sum() == 1 and codes[snare, DRUM_CLASSES.index("snare")] == 1
+    assert codes[cowbell, DRUM_CLASSES.index("percussion")] == 1
+    assert codes[cowbell].sum() == 1 + KEY_CODE
+    assert (codes[len(DRUM_CLASSES) :, len(DRUM_CLASSES) :] == KEY_CODE * torch.eye(47)).all()
+    with pytest.raises(ValueError, match="KEYED_LABELS"):
+        label_codes(8, keys=True)
+
+
+def test_drum_keys_label_named_keys_and_keep_every_label(gmrock, clip_cache):
+    cfg = _config(gmrock, clip_cache, keys=True).data
+    clips = load_clips(cfg)
+    assert clips.classes == KEYED_LABELS
+    names = [clips.classes[i] for i in clips.labels]
+    assert names.count("cowbell") == 5 and names.count("ride_bell") == 5
+    assert all(KEY_LABELS[k] == n for k, n in zip(clips.keys, names, strict=True) if k >= 0)
+    cfg.labels = "gm"
+    with pytest.raises(ValueError, match="data.labels = 'gm'"):
+        load_clips(cfg)
+
+
+def test_a_labels_file_may_name_a_key(gmrock, clip_cache, tmp_path):
+    (tmp_path / "pack").mkdir()
+    shutil.copy(gmrock / "Kick-Hard.wav", tmp_path / "pack" / "sample01.wav")
+    labels = tmp_path / "pack" / "ganpad-labels.json"
+    labels.write_text(json.dumps({"sample01.wav": "low_conga"}))
+    cfg = _config(tmp_path / "pack", clip_cache, keys=True).data
+    assert [KEYED_LABELS[i] for i in load_clips(cfg).labels] == ["low_conga"]
+    cfg.labels = "drums"
+    assert load_clips(cfg).classes == ("percussion",)
+    labels.write_text(json.dumps({"sample01.wav": "low_congas"}))
+    with pytest.raises(ValueError, match="'low_congas' is not a drum class .* nor a GM key"):
+        load_clips(cfg)
+
+
+def test_model_keys_needs_drum_keys_data(gmrock, clip_cache, tmp_path):
+    cfg = _config(gmrock, clip_cache, keys=True)
+    cfg.data.labels = "drums"
+    with pytest.raises(TrainError, match="drum-keys"):
+        Trainer(cfg, tmp_path / "run")
+
+
+def test_a_class_preset_widened_to_keys_first_plays_each_key_as_its_class(
+    gmrock, clip_cache, tmp_path
+):
+    classes = Trainer(_config(gmrock, clip_cache, keys=False), tmp_path / "classes")
+    classes.train()
+    tensors = {f"G.{k}": v for k, v in classes.G.state_dict().items()}
+    tensors |= {f"D.{k}": v for k, v in classes.D.state_dict().items()}
+    start = PresetStart(classes.cfg, list(classes.classes), tensors, tmp_path)
+
+    keyed = Trainer(_config(gmrock, clip_cache, keys=True), tmp_path / "keys", start=start)
+    assert keyed.classes == KEYED_LABELS
+    z = torch.randn(3, 16)
+    for key in (56, 38, 46):  # a percussion key, a snare, an open hat: as their class played
+        old = classes.classes.index(GM_NOTE_CLASS[key])
+        new = KEYED_LABELS.index(KEY_LABELS[key])
+        with torch.no_grad():
+            was = classes.G(z, torch.full((3,), old))
+            now = keyed.G(z, torch.full((3,), new))
+        assert torch.allclose(was, now, atol=1e-5)
+    keyed.train()  # the key weights learn from the clips of the keys in its batches
+    assert keyed.G.net[0].weight[:, 16 + len(DRUM_CLASSES) :].abs().sum() > 0
+
+
+def test_a_label_with_no_clips_takes_its_class_prior_unless_a_preset_learnt_it():
+    cfg = _config("", "", keys=True).model
+    generator = build_models(cfg, 4096, len(KEYED_LABELS), 16000)[0].eval()
+    audio = torch.randn(6, 1, 4096)
+    cowbell, claves, kick = (KEYED_LABELS.index(n) for n in ("cowbell", "claves", "kick"))
+    with torch.no_grad():
+        generator.fit_prior(audio, torch.full((6,), cowbell))
+        assert torch.equal(generator.prior_mean[claves], generator.prior_mean[cowbell])
+        assert not generator.prior_mean[kick].any()  # no clip of its class either
+        generator.prior_mean[claves] = 0.0
+        keep = [i == claves for i in range(len(KEYED_LABELS))]
+        generator.fit_prior(audio, torch.full((6,), cowbell), keep=keep)
+        assert not generator.prior_mean[claves].any()
+
+
+def test_a_keyed_preset_plays_each_trained_key_and_the_class_for_the_rest(
+    gmrock, clip_cache, tmp_path
+):
+    from ganpad.export.exporter import ExportOptions, export_preset
+    from ganpad.presets import load_preset
+
+    run = tmp_path / "run"
+    Trainer(_config(gmrock, clip_cache, keys=True), run).train()
+    export_preset(run, tmp_path / "keyed", ExportOptions())
+    preset = load_preset(tmp_path / "keyed")
+    notes = {label.name: label.gm_notes for label in preset.labels}
+    assert notes["cowbell"] == (56,) and notes["open_hi_hat"] == (46,)
+    assert notes["claves"] == () and 75 in notes["percussion"]  # no claves in GMRockKit
+    assert notes["hi_mid_tom"] == () and 48 in notes["tom"]
+    keymap = KeyMap.for_preset(preset)
+    assert keymap.names[keymap.slot_for(56)] == "cowbell"
+    assert keymap.names[keymap.slot_for(75)] == "percussion"
+    hats = [keymap.choke_group[keymap.slot_for(n)] for n in (42, 44, 46)]
+    assert hats == [1, 1, 1] and keymap.choke_group[keymap.slot_for(56)] == 0
+    rendered = {job.name for job in plan(preset, 1, 0)}  # what some key plays, no more
+    assert {"hand_clap", "cowbell", "percussion"} <= rendered and "clap" not in rendered
+    meta = json.loads((tmp_path / "keyed" / "preset.json").read_text())
+    assert [label["name"] for label in meta["labels"]] == list(KEYED_LABELS)
+
+    # A musician's pack labelled only by class folders fine-tunes it in one command.
+    pack = tmp_path / "pack"
+    for cls, source in (("Toms", "Tom1-Hard.wav"), ("Cymbals", "24Ride-1.wav")):
+        (pack / cls).mkdir(parents=True)
+        shutil.copy(gmrock / source, pack / cls / "take 1.wav")
+    out = tmp_path / "tuned"
+    command = [sys.executable, "-m", "ganpad", "train", "--finetune", str(tmp_path / "keyed"),
+               "--data", str(pack), "--out", str(out), "--steps", "1",
+               "--set", f"data.cache_dir={clip_cache}",
+               "--set", "train.progress=false"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "data_report.json").read_text())
+    assert report["class_counts"] == {"tom": 1, "cymbal": 1}  # class labels, no key named
+    export_preset(out, tmp_path / "tuned-preset", ExportOptions())
+    tuned = {label.name: label.gm_notes for label in load_preset(tmp_path / "tuned-preset").labels}
+    assert tuned == notes  # the keys the preset played as their own still are
+
+
+def test_eval_splits_a_class_share_between_the_labels_keys_play():
+    names = ["kick", "snare", "bass_drum", "acoustic_bass_drum"]
+    _, labels = _latents(8, 4, names, 0, {"kick": 0.5, "snare": 0.5}, [False, True, True, True])
+    assert np.bincount(labels, minlength=4).tolist() == [0, 4, 2, 2]
+    _, turns = _latents(6, 4, names, 0, None, [False, True, True, True])
+    assert turns.tolist() == [1, 2, 3, 1, 2, 3]
+
+
+def test_the_key_judge_plays_a_runs_own_key_label():
+    assert label_for_key(56, KEYED_LABELS, {}) == KEYED_LABELS.index("cowbell")
+    assert label_for_key(56, DRUM_CLASSES, {}) == DRUM_CLASSES.index("percussion")
