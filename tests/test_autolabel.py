@@ -113,8 +113,8 @@ def test_corrections_file_wins_and_is_never_served_stale(gmrock, tmp_path, monke
     assert [(s.path.rsplit("/", 1)[-1], s.reason) for s in after.report.skipped] == [
         ("gone.wav", "missing")
     ]
-    (pack / LABELS_FILE).write_text(json.dumps({"one.wav": "cowbell"}))
-    with pytest.raises(ValueError, match=f"{LABELS_FILE}.*cowbell.*not a drum class"):
+    (pack / LABELS_FILE).write_text(json.dumps({"one.wav": "cowbells"}))
+    with pytest.raises(ValueError, match=f"{LABELS_FILE}.*cowbells.*not a drum class"):
         load_clips(cfg)
     (pack / LABELS_FILE).write_text('{"one.wav": "tom", "./one.wav": "kick"}')
     with pytest.raises(ValueError, match="'./one.wav' names 'one.wav' again, as 'kick'"):

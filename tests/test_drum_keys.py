@@ -2,10 +2,12 @@
 and key, a class preset widened to keys for a fine-tune, and the keyed preset's GM notes.
 Tiny models on real GMRockKit drums."""
 
+import copy
 import json
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,13 +16,14 @@ import torch
 from ganpad.app.keymap import KeyMap
 from ganpad.app.render import plan
 from ganpad.drums import DRUM_CLASSES, GM_NOTE_CLASS, KEY_LABELS, KEYED_LABELS, label_class
+from ganpad.presets import PresetError
 from ganpad.training.config import ADVERSARIAL_STAGE, RunConfig, set_value
 from ganpad.training.data.ingest import load_clips
 from ganpad.training.evaluation.evaluate import _latents
 from ganpad.training.evaluation.key_judge import label_for_key
 from ganpad.training.models import build_models
 from ganpad.training.models.drumsynth import KEY_CODE, label_codes
-from ganpad.training.trainer.finetune import PresetStart
+from ganpad.training.trainer.finetune import PresetStart, widen_to_keys
 from ganpad.training.trainer.loop import Trainer, TrainError
 
 
@@ -97,6 +100,8 @@ def test_a_class_preset_widened_to_keys_first_plays_each_key_as_its_class(
     tensors |= {f"D.{k}": v for k, v in classes.D.state_dict().items()}
     start = PresetStart(classes.cfg, list(classes.classes), tensors, tmp_path)
 
+    with pytest.raises(PresetError, match="not drum classes"):
+        widen_to_keys(replace(start, classes=["36", "37"]), 16)
     keyed = Trainer(_config(gmrock, clip_cache, keys=True), tmp_path / "keys", start=start)
     assert keyed.classes == KEYED_LABELS
     z = torch.randn(3, 16)
@@ -109,6 +114,37 @@ def test_a_class_preset_widened_to_keys_first_plays_each_key_as_its_class(
         assert torch.allclose(was, now, atol=1e-5)
     keyed.train()  # the key weights learn from the clips of the keys in its batches
     assert keyed.G.net[0].weight[:, 16 + len(DRUM_CLASSES) :].abs().sum() > 0
+
+
+def test_modes_ring_at_their_fixed_frequencies(gmrock, clip_cache, tmp_path):
+    cfg = _config("", "", keys=False).model
+    cfg.synth_modes = 16
+    generator = build_models(cfg, 16384, 3, 16000)[0].eval()
+    with torch.no_grad():
+        generator.mode_amp.weight.zero_()
+        generator.mode_amp.bias.fill_(-30.0)  # every mode silent ...
+        knots = generator.slow_knots.count
+        generator.mode_amp.bias[9 * knots : 10 * knots] = 3.0  # ... but the tenth, loud
+        audio = generator.synthesize(torch.zeros(1, 16), torch.zeros(1, dtype=torch.long),
+                                     torch.ones(1, 16))[0, 0].numpy()  # fmt: skip
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    peak = np.fft.rfftfreq(len(audio), 1 / 16000)[spectrum.argmax()]
+    assert peak == pytest.approx(float(generator.mode_hz[9]), rel=0.01)
+
+    # A preset without modes fine-tunes into a model with them, first sounding as it did.
+    classes = Trainer(_config(gmrock, clip_cache, keys=False), tmp_path / "classes")
+    tensors = {f"G.{k}": v for k, v in classes.G.state_dict().items()}
+    tensors |= {f"D.{k}": v for k, v in classes.D.state_dict().items()}
+    start = PresetStart(copy.deepcopy(classes.cfg), list(classes.classes), tensors, tmp_path)
+    moded = _config(gmrock, clip_cache, keys=False)
+    moded.model.synth_modes = 8
+    trainer = Trainer(moded, tmp_path / "modes", start=start)
+    z, label = torch.randn(3, 16), torch.tensor([0, 1, 2])
+    with torch.no_grad():
+        was, now = classes.G(z, label), trainer.G(z, label)
+    assert (was - now).abs().max() < 1e-3 * was.abs().max()
+    trainer.train()
+    assert trainer.G.mode_amp.weight.abs().sum() > 0
 
 
 def test_a_label_with_no_clips_takes_its_class_prior_unless_a_preset_learnt_it():
@@ -133,7 +169,9 @@ def test_a_keyed_preset_plays_each_trained_key_and_the_class_for_the_rest(
     from ganpad.presets import load_preset
 
     run = tmp_path / "run"
-    Trainer(_config(gmrock, clip_cache, keys=True), run).train()
+    cfg = _config(gmrock, clip_cache, keys=True)
+    cfg.model.synth_modes = 4  # in the graph too, within the parity check's error
+    Trainer(cfg, run).train()
     export_preset(run, tmp_path / "keyed", ExportOptions())
     preset = load_preset(tmp_path / "keyed")
     notes = {label.name: label.gm_notes for label in preset.labels}

@@ -67,6 +67,9 @@ class ModelConfig:
     synth_noises: int = 4  # drumsynth/notesynth: fixed noises the latent mixes into one
     synth_components: int = 0  # drumsynth: noises of fine fixed spectrum, own envelope each
     synth_fine_bands: int = 128  # drumsynth: linear bands of the components' spectra
+    # drumsynth: sinusoids at fixed frequencies (geometric from 60 Hz to 16 kHz) whose
+    # amplitudes the network sets on a coarse knot grid: the lines of metal, wood and skins
+    synth_modes: int = 0
     encoder: bool = False  # drumsynth/notesynth: train as a VAE-GAN (an encoder, resynthesis)
     synth_critic: str = "multiview"  # drumsynth/notesynth: multiview | crops (MPD + MB-STFT)
     # drumsynth: labels are core.drums.KEYED_LABELS (data.labels = "drum-keys"), each read as

@@ -14,11 +14,19 @@ dense 32d, leaky ReLU 0.2  (x3)
   -> partial frequencies     [P, J]   30 Hz .. 0.45 rate, log scale; integrated to phase
   -> component spectra       [R, F]   exp-sigmoid, over F linear bands (when R > 0)
   -> component envelopes     [R, J]   exp-sigmoid
+  -> mode amplitudes         [M, J/3] exp-sigmoid, sinusoids at M fixed frequencies (when M > 0)
 audio = DC-block(band noise + components + partials) * tail fade        [T]
 
 The components (model.synth_components) are noises of fine, fixed spectrum each under its own
 envelope: the K coarse bands cannot draw the inharmonic lines of a hat or a cymbal, nor the
 resonance of a conga; 128 linear bands of 62.5 Hz at 16 kHz can.
+
+The modes (model.synth_modes) are sinusoids at fixed frequencies, 60 Hz to 16 kHz in equal
+ratios, each under an amplitude the network sets on a coarse knot grid: a cowbell, a clave
+or a conga is a few lines that ring and decay, which the partials, whose frequencies are
+learnt, did not find (in the shipped preset they settled at 30-50 Hz with no amplitude);
+choosing amplitudes of fixed lines is a linear problem. So far the training losses silence
+them rather than use them (docs/models.md).
 
 The critic is `multiview.MultiViewCritic`: log-STFT views at several resolutions beside
 waveform views, each a patch critic with a projection term, sharing an auxiliary class head.
@@ -48,9 +56,19 @@ from ganpad.training.models.synthesis import (
     sines,
     tail_fade,
     unit_mix,
+    weighted_partials,
 )
 
 LOW_HZ = 30.0  # lowest partial frequency
+MODE_HZ = (60.0, 16000.0)  # the modes' lowest and highest frequency (the top under 0.45 rate)
+# The mode head's output is multiplied by this (its weights divided at the start): at Adam's
+# 2e-4 a step an exp-sigmoid logit as low as a mode's start would take 25 000 steps to reach
+# an audible level. Changing it changes what every modes checkpoint plays.
+MODE_RATE = 100.0
+# Each mode's amplitude at the attack before training, decaying over 0.15 s: -80 dB, so a
+# preset given modes sounds as it did. Started at -40 dB instead, the fine-tune silenced them
+# all within 300 steps (docs/models.md, "A label per GM key, and modes").
+MODE_START = 1e-4
 # A key's one-hot is this value, not 1: under Adam a weight moves about the learning rate a
 # step whatever its input, so the key weights (zero when a class preset is widened to keys,
 # beside class weights trained for thousands of steps) move the network this many times
@@ -116,6 +134,17 @@ class DrumSynthGenerator(SynthGenerator):
                 self.spectrum.bias.fill_(-1.0)
             decaying_bias(self.envelope, self.components, self.knots, 0.3 / self.components)
         decaying_bias(self.partial_amp, self.partials, self.knots, 0.3 / self.partials)
+        self.modes = cfg.synth_modes
+        if self.modes:
+            self.slow_knots = Knots(max(3, j // 3), slice_len, rate)
+            self.mode_amp = nn.Linear(32 * cfg.d, self.modes * self.slow_knots.count)
+            decaying_bias(self.mode_amp, self.modes, self.slow_knots, MODE_START)
+            with torch.no_grad():  # the head's output is scaled by MODE_RATE (see there)
+                self.mode_amp.weight.div_(MODE_RATE)
+                self.mode_amp.bias.div_(MODE_RATE)
+            top = min(MODE_HZ[1], TOP_FRACTION * rate)
+            hz = np.geomspace(MODE_HZ[0], top, self.modes)
+            self.register_buffer("mode_hz", torch.from_numpy(hz).float(), persistent=False)
         self.top_hz = TOP_FRACTION * rate
         with torch.no_grad():  # partials start spread over 50 Hz .. 2 kHz, flat in time
             self.partial_freq.weight.mul_(0.1)
@@ -148,10 +177,14 @@ class DrumSynthGenerator(SynthGenerator):
         } | self._component_controls(h)
 
     def _component_controls(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not self.components:
-            return {}
         b, r = h.shape[0], self.components
-        return {
+        modes = {}
+        if self.modes:
+            amp = MODE_RATE * self.mode_amp(h).view(b, self.modes, self.slow_knots.count)
+            modes = {"mode_amp": exp_sigmoid(amp, GAIN_TOP)}
+        if not self.components:
+            return modes
+        return modes | {
             "spectrum": exp_sigmoid(self.spectrum(h).view(b, r, self.fine.bands), 1.0),
             "envelope": exp_sigmoid(self.envelope(h).view(b, r, self.knots.count), GAIN_TOP),
         }
@@ -168,5 +201,9 @@ class DrumSynthGenerator(SynthGenerator):
             noise = noise + self.fine.components(mix, c["spectrum"], self.knots, c["envelope"])
         phase = self.knots.integrate(c["partial_hz"])
         tones = (partial_amp * sines(phase)).sum(dim=1)
+        if self.modes:
+            hz = self.mode_hz + torch.zeros_like(z[:, :1])  # [B, M]; a traced batch stays free
+            tones = tones + weighted_partials(hz, torch.zeros_like(self.mode_hz), c["mode_amp"],
+                                              self.slow_knots.hats(), self.rate)  # fmt: skip
         audio = dc_block(noise + tones, self.rate) * self.fade
         return audio[:, None, :]

@@ -72,7 +72,7 @@ def load_preset_start(name_or_path: str) -> PresetStart:
 def adopt_model(config: RunConfig, start: PresetStart) -> None:
     """The run must build the preset's model at the preset's rate and clip length, and label
     the data as the preset was (drum classes or pitches)."""
-    config.model = start.config.model
+    config.model = replace(start.config.model)  # a copy: flags must not change the preset's
     config.data.labels = start.config.data.labels
     config.data.sample_rate = start.config.data.sample_rate
     config.data.slice_len = start.config.data.slice_len
@@ -100,3 +100,14 @@ def widen_to_keys(start: PresetStart, latent: int) -> PresetStart:
             codes[:, i] = first[:, latent + old.index(name)]
     tensors["G.net.0.weight"] = torch.cat([first[:, :latent], codes], dim=1)
     return replace(start, classes=list(KEYED_LABELS), tensors=tensors)
+
+
+def add_modes(start: PresetStart, generator: torch.nn.Module) -> PresetStart:
+    """A drumsynth preset without modes as the start of a run with them (model.synth_modes):
+    the mode head starts as the run's model built it (silent), the rest from the preset."""
+    if start.config.model.synth_modes:
+        raise PresetError(start.source, f"has {start.config.model.synth_modes} modes already: "
+                          "model.synth_modes is the preset's")  # fmt: skip
+    fresh = {f"G.{k}": v.clone() for k, v in generator.state_dict().items()
+             if k.startswith("mode_amp.")}  # fmt: skip
+    return replace(start, tensors=start.tensors | fresh)

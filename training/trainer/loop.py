@@ -29,7 +29,7 @@ from ganpad.training.trainer import checkpoint, distributed
 from ganpad.training.trainer.augment import augment, check_augments
 from ganpad.training.trainer.auxiliary import AuxiliaryTap, accuracy, has_classifier
 from ganpad.training.trainer.crops import crop, crop_starts
-from ganpad.training.trainer.finetune import PresetStart, widen_to_keys
+from ganpad.training.trainer.finetune import PresetStart, add_modes, widen_to_keys
 from ganpad.training.trainer.losses import CriticResult, feature_matching, get_loss
 from ganpad.training.trainer.tblog import TensorBoardLog
 
@@ -632,6 +632,8 @@ class Trainer:
 
     def _start_from(self, start: PresetStart) -> None:
         """Fine-tuning: the preset's generator (into G and its EMA) and critic; fresh optimisers."""
+        if self.cfg.model.synth_modes != start.config.model.synth_modes:
+            start = add_modes(start, self.G)
         try:
             checkpoint.load_module(self.G, start.tensors, "G")
             checkpoint.load_module(self.G_ema, start.tensors, "G")
