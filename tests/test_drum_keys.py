@@ -23,7 +23,7 @@ from ganpad.training.evaluation.evaluate import _latents
 from ganpad.training.evaluation.key_judge import label_for_key
 from ganpad.training.models import build_models
 from ganpad.training.models.drumsynth import KEY_CODE, label_codes
-from ganpad.training.trainer.finetune import PresetStart, widen_to_keys
+from ganpad.training.trainer.finetune import PresetStart, add_modes, widen_to_keys
 from ganpad.training.trainer.loop import Trainer, TrainError
 
 
@@ -143,8 +143,11 @@ def test_modes_ring_at_their_fixed_frequencies(gmrock, clip_cache, tmp_path):
     with torch.no_grad():
         was, now = classes.G(z, label), trainer.G(z, label)
     assert (was - now).abs().max() < 1e-3 * was.abs().max()
+    before = trainer.G.mode_amp.weight.detach().clone()
     trainer.train()
-    assert trainer.G.mode_amp.weight.abs().sum() > 0
+    assert not torch.equal(trainer.G.mode_amp.weight, before)  # the modes learn
+    with pytest.raises(PresetError, match="modes already"):  # a preset's modes stay its own
+        add_modes(replace(start, config=moded), trainer.G)
 
 
 def test_a_label_with_no_clips_takes_its_class_prior_unless_a_preset_learnt_it():

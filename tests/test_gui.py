@@ -232,7 +232,7 @@ def test_preset_panel_shows_the_headline_figures_and_their_reference():
     for figure in ("IS 3.69 (real 4.31, baseline 2.42)", "FD 5.28 (real 0.407", "KID 0.209",
                    "log-mel FD 72.8", "class accuracy 0.79",
                    "percussion keys heard right 0.01 (real 0.53)",
-                   "crashes ring 1.02 s (real 2.50 s)"):  # fmt: skip
+                   "crashes ring 1.02 s, the whole clip (real 2.50 s)"):  # fmt: skip
         assert figure in drums
     notes = describe(find_preset(DEFAULT_NOTES_PRESET))
     assert "evaluation against heldout-notes" in notes

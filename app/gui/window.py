@@ -117,7 +117,9 @@ def evaluation_lines(evaluation: object) -> list[str]:
     if isinstance(ring, dict) and all(
         isinstance(ring.get(k), int | float) for k in ("generated", "real")
     ):
-        figures.append(f"crashes ring {ring['generated']:.2f} s (real {ring['real']:.2f} s)")
+        whole = ring["generated"] >= ring.get("generated_clip_s", float("inf")) - 0.01
+        cut = ", the whole clip" if whole else ""
+        figures.append(f"crashes ring {ring['generated']:.2f} s{cut} (real {ring['real']:.2f} s)")
     if not figures:
         return []
     reference = evaluation.get("reference")

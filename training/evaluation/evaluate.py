@@ -63,7 +63,7 @@ METAL_KEYS = {
 METAL_CLIPS = 96  # generated per group, spread over its keys
 CRASH_KEYS = (49, 57)  # whose ring time eval reports
 RING_CLIPS = 32  # generated per crash key
-RING_SAMPLES = 4 * NATIVE_RATE  # real crashes ring 2 s and more: none is cut short
+RING_SAMPLES = 4 * NATIVE_RATE  # real crashes read this long (a kit's own files may be shorter)
 FLATNESS_MIN_RATE = 36000  # Nyquist above the 16 kHz band's upper edge (17.96 kHz)
 
 

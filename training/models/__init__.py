@@ -82,8 +82,9 @@ def _check_synth(cfg: ModelConfig, slice_len: int) -> None:
     if cfg.synth_components < 0 or cfg.synth_fine_bands < 2:
         raise ValueError(f"model.synth_components = {cfg.synth_components} must be 0 or more and "
                          f"model.synth_fine_bands = {cfg.synth_fine_bands} at least 2")  # fmt: skip
-    if cfg.synth_modes < 0:
-        raise ValueError(f"model.synth_modes = {cfg.synth_modes}: must be 0 or more")
+    if cfg.synth_modes < 0 or (cfg.synth_modes and cfg.family != "drumsynth"):
+        raise ValueError(f"model.synth_modes = {cfg.synth_modes}: 0 or more, and only for "
+                         f"drumsynth (this is {cfg.family})")  # fmt: skip
     if cfg.synth_knots < 3:
         raise ValueError(f"model.synth_knots = {cfg.synth_knots}: must be at least 3")
     if cfg.synth_noises > cfg.latent:

@@ -61,9 +61,12 @@ from ganpad.training.models.synthesis import (
 
 LOW_HZ = 30.0  # lowest partial frequency
 MODE_HZ = (60.0, 16000.0)  # the modes' lowest and highest frequency (the top under 0.45 rate)
-# The mode head's output is multiplied by this (its weights divided at the start): at Adam's
-# 2e-4 a step an exp-sigmoid logit as low as a mode's start would take 25 000 steps to reach
-# an audible level. Changing it changes what every modes checkpoint plays.
+# The mode head's output is multiplied by this (its weights divided at the start), so Adam
+# steps its logits this many times the learning rate: unscaled, a mode as low as its start
+# would take some 25 000 steps at 2e-4 to become audible. Mind the rate it makes: 3e-3 a step
+# on the logits worked in tools/modes_stage.py, 1e-1 diverged. Its gradients are scaled too
+# (they dominate a clip of the whole generator's gradient norm). Changing it changes what
+# every modes checkpoint plays.
 MODE_RATE = 100.0
 # Each mode's amplitude at the attack before training, decaying over 0.15 s: -80 dB, so a
 # preset given modes sounds as it did. Started at -40 dB instead, the fine-tune silenced them

@@ -48,6 +48,7 @@ class PresetStart:
             "training": meta.get("training", {}),
             "license": meta.get("license", {}),
             "keys": own_keys,  # the GM keys it played with a label of their own
+            "labels": list(self.classes),  # the labels it was trained with
         }
 
 

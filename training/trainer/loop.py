@@ -569,7 +569,9 @@ class Trainer:
         if lineage is None:
             return None
         own = set(lineage.get("keys", []))
-        return [label_key(c) in own if label_key(c) is not None else True for c in self.classes]
+        had = set(lineage.get("labels", self.classes))  # (older records: all of this run's)
+        return [label_key(c) in own if label_key(c) is not None else c in had
+                for c in self.classes]  # fmt: skip
 
     def save(self, metrics: dict[str, float] | None = None) -> None:
         if self._saved_step == self.step and checkpoint.latest(self.run_dir) is not None:
