@@ -15,7 +15,7 @@ dense 32d, leaky ReLU 0.2  (x3)
   -> component spectra       [R, F]   exp-sigmoid, over F linear bands (when R > 0)
   -> component envelopes     [R, J]   exp-sigmoid
   -> mode amplitudes         [M, J/3] exp-sigmoid, sinusoids at M fixed frequencies (when M > 0)
-audio = DC-block(band noise + components + partials) * tail fade        [T]
+audio = DC-block(band noise + components + partials + modes) * tail fade        [T]
 
 The components (model.synth_components) are noises of fine, fixed spectrum each under its own
 envelope: the K coarse bands cannot draw the inharmonic lines of a hat or a cymbal, nor the
