@@ -39,8 +39,8 @@ class PresetStart:
             meta = json.loads((self.source / PRESET_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             meta = {}
-        own_keys = sorted(key for label in meta.get("labels", []) if isinstance(label, dict)
-                          and label.get("gm_notes")
+        labels = [label for label in meta.get("labels", []) if isinstance(label, dict)]
+        own_keys = sorted(key for label in labels if label.get("gm_notes")
                           and (key := label_key(str(label.get("name")))) is not None)  # fmt: skip
         return {
             "preset": meta.get("name", self.source.name),
@@ -48,7 +48,8 @@ class PresetStart:
             "training": meta.get("training", {}),
             "license": meta.get("license", {}),
             "keys": own_keys,  # the GM keys it played with a label of their own
-            "labels": list(self.classes),  # the labels it was trained with
+            # the labels it was trained with (its own, not those a widening gave this run)
+            "labels": [str(label.get("name")) for label in labels] or list(self.classes),
         }
 
 
