@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from ganpad.audio import load_mono, resample
 from ganpad.drums import DRUM_CLASSES, label_class
 from ganpad.presets.registry import is_preset_name
 from ganpad.training.config import DataConfig, RunConfig, from_dict
-from ganpad.training.data.ingest import load_clips, prepare_clip
+from ganpad.training.data.ingest import ClipSet, load_clips, prepare_clip
 from ganpad.training.data.reference import copies_of_reference, resolve
 from ganpad.training.evaluation import key_judge, program_judge, timbre
 from ganpad.training.evaluation.baselines import noise_synth, sine_at_pitch
@@ -551,19 +551,23 @@ def _played_keys(player: tuple, keys: tuple[int, ...], per_key: int, seed: int) 
     return np.concatenate(out) if out else np.zeros((0, 1), np.float32)
 
 
-def _real_of_keys(reference: str, cache_dir: str, keys: tuple[int, ...],
-                  samples: int = NATIVE_SAMPLES) -> np.ndarray:  # fmt: skip
-    """The reference's clips of these GM keys, [N, samples] at NATIVE_RATE: found among its
-    half-second clips, and only those read again at another length."""
+def _real_keyed(reference: str, cache_dir: str) -> ClipSet:
+    """The reference's half-second clips at NATIVE_RATE, with the GM key each one's names give."""
     config = DataConfig(path=reference, sample_rate=NATIVE_RATE, slice_len=NATIVE_SAMPLES,
                         cache_dir=cache_dir, labels="drum-keys", autolabel=False)  # fmt: skip
-    clips = load_clips(config)
+    return load_clips(config)
+
+
+def _of_keys(clips: ClipSet, keys: tuple[int, ...], samples: int = NATIVE_SAMPLES) -> np.ndarray:
+    """`_real_keyed`'s clips of these GM keys, [N, samples]: only those are read again at
+    another length."""
     chosen = np.isin(clips.keys, keys)
-    if samples == NATIVE_SAMPLES or not chosen.any():
-        return clips.audio[chosen] if samples == NATIVE_SAMPLES else np.zeros((0, samples))
-    longer = replace(config, slice_len=samples)
+    if samples == NATIVE_SAMPLES:
+        return clips.audio[chosen]
+    longer = DataConfig(sample_rate=NATIVE_RATE, slice_len=samples)
     paths = [p for p, c in zip(clips.paths, chosen, strict=True) if c]
-    return np.stack([prepare_clip(load_mono(p, NATIVE_RATE), longer, p) for p in paths])
+    audio = [prepare_clip(load_mono(p, NATIVE_RATE), longer, p) for p in paths]
+    return np.stack(audio) if audio else np.zeros((0, samples), np.float32)
 
 
 def _medians(sets: dict[str, np.ndarray], seed: int, digits: int) -> dict:
@@ -587,10 +591,10 @@ def metal_flatness(target: str, reference: str, seed: int, cache_dir: str = "") 
     base = band_flatness(noise_synth(METAL_CLIPS, NATIVE_SAMPLES, NATIVE_RATE, seed),
                          NATIVE_RATE)  # fmt: skip
     out: dict[str, dict] = {}
-    player = _key_player(target)
+    player, real = _key_player(target), _real_keyed(reference, cache_dir)
     for group, keys in METAL_KEYS.items():
         ours = _played_keys(player, keys, -(-METAL_CLIPS // len(keys)), seed)
-        theirs = _real_of_keys(reference, cache_dir, keys)
+        theirs = _of_keys(real, keys)
         sets = {"generated": band_flatness(ours, rate) if len(ours) else np.zeros(0),
                 "real": band_flatness(theirs, NATIVE_RATE) if len(theirs) else np.zeros(0),
                 "baseline": base}  # fmt: skip
@@ -606,7 +610,7 @@ def crash_ring(target: str, reference: str, seed: int, cache_dir: str = "") -> d
     bootstrap intervals; a clip that never falls that far counts its whole length."""
     rate = generator_rate(target)
     ours = _played_keys(_key_player(target), CRASH_KEYS, RING_CLIPS, seed)
-    theirs = _real_of_keys(reference, cache_dir, CRASH_KEYS, RING_SAMPLES)
+    theirs = _of_keys(_real_keyed(reference, cache_dir), CRASH_KEYS, RING_SAMPLES)
     if len(ours) < 4 or len(theirs) < 4:
         return {}
     base = noise_synth(RING_CLIPS, RING_SAMPLES, NATIVE_RATE, seed)
