@@ -20,7 +20,7 @@ from ganpad.app.keymap import KeyMap
 from ganpad.app.latents import FRESH, LatentBank, latent_for_seed
 from ganpad.app.mixer import ALL_OFF, INVALIDATE, NOTE_OFF, NOTE_ON, Mixer, MixerConfig
 from ganpad.app.portaudio import portaudio, release_portaudio, track
-from ganpad.app.voice_pool import VoicePool
+from ganpad.app.voice_pool import VELOCITY_BANDS, VoicePool
 from ganpad.app.worker import GeneratorWorker
 from ganpad.atomic import atomic_write_text
 from ganpad.presets import Preset, provider_name
@@ -64,7 +64,9 @@ class Engine:
         self.rate = device_rate
         self.keymap = KeyMap.for_preset(preset)
         max_frames = math.ceil(preset.samples * device_rate / preset.sample_rate) + 64
-        self.pool = VoicePool(self.keymap.slots, variations, max_frames)
+        bands = VELOCITY_BANDS if preset.velocity else 1
+        per_band = max(2, -(-variations // bands)) if bands > 1 else variations
+        self.pool = VoicePool(self.keymap.slots, bands * per_band, max_frames, bands)
         self.bank = LatentBank(self.keymap.slots, preset.latent, seed)
         if preset.kind == "notes":  # one instrument across the keyboard, as a player expects
             self.bank.lock_all(self.bank.new_seed())
@@ -223,10 +225,20 @@ class Engine:
             return self.bank.locked_latent(state), f"{seed}-{state.morph_to}-{state.amount:.3f}"
         return latent_for_seed(seed, self.preset.latent), str(seed)
 
-    def render_latent(self, slot: int, z: np.ndarray) -> np.ndarray:
-        """A slot's sound for a latent, finished at the device rate. Runs ONNX: call it from a
-        worker thread, never from the audio or GUI thread."""
-        audio = self.worker.generate(z[None], np.array([self.keymap.label[slot]]))[0]
+    def played_velocity(self, slot: int) -> float | None:
+        """The velocity (0..1) the slot's last sound was rendered at: its band's; None for a
+        preset without a velocity input."""
+        if not self.preset.velocity:
+            return None
+        v = max(0, int(self.mixer.last_variation[self._check_slot(slot)]))
+        return self.pool.velocity_of(v)
+
+    def render_latent(self, slot: int, z: np.ndarray, velocity: float | None = None) -> np.ndarray:
+        """A slot's sound for a latent (at a velocity, 0..1, where the preset takes one),
+        finished at the device rate. Runs ONNX: call it from a worker thread, never from the
+        audio or GUI thread."""
+        played = None if velocity is None else np.array([velocity], np.float32)
+        audio = self.worker.generate(z[None], np.array([self.keymap.label[slot]]), played)[0]
         return finish_clip(audio, self.preset.sample_rate, self.rate)
 
     def panic(self) -> None:

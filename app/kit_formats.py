@@ -2,9 +2,10 @@
 
 Both sit in the render's preset folder beside the class or note folders and name the WAVs
 by relative path, so the folder can be moved or zipped whole. A class's or note's renders
-are its round robins (SFZ seq_position, Hydrogen's ROUND_ROBIN layers). Presets have no
-velocity input, so there is one velocity layer, scaled by the player's velocity. The hats
-choke each other in both, as in the engine (`keymap.choke_group_of`).
+are its round robins (SFZ seq_position, Hydrogen's ROUND_ROBIN layers). A velocity-aware
+preset's renders are velocity layers too, one per engine velocity band (SFZ lovel/hivel,
+Hydrogen layer ranges); the player's velocity scales the gain on top. The hats choke each other
+in both, as in the engine (`keymap.choke_group_of`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from ganpad import __version__
 from ganpad.app.keymap import choke_group_of
+from ganpad.app.voice_pool import VELOCITY_BANDS, band_of, band_range
 from ganpad.atomic import atomic_write_text
 from ganpad.hydrogen_kit import Instrument, Layer, drumkit_xml
 from ganpad.notes import sample_name
@@ -33,24 +35,44 @@ class Zone:
     keys: tuple[int, ...]
     files: tuple[str, ...]
     centre: int | None = None  # notes: the key the samples sound at
+    velocities: tuple[float | None, ...] = ()  # each file's layer velocity (0..1), if layered
+
+    def layers(self) -> list[tuple[tuple[int, int] | None, tuple[str, ...]]]:
+        """(MIDI velocity range, or None for every velocity; its files) per layer, soft first."""
+        bands: dict[int | None, list[str]] = {}
+        for path, velocity in zip(self.files, self.velocities or [None] * len(self.files),
+                                  strict=True):  # fmt: skip
+            bands.setdefault(None if velocity is None else layer_band(velocity), []).append(path)
+        if None in bands or not bands:
+            return [(None, self.files)]
+        return [(band_range(b, VELOCITY_BANDS), tuple(bands[b])) for b in sorted(bands)]
 
 
-def zones(preset: Preset, files: Sequence[tuple[str, str]]) -> list[Zone]:
-    """(slot name, path relative to the preset folder) pairs -> zones in key order.
+def layer_band(velocity: float) -> int:
+    """The engine's velocity band a layer rendered at `velocity` (0..1) plays in."""
+    return band_of(max(1, min(127, round(velocity * 127))), VELOCITY_BANDS)
+
+
+def zones(preset: Preset, files: Sequence[tuple[str, str, float | None]]) -> list[Zone]:
+    """(slot name, path relative to the preset folder, layer velocity or None) -> zones in key
+    order.
 
     Drums answer every GM note of their class; a rendered note answers the keys up to halfway
     to its rendered neighbours (the sampler transposes), so the whole keyboard plays.
     """
     by_name: dict[str, list[str]] = {}
-    for name, path in files:
+    velocity: dict[str, list[float | None]] = {}
+    for name, path, v in files:
         by_name.setdefault(name, []).append(path)
+        velocity.setdefault(name, []).append(v)
     if preset.kind != "notes":
         gm = {label.name: label.gm_notes for label in preset.labels}
-        return sorted((Zone(n, tuple(gm.get(n, ())), tuple(f)) for n, f in by_name.items()
-                       if gm.get(n)), key=lambda z: z.keys[0])  # fmt: skip
+        return sorted((Zone(n, tuple(gm.get(n, ())), tuple(f), None, tuple(velocity[n]))
+                       for n, f in by_name.items() if gm.get(n)),
+                      key=lambda z: z.keys[0])  # fmt: skip
     pitches = sorted(int(n) for n in by_name)
     edges = [0] + [(a + b) // 2 + 1 for a, b in zip(pitches, pitches[1:], strict=False)] + [128]
-    return [Zone(str(p), tuple(range(lo, hi)), tuple(by_name[str(p)]), p)
+    return [Zone(str(p), tuple(range(lo, hi)), tuple(by_name[str(p)]), p, tuple(velocity[str(p)]))
             for p, lo, hi in zip(pitches, edges, edges[1:], strict=False)]  # fmt: skip
 
 
@@ -68,10 +90,12 @@ def sfz_text(preset: Preset, zone_list: Sequence[Zone]) -> str:
             lines.append(f"// {label}")
             centre = zone.centre if zone.centre is not None else lo
             choke = _sfz_choke(zone) if zone.centre is None else ""
-            lines.append(f"<group> lokey={lo} hikey={hi} pitch_keycenter={centre} "
-                         f"seq_length={len(zone.files)}{choke}")  # fmt: skip
-            lines += [f"<region> sample={path} seq_position={i}"
-                      for i, path in enumerate(zone.files, 1)]  # fmt: skip
+            for velocities, paths in zone.layers():
+                vel = "" if velocities is None else " lovel={} hivel={}".format(*velocities)
+                lines.append(f"<group> lokey={lo} hikey={hi} pitch_keycenter={centre}{vel} "
+                             f"seq_length={len(paths)}{choke}")  # fmt: skip
+                lines += [f"<region> sample={path} seq_position={i}"
+                          for i, path in enumerate(paths, 1)]  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 
@@ -87,11 +111,23 @@ def _sfz_choke(zone: Zone) -> str:
 def hydrogen_text(preset: Preset, zone_list: Sequence[Zone]) -> str:
     """A Hydrogen drumkit: an instrument per label (class or GM key) on its first GM note,
     round-robin layers."""
-    instruments = [Instrument(z.name, z.keys[0], [Layer(f) for f in z.files],
-                              choke_group_of(z.name) or -1, "ROUND_ROBIN")
-                   for z in zone_list]  # fmt: skip
+    instruments = [Instrument(z.name, z.keys[0], _hydrogen_layers(z), choke_group_of(z.name) or -1,
+                              "ROUND_ROBIN") for z in zone_list]  # fmt: skip
     info = f"Generated by ganpad {__version__} from the preset {preset.name}."
     return drumkit_xml(preset.name, "ganpad", info, _licence(preset), instruments)
+
+
+def _hydrogen_layers(zone: Zone) -> list[Layer]:
+    """A zone's files as Hydrogen layers: each over its band's share of 0..1 (round robins
+    share a range), or all over the whole range."""
+    layers = []
+    for velocities, paths in zone.layers():
+        # Edges halfway between two bands' velocities, so no MIDI velocity sits on one.
+        low, high = (0.0, 1.0) if velocities is None else (
+            0.0 if velocities[0] == 1 else (velocities[0] - 0.5) / 127,
+            1.0 if velocities[1] == 127 else (velocities[1] + 0.5) / 127)  # fmt: skip
+        layers += [Layer(path, low, high) for path in paths]
+    return layers
 
 
 def _licence(preset: Preset) -> str:
@@ -101,7 +137,7 @@ def _licence(preset: Preset) -> str:
     return f"Generated from a model trained on: {data}" if data else "unstated"
 
 
-def write_instruments(preset: Preset, folder: Path, files: Sequence[tuple[str, str]],
+def write_instruments(preset: Preset, folder: Path, files: Sequence[tuple[str, str, float | None]],
                       kinds: Sequence[str]) -> list[Path]:  # fmt: skip
     """Write each asked instrument file into the render's preset folder, atomically."""
     zone_list = zones(preset, files)

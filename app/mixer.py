@@ -221,7 +221,7 @@ def _note_on(p: PoolState, m: MixState, slot: int, velocity: int, frame: int) ->
         for i in range(m.active.shape[0]):
             if m.active[i] and m.choke_group[m.slot[i]] == group:
                 _fade(m, i, int(m.params[CHOKE_FRAMES]))
-    v = voice_pool.take(p, slot)
+    v = voice_pool.take(p, slot, velocity)
     if v < 0:
         m.ctr[MISSED] += 1
         return

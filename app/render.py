@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -18,6 +19,7 @@ from ganpad.app.clip import finish_clip
 from ganpad.app.keymap import KeyMap
 from ganpad.app.kit_formats import INSTRUMENTS, write_instruments
 from ganpad.app.latents import latent_for_seed
+from ganpad.app.voice_pool import VELOCITY_BANDS, band_velocity
 from ganpad.atomic import atomic_dir, atomic_path, atomic_write_text, folder_problem
 from ganpad.notes import sample_name
 from ganpad.presets import PRESET_FILE, Preset, PresetError, find_preset, load_preset
@@ -37,6 +39,17 @@ class Job:
     name: str  # class or note name
     seed: int
     z: np.ndarray
+    velocity: float | None = None  # 0..1: a velocity layer of a velocity-aware preset
+
+
+def layered(preset: Preset, jobs: Sequence[Job]) -> list[Job]:
+    """A velocity-aware preset's jobs as velocity layers: a job without a velocity becomes one
+    per band (the engine's VELOCITY_BANDS), the same latent at each band's middle."""
+    if not preset.velocity:
+        return [dataclasses.replace(j, velocity=None) for j in jobs]
+    bands = [band_velocity(b, VELOCITY_BANDS) for b in range(VELOCITY_BANDS)]
+    return [dataclasses.replace(j, velocity=v) for j in jobs
+            for v in ([j.velocity] if j.velocity is not None else bands)]  # fmt: skip
 
 
 TIMBRE = ""  # what a notes preset's sounds are seeded by in place of their note
@@ -103,7 +116,12 @@ def jobs_from_kit(preset: Preset, kit: dict, names: Sequence[str] = ()) -> list[
             raise ValueError(f"sound {i}: latent of shape {z.shape}, not ({preset.latent},)")
         if not np.isfinite(z).all():
             raise ValueError(f"sound {i}: latent holds NaN or infinity")
-        jobs.append(Job(keymap.names.index(name), name, seed, z))
+        velocity = sound.get("velocity")
+        if velocity is not None and (not isinstance(velocity, float | int) or
+                                     not 0.0 <= velocity <= 1.0):  # fmt: skip
+            raise ValueError(f"sound {i}: velocity {velocity!r} is not a number from 0 to 1")
+        jobs.append(Job(keymap.names.index(name), name, seed, z,
+                        None if velocity is None else float(velocity)))  # fmt: skip
     if names:
         missing = [n for n in names if n not in {j.name for j in jobs}]
         if missing:
@@ -115,7 +133,8 @@ def jobs_from_kit(preset: Preset, kit: dict, names: Sequence[str] = ()) -> list[
 def relative_path(preset: Preset, job: Job) -> str:
     """<class>/ for drums; 060_C4/ for notes, so folders sort by pitch."""
     name = sample_name(int(job.name)) if preset.kind == "notes" else job.name
-    return f"{name}/{preset.name}_{name}_{job.seed}.wav"
+    layer = "" if job.velocity is None else f"_v{round(job.velocity * 127):03d}"
+    return f"{name}/{preset.name}_{name}_{job.seed}{layer}.wav"
 
 
 def file_path(root: Path, preset: Preset, job: Job) -> Path:
@@ -178,6 +197,7 @@ def render(
     fresh folder that takes the old one's place only when the render is complete.
     """
     check_render(preset, out, rate, fmt, instruments, replace)
+    jobs = layered(preset, jobs)
     folder = Path(out) / preset.name
     if not replace:
         return _render_into(folder, preset, jobs, rate, fmt, batch, progress, cancelled,
@@ -235,7 +255,9 @@ def _render_into(folder: Path, preset: Preset, jobs: list[Job], rate: int, fmt: 
         if cancelled():
             break
         chunk = jobs[start : start + batch]
-        audio = preset.generate(session, np.stack([j.z for j in chunk]), [j.slot for j in chunk])
+        velocity = [j.velocity for j in chunk] if preset.velocity else None
+        audio = preset.generate(session, np.stack([j.z for j in chunk]), [j.slot for j in chunk],
+                                velocity)  # fmt: skip
         for job, clip in zip(chunk, audio, strict=True):
             path = folder / relative_path(preset, job)
             tags = wav_tags(preset.name, job.name, job.seed)
@@ -248,7 +270,8 @@ def _render_into(folder: Path, preset: Preset, jobs: list[Job], rate: int, fmt: 
     sounds = [s for s in kept if s["file"] not in files] + new
     _write_kit(folder, preset, sounds, rate, fmt)
     if instruments:
-        write_instruments(preset, folder, [(s["name"], s["file"]) for s in sounds], instruments)
+        files = [(s["name"], s["file"], s.get("velocity")) for s in sounds]
+        write_instruments(preset, folder, files, instruments)
     return written
 
 
@@ -267,8 +290,9 @@ _TEMPORARY = re.compile(r"\..+\.(wav|json|sfz|xml)\.[A-Za-z0-9_]{8}\.part")
 
 
 def _kit_sound(preset: Preset, job: Job) -> dict:
-    return {"file": relative_path(preset, job), "name": job.name, "seed": job.seed,
-            "z": [float(v) for v in job.z]}  # fmt: skip
+    sound = {"file": relative_path(preset, job), "name": job.name, "seed": job.seed,
+             "z": [float(v) for v in job.z]}  # fmt: skip
+    return sound if job.velocity is None else sound | {"velocity": job.velocity}
 
 
 def _kept_sounds(folder: Path, preset: Preset, rate: int, fmt: str) -> list[dict]:
@@ -289,6 +313,13 @@ def _kept_sounds(folder: Path, preset: Preset, rate: int, fmt: str) -> list[dict
     if held != (preset.name, rate, fmt):
         raise RenderError(f"{path}: holds {held[0]} at {held[1]} Hz {held[2]}, not {preset.name} "
                           f"at {rate} Hz {fmt}; {hint}")  # fmt: skip
+    layers = {"velocity" in s for s in sounds}
+    if layers and layers != {preset.velocity}:
+        had = "velocity layers" if True in layers else "no velocity layers"
+        had = "both, layered and not" if len(layers) > 1 else had
+        now = "renders velocity layers" if preset.velocity else "has no velocity input"
+        raise RenderError(f"{path}: its sounds have {had}, and {preset.name} {now} now "
+                          f"(the preset changed since); {hint}")  # fmt: skip
     return [s for s in sounds if (folder / str(s["file"])).is_file()]
 
 

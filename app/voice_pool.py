@@ -20,6 +20,9 @@ from ganpad.app.native import as_bool, as_f32, as_i32, as_i64, fence, memory_fen
 from ganpad.app.ring import WIDTH, Ring
 
 LOST = 0  # flags[LOST]: the wanted ring was full once; the worker rescans the flags
+# flags[BANDS]: how many velocity bands a slot's variations are split into, softest first
+# (1: none). A velocity-aware preset renders each band's variations at the band's velocity.
+BANDS = 1
 
 
 class PoolState(NamedTuple):
@@ -38,25 +41,63 @@ class PoolState(NamedTuple):
     flags: np.ndarray  # int64 [8]
 
 
+# A velocity-aware preset's variations come in this many velocity bands (MIDI 1-42, 43-84,
+# 85-127), each rendered at its band's middle; gain still follows the velocity on top. Renders
+# for a DAW write the same bands as velocity layers.
+VELOCITY_BANDS = 3
+
+
 @njit(cache=True, nogil=True)
-def take(p: PoolState, slot: int) -> int:
-    """A buffer to play (a fresh one if any), or -1 if none is ready yet."""
+def band_of(velocity: int, bands: int) -> int:
+    """The velocity band (0: the softest) a MIDI velocity 1..127 plays from."""
+    return min(bands - 1, (max(velocity, 1) - 1) * bands // 126)
+
+
+def band_range(band: int, bands: int) -> tuple[int, int]:
+    """The MIDI velocities (lowest, highest) that play from a band."""
+    return 1 + -(-126 * band // bands), -(-126 * (band + 1) // bands) + (band == bands - 1)
+
+
+def band_velocity(band: int, bands: int) -> float:
+    """The velocity (0..1) a band's variations are rendered at: its middle."""
+    return (band + 0.5) / bands
+
+
+def rendered_velocity(velocity: int, bands: int = VELOCITY_BANDS) -> float:
+    """The velocity (0..1) the variation a MIDI note-on of `velocity` plays was rendered at."""
+    return band_velocity(band_of(velocity, bands), bands)
+
+
+@njit(cache=True, nogil=True)
+def take(p: PoolState, slot: int, velocity: int) -> int:
+    """A buffer to play for a MIDI velocity: a fresh one of its band if any, else one of its
+    band played before, else (nothing of the band rendered yet) any; -1 if none is ready."""
     variations = p.filled.shape[1]
-    start = p.cursor[slot]
-    chosen = -1
-    for k in range(variations):
-        v = (start + k) % variations
-        if not p.filled[slot, v]:
-            continue
-        if not p.stale[slot, v] and p.users[slot, v] == 0:
-            chosen = v
-            break
-        if chosen < 0:
-            chosen = v
+    bands = max(1, p.flags[BANDS])
+    count = variations // bands
+    chosen = _choose(p, slot, band_of(velocity, bands) * count, count)
+    if chosen < 0 and bands > 1:
+        chosen = _choose(p, slot, 0, variations)
     if chosen >= 0:
         p.users[slot, chosen] += 1
         p.stale[slot, chosen] = True
-        p.cursor[slot] = (chosen + 1) % variations
+        p.cursor[slot] = chosen + 1
+    return chosen
+
+
+@njit(cache=True, nogil=True)
+def _choose(p: PoolState, slot: int, first: int, count: int) -> int:
+    """Among variations first..first+count-1, from the slot's cursor on: a fresh unplayed one,
+    else the first filled one, else -1."""
+    chosen = -1
+    for k in range(count):
+        v = first + (p.cursor[slot] + k) % count
+        if not p.filled[slot, v]:
+            continue
+        if not p.stale[slot, v] and p.users[slot, v] == 0:
+            return v
+        if chosen < 0:
+            chosen = v
     return chosen
 
 
@@ -115,7 +156,9 @@ def from_table(t, at: int) -> PoolState:
 
 
 class VoicePool:
-    def __init__(self, slots: int, variations: int, max_frames: int):
+    def __init__(self, slots: int, variations: int, max_frames: int, bands: int = 1):
+        if bands < 1 or variations % bands:
+            raise ValueError(f"{variations} variations do not split into {bands} velocity bands")
         records, index = ring.ring_arrays(max(1024, 4 * slots * variations))
         self.state = PoolState(
             audio=np.zeros((slots, variations, max_frames), np.float32),
@@ -130,6 +173,7 @@ class VoicePool:
             wanted_index=index,
             flags=np.zeros(8, np.int64),
         )
+        self.flags[BANDS] = bands
         self._returned = Ring(records, index)  # the audio thread's hand-backs
         self._lock = threading.Lock()
         # (slot, variation) pairs the worker should render, oldest first
@@ -143,7 +187,7 @@ class VoicePool:
         raise AttributeError(name)
 
     def __deepcopy__(self, memo) -> VoicePool:
-        copy = VoicePool(self.slots, self.variations, self.audio.shape[2])
+        copy = VoicePool(self.slots, self.variations, self.audio.shape[2], self.bands)
         for mine, theirs in zip(copy.state, self.state, strict=True):
             mine[...] = theirs
         copy._queue = deque(self._queue)
@@ -156,6 +200,14 @@ class VoicePool:
     @property
     def variations(self) -> int:
         return self.audio.shape[1]
+
+    @property
+    def bands(self) -> int:
+        return int(self.flags[BANDS])
+
+    def velocity_of(self, v: int) -> float:
+        """The velocity (0..1) variation v is rendered at: the middle of its band."""
+        return band_velocity(v * self.bands // self.variations, self.bands)
 
     @property
     def wanted(self) -> deque[tuple[int, int]]:
@@ -171,8 +223,8 @@ class VoicePool:
             return self._queue
 
     # Without a running stream (offline, tests) Python may do the audio thread's part.
-    def take(self, slot: int) -> int:
-        return take(self.state, slot)
+    def take(self, slot: int, velocity: int = 127) -> int:
+        return take(self.state, slot, velocity)
 
     def release(self, slot: int, v: int) -> None:
         release(self.state, slot, v)

@@ -95,9 +95,10 @@ class GeneratorWorker(threading.Thread):
             jobs.append(self.pool.wanted.popleft())
         return jobs
 
-    def generate(self, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Raw generator output [B, samples] at the preset's rate."""
-        return self.preset.generate(self.session, z, labels)
+    def generate(self, z: np.ndarray, labels: np.ndarray, velocity=None) -> np.ndarray:
+        """Raw generator output [B, samples] at the preset's rate (at `velocity`, 0..1, where
+        the preset takes one)."""
+        return self.preset.generate(self.session, z, labels, velocity)
 
     def _render(self, jobs: list[tuple[int, int]]) -> None:
         # The generation first: a latent change after this makes fill() refuse the result.
@@ -105,7 +106,10 @@ class GeneratorWorker(threading.Thread):
         draws = [self.bank.draw(slot) for slot, _ in jobs]
         z = np.stack([d[0] for d in draws])
         labels = np.array([self.keymap.label[slot] for slot, _ in jobs])
-        audio = self.generate(z, labels)
+        velocity = None
+        if self.preset.velocity:  # each variation at its velocity band's middle
+            velocity = np.array([self.pool.velocity_of(v) for _, v in jobs], np.float32)
+        audio = self.generate(z, labels, velocity)
         for (slot, v), (_, seed), gen, clip in zip(jobs, draws, generations, audio, strict=True):
             playable = finish_clip(clip, self.preset.sample_rate, self.device_rate)
             if self.pool.fill(slot, v, playable, seed, gen):

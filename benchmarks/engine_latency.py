@@ -47,6 +47,7 @@ from helpers.jack_rig import Capture, JackServer, wait_for_port  # noqa: E402
 from ganpad.app.clip import finish_clip  # noqa: E402
 from ganpad.app.keymap import KeyMap  # noqa: E402
 from ganpad.app.latents import latent_for_seed  # noqa: E402
+from ganpad.app.voice_pool import rendered_velocity  # noqa: E402
 from ganpad.presets import DEFAULT_PRESET, find_preset  # noqa: E402
 
 PERIOD = 128
@@ -61,10 +62,8 @@ def templates(preset, seeds: dict[int, int]) -> dict[int, np.ndarray]:
     session = preset.session()
     out = {}
     for slot, seed in seeds.items():
-        feed = {"z": latent_for_seed(seed, preset.latent)[None]}
-        if preset.conditional:
-            feed["label"] = np.array([slot], np.int64)
-        (audio,) = session.run(["audio"], feed)
+        z = latent_for_seed(seed, preset.latent)[None]
+        audio = preset.generate(session, z, [slot], rendered_velocity(VELOCITY))
         gain = (VELOCITY / 127) ** 1.6 * 0.8
         out[slot] = finish_clip(audio[0], preset.sample_rate, RATE) * gain
     return out

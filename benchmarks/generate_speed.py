@@ -51,12 +51,12 @@ def main() -> None:
         graphs = {"onnx_fp32": preset.generator_path}
         if not args.quick:
             graphs["onnx_transposed"] = plain_graph(model, preset, Path(tmp) / "plain.onnx")
-            calibration = parity.feeds(preset.latent, n_labels, 8, seed=2)
+            calibration = parity.feeds(preset.latent, n_labels, 8, seed=2, velocity=preset.velocity)
             for precision in ("fp16", "int8"):
                 graphs[f"onnx_{precision}"] = Path(tmp) / f"{precision}.onnx"
                 convert(precision, preset.generator_path, graphs[f"onnx_{precision}"], calibration)
         sessions = {name: parity.session(path) for name, path in graphs.items()}
-        check = parity.feeds(preset.latent, n_labels, 4, seed=3)
+        check = parity.feeds(preset.latent, n_labels, 4, seed=3, velocity=preset.velocity)
         errors = {name: parity.max_abs_error(model, path, check) for name, path in graphs.items()}
         if "CUDAExecutionProvider" in ort.get_available_providers():
             sessions["onnx_cuda"] = preset.session(["CUDAExecutionProvider"])
@@ -67,7 +67,9 @@ def main() -> None:
         print(f"{'engine':<16} {'batch':>5} {'clips/s':>9} {'ms/call':>8} {'x realtime':>11} "
               f"{'vs torch':>9} {'max|err|':>9}")  # fmt: skip
         for batch in args.batches:
-            feed = parity.feeds(preset.latent, n_labels, per_label=batch, seed=1)[0]
+            feed = parity.feeds(
+                preset.latent, n_labels, per_label=batch, seed=1, velocity=preset.velocity
+            )[0]
             rates = {"torch_eager": parity.clips_per_second(
                 lambda f: parity.torch_audio(model, f), feed, args.repeats)}  # fmt: skip
             if gpu is not None:

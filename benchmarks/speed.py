@@ -69,7 +69,12 @@ def _runner(engine: str, preset_name: str, tmp: str):
         path = Path(tmp) / f"{precision}.onnx"
         if not path.exists():
             n = len(preset.labels) if preset.conditional else 0
-            convert(precision, poly, path, parity.feeds(preset.latent, n, 8, seed=2))
+            convert(
+                precision,
+                poly,
+                path,
+                parity.feeds(preset.latent, n, 8, seed=2, velocity=preset.velocity),
+            )
     session = parity.session(path)
     np.seterr(all="ignore")
     return lambda f: session.run(["audio"], f)
@@ -92,7 +97,9 @@ def _measure(engine: str, preset_name: str, batches: list[int], repeats: int, tm
     model = preset_model(preset_name)
     rows = []
     for batch in batches:
-        feed = parity.feeds(preset.latent, n_labels, per_label=batch, seed=1)[0]
+        feed = parity.feeds(
+            preset.latent, n_labels, per_label=batch, seed=1, velocity=preset.velocity
+        )[0]
         with FlopCounterMode(display=False) as counter:
             parity.torch_audio(model, feed)
         flops = counter.get_total_flops()

@@ -46,12 +46,13 @@ _RULES: tuple[tuple[str, str], ...] = (
         "percussion",
         r"cow ?bell|tambourine|tamb|shaker|maraca|clave|wood ?block|conga|bongo|"
         r"timbale|agogo|guiro|cabasa|cuica|vibra ?slap|triangle|side ?stick|cross ?stick|stick|"
+        r"\bclav(es?)?(?![a-z])|"
         r"waterglass|vibraslap|whistle|perc",
     ),
     ("clap", r"clap"),
-    ("open_hat", r"open ?(hi[- ]?)?(hat|hh)|(hat|hh) ?open|semi[- ]?open|\bohh?\b|swish"),
-    ("closed_hat", r"hi[- ]?hat|hihat|hat|\bhh\b|\bchh?\b|pedal"),
-    ("kick", r"kick|bass ?drum|\bbd\b|\bkd\b|808 ?bd"),
+    ("open_hat", r"open ?(hi[- ]?)?(hat|hh)|(hat|hh|cymbal) ?open|semi[- ]?open|\bohh?\b|swish"),
+    ("closed_hat", r"hi[- ]?hat|hihat|hat|\bhh\b|\bchh?\b|pedal|cymbal closed"),
+    ("kick", r"kick|bass ?drum|drum bass|\bbd\b|\bkd\b|808 ?bd"),
     ("snare", r"snare|\bsd\b|rim"),
     ("tom", r"tom"),
     ("cymbal", r"crash|ride|splash|china|cymbal|bell|\bcy\b|\bcym"),
@@ -90,7 +91,7 @@ _KEY_RULES: tuple[tuple[str, int | None, tuple[tuple[str, int], ...]], ...] = (
     (r"maraca|shaker", 70, ()),
     (r"whistle", 71, ((r"long", 72),)),
     (r"guiro", 73, ((r"long", 74),)),
-    (r"clave", 75, ()),
+    (r"clave|\bclav(es?)?(?![a-z])", 75, ()),
     (r"wood ?block", 76, ((_LO, 77),)),
     (r"cuica", 78, ((r"open", 79),)),
     (r"triangle", 81, ((r"mute", 80),)),
@@ -101,9 +102,9 @@ _KEY_RULES: tuple[tuple[str, int | None, tuple[tuple[str, int], ...]], ...] = (
     (r"crash", 49, ((r"^crash( cymbal)? 2$", 57),)),  # "Crash 2" names a second cymbal, where
     (r"ride", 51, ((r"^ride( cymbal)? 2$", 59),)),  # "crash 02" is more likely a round robin
     (r"pedal|foot", 44, ()),
-    (r"open ?(hi[- ]?)?(hat|hh)|(hat|hh) ?open|semi ?open|\bohh?\b|swish", 46, ()),
-    (r"hi[- ]?hat|hihat|hat|\bhh\b|\bchh?\b", 42, ()),
-    (r"kick|bass ?drum|\bbd\b|\bkd\b", 36, ((r"acoustic", 35),)),
+    (r"open ?(hi[- ]?)?(hat|hh)|(hat|hh|cymbal) ?open|semi ?open|\bohh?\b|swish", 46, ()),
+    (r"hi[- ]?hat|hihat|hat|\bhh\b|\bchh?\b|cymbal closed", 42, ()),
+    (r"kick|bass ?drum|drum bass|\bbd\b|\bkd\b", 36, ((r"acoustic", 35),)),
     (r"snare|\bsd\b", 38, ((r"electric", 40),)),
     (r"floor", 41, ((_HI, 43),)),
     (r"tom", None, ((r"(lo|low) ?mid", 47), (r"(hi|high) ?mid|\bmid", 48), (_LO, 45), (_HI, 50))),

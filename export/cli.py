@@ -36,6 +36,7 @@ def record_evaluation(preset_dir: Path, report: dict) -> None:
         "keyboard_timbre",
         "flatness",
         "crash_ring",
+        "velocity_brightness",
         "key_identity",
         "program_identity",
         "paired",

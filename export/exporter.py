@@ -31,6 +31,7 @@ from ganpad.presets import (
 from ganpad.training.config import RunConfig, from_dict, to_dict
 from ganpad.training.data.drumkit import kit_licenses
 from ganpad.training.data.soundfont import soundfont_license
+from ganpad.training.data.soundfont_drums import rendered_fonts
 from ganpad.training.models import build_models
 from ganpad.training.trainer import checkpoint
 from ganpad.training.trainer.loop import COMMANDS_FILE, DATA_REPORT, METRICS_FILE, STARTED_FROM
@@ -100,6 +101,10 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
     with torch.no_grad():  # the weights the preset's checkpoint keeps, in the graph too
         for p in generator.parameters():
             p.copy_(p.half().float())
+        saved = generator.state_dict(keep_vars=True)  # and the fitted buffers it keeps (the
+        for value in saved.values():  # latent prior): tables rebuilt on load stay exact
+            if value.is_floating_point() and not isinstance(value, torch.nn.Parameter):
+                value.copy_(value.half().float())
     if getattr(generator, "autoregressive", False):
         raise ExportError(
             f"{run.config.model.family} generates one sample per network pass (a second of "
@@ -114,7 +119,7 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
         run.config.model.latent,
         len(run.classes) if run.config.model.conditional else 0,
     )
-    inputs = parity.feeds(latent, n_labels)
+    inputs = parity.feeds(latent, n_labels, velocity=model.velocity)
     out = Path(out)
     name = options.name or out.name
     report = ExportReport(out)
@@ -124,14 +129,15 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
         spectral = getattr(generator, "spectral", False)
         rounding = parity.rounding_error(model, inputs)
         _check(report, "fp32", parity.max_abs_error(model, graph, inputs), spectral, rounding)
-        bench = parity.feeds(latent, n_labels, per_label=16, seed=1)[0]
+        bench = parity.feeds(latent, n_labels, per_label=16, seed=1, velocity=model.velocity)[0]
         report.speed["torch_eager"] = parity.clips_per_second(
             lambda f: parity.torch_audio(model, f), bench
         )
         report.speed["onnx_fp32"] = _ort_speed(graph, bench)
         if options.precision != "fp32":
             lower = tmp / f"generator.{options.precision}.onnx"
-            convert(options.precision, graph, lower, parity.feeds(latent, n_labels, 8, seed=2))
+            calibration = parity.feeds(latent, n_labels, 8, seed=2, velocity=model.velocity)
+            convert(options.precision, graph, lower, calibration)
             error = parity.max_abs_error(model, lower, inputs)
             _check(report, options.precision, error, spectral)
             report.speed[f"onnx_{options.precision}"] = _ort_speed(lower, bench)
@@ -218,6 +224,7 @@ def _preset_json(run: LoadedRun, name: str, options: ExportOptions, report: Expo
         "samples": cfg.data.slice_len,
         "latent": cfg.model.latent,
         "conditional": conditional,
+        "velocity": cfg.model.velocity,
         "labels": labels,
         "pitch_range": [min(pitches), max(pitches)] if pitches else None,
         "precision": options.precision,
@@ -326,11 +333,11 @@ def _license(run: LoadedRun, options: ExportOptions) -> dict[str, Any]:
     kits = kit_licenses(path, frozenset(run.config.data.exclude_kits)) if path.is_dir() else {}
     if not kits:
         return {"data": "unknown: pass --license to state the licence of the training data"}
-    return {
-        "data": "Hydrogen drumkits as packaged by Debian (hydrogen-drumkits, hydrogen-data); "
-        "per-kit licences below, full terms in /usr/share/doc/hydrogen-drumkits/copyright",
-        "kits": kits,
-    }
+    fonts, rendered = rendered_fonts(path)
+    hydrogen = ["Hydrogen drumkits as packaged by Debian (hydrogen-drumkits, hydrogen-data), "
+                "full terms in /usr/share/doc/hydrogen-drumkits/copyright"]  # fmt: skip
+    sources = (hydrogen if set(kits) - rendered else []) + fonts
+    return {"data": "; ".join(sources) + "; per-kit licences below", "kits": kits}
 
 
 def regraph_preset(folder: Path) -> ExportReport:
@@ -359,11 +366,11 @@ def regraph_preset(folder: Path) -> ExportReport:
     report = ExportReport(Path(folder))
     with atomic_path(preset.generator_path) as tmp:
         export_onnx(graph_model, cfg.model.latent, tmp, metadata)
-        inputs = parity.feeds(cfg.model.latent, n_labels)
+        inputs = parity.feeds(cfg.model.latent, n_labels, velocity=model.velocity)
         rounding = parity.rounding_error(model, inputs)
         spectral = getattr(generator, "spectral", False)
         _check(report, "fp32", parity.max_abs_error(model, tmp, inputs), spectral, rounding)
-        bench = parity.feeds(cfg.model.latent, n_labels, per_label=16, seed=1)[0]
+        bench = parity.feeds(cfg.model.latent, n_labels, 16, seed=1, velocity=model.velocity)[0]
         report.speed["torch_eager"] = parity.clips_per_second(
             lambda f: parity.torch_audio(model, f), bench
         )

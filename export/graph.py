@@ -13,17 +13,26 @@ OPSET = 17
 
 
 class ContractGenerator(nn.Module):
-    """Wraps any generator so its graph has the preset contract's names and shapes."""
+    """Wraps any generator so its graph has the preset contract's names and shapes: z, the
+    label when conditional, the velocity (0..1) when the generator is velocity-aware."""
 
     def __init__(self, generator: nn.Module, conditional: bool):
         super().__init__()
         self.generator = generator
         self.conditional = conditional
+        self.velocity = bool(getattr(generator, "velocity", False))
+        if self.velocity and not conditional:
+            raise ValueError("a velocity-aware generator is exported with its label input")
 
-    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None,
+                velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         label = label if self.conditional else None
-        audio = self.generator.to_audio(self.generator(z, label))
+        played = {"velocity": velocity} if self.velocity else {}
+        audio = self.generator.to_audio(self.generator(z, label, **played))
         return audio.reshape(z.shape[0], -1).clamp(-1.0, 1.0)
+
+    def input_names(self) -> list[str]:
+        return ["z", "label", "velocity"][: 1 + self.conditional + self.velocity]
 
 
 def export_onnx(
@@ -32,8 +41,8 @@ def export_onnx(
     """Trace to ONNX with a dynamic batch and write `metadata` into the graph's properties."""
     model = model.eval()
     z = torch.randn(2, latent)
-    names = ["z", "label"] if model.conditional else ["z"]
-    args = (z, torch.zeros(2, dtype=torch.long)) if model.conditional else (z,)
+    names = model.input_names()
+    args = (z, torch.zeros(2, dtype=torch.long), torch.full((2,), 0.5))[: len(names)]
     axes = {name: {0: "batch"} for name in [*names, "audio"]}
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the torch.export one, which

@@ -31,9 +31,10 @@ def tolerance(precision: str, spectral: bool, rounding: float = 0.0) -> float:
 
 
 def feeds(
-    latent: int, n_labels: int, per_label: int = 4, seed: int = 0
+    latent: int, n_labels: int, per_label: int = 4, seed: int = 0, velocity: bool = False
 ) -> list[dict[str, np.ndarray]]:
-    """Random latents for every label (or unconditional), fixed by `seed`."""
+    """Random latents for every label (or unconditional), and velocities from soft to hard
+    where the graph takes them, fixed by `seed`."""
     rng = np.random.default_rng(seed)
     labels = range(n_labels) if n_labels else [None]
     out = []
@@ -41,8 +42,20 @@ def feeds(
         feed = {"z": rng.standard_normal((per_label, latent)).astype(np.float32)}
         if label is not None:
             feed["label"] = np.full(per_label, label, np.int64)
+        if velocity:
+            feed["velocity"] = np.linspace(0.0, 1.0, per_label, dtype=np.float32)
         out.append(feed)
     return out
+
+
+def _torch_inputs(feed: dict[str, np.ndarray], double: bool = False) -> list[torch.Tensor]:
+    """A feed as the contract generator's arguments (z, label, velocity; those it has)."""
+    z = torch.from_numpy(feed["z"])
+    velocity = [torch.from_numpy(feed["velocity"])] if "velocity" in feed else []
+    if double:
+        z, velocity = z.double(), [v.double() for v in velocity]
+    label = torch.from_numpy(feed["label"]) if "label" in feed else None
+    return [z, label, *velocity]
 
 
 def session(path: Path, threads: int = 0) -> ort.InferenceSession:
@@ -53,8 +66,7 @@ def session(path: Path, threads: int = 0) -> ort.InferenceSession:
 
 @torch.no_grad()
 def torch_audio(model: torch.nn.Module, feed: dict[str, np.ndarray]) -> np.ndarray:
-    label = torch.from_numpy(feed["label"]) if "label" in feed else None
-    return model(torch.from_numpy(feed["z"]), label).numpy()
+    return model(*_torch_inputs(feed)).numpy()
 
 
 @torch.no_grad()
@@ -63,8 +75,7 @@ def rounding_error(model: torch.nn.Module, inputs: list[dict[str, np.ndarray]]) 
     exact = copy.deepcopy(model).double()
     worst = 0.0
     for feed in inputs:
-        label = torch.from_numpy(feed["label"]) if "label" in feed else None
-        ref = exact(torch.from_numpy(feed["z"]).double(), label).numpy()
+        ref = exact(*_torch_inputs(feed, double=True)).numpy()
         worst = max(worst, float(np.abs(torch_audio(model, feed) - ref).max()))
     return worst
 

@@ -21,6 +21,9 @@ CHECKPOINT_STATE_FILE = "checkpoint.json"
 KINDS = ("drums", "notes")
 # The graph repeats the facts a player relies on, so a json that lies about them is caught.
 META_PREFIX = "ganpad."
+# The velocity (0..1) a velocity-aware graph plays when none is given: MIDI 100, the velocity
+# its latent prior's mean stands for (training.models.autoencoding.VELOCITY_REF).
+DEFAULT_VELOCITY = 100 / 127
 
 
 class PresetError(ValueError):
@@ -52,6 +55,7 @@ class Preset:
     labels: tuple[Label, ...]
     pitch_range: tuple[int, int] | None
     meta: dict[str, Any] = field(repr=False, compare=False)
+    velocity: bool = False  # the graph takes velocity: float32[B] in 0..1
 
     @property
     def generator_path(self) -> Path:
@@ -66,11 +70,15 @@ class Preset:
     def seconds(self) -> float:
         return self.samples / self.sample_rate
 
-    def generate(self, session, z: np.ndarray, labels=None) -> np.ndarray:
-        """Run the graph: audio [B, samples] for latents [B, latent] (and label indices)."""
+    def generate(self, session, z: np.ndarray, labels=None, velocity=None) -> np.ndarray:
+        """Run the graph: audio [B, samples] for latents [B, latent] (and label indices, and
+        velocities in 0..1 where the preset takes them: MIDI 100's when not given)."""
         feed = {"z": np.ascontiguousarray(z, np.float32)}
         if self.conditional:
             feed["label"] = np.asarray(labels, np.int64)
+        if self.velocity:
+            played = DEFAULT_VELOCITY if velocity is None else velocity
+            feed["velocity"] = np.broadcast_to(np.asarray(played, np.float32), (len(z),)).copy()
         return session.run(["audio"], feed)[0]
 
     def session(self, providers: list[str] | None = None, threads: int = 0, arena: bool = True):
@@ -177,6 +185,8 @@ def _parse(root: Path, meta: dict[str, Any]) -> Preset:
         raise PresetError(path, "labels must be indexed 0..n-1 in order")
     if meta["conditional"] and not labels:
         raise PresetError(path, "a conditional preset needs labels")
+    if not isinstance(meta.get("velocity", False), bool):
+        raise PresetError(path, f"field 'velocity' must be true or false, got {meta['velocity']!r}")
     pitch = meta.get("pitch_range")
     if pitch is not None and (not isinstance(pitch, list) or len(pitch) != 2):
         raise PresetError(path, "pitch_range must be [lowest, highest] MIDI pitch")
@@ -185,6 +195,7 @@ def _parse(root: Path, meta: dict[str, Any]) -> Preset:
         sample_rate=meta["sample_rate"], samples=meta["samples"], latent=meta["latent"],
         conditional=meta["conditional"], labels=tuple(labels),
         pitch_range=tuple(pitch) if pitch else None, meta=meta,
+        velocity=meta.get("velocity", False),
     )  # fmt: skip
 
 
@@ -258,6 +269,7 @@ def check_generator(preset: Preset) -> None:
     inputs = {i.name: i for i in session.get_inputs()}
     outputs = {o.name: o for o in session.get_outputs()}
     expected = {"z", "label"} if preset.conditional else {"z"}
+    expected |= {"velocity"} if preset.velocity else set()
     if set(inputs) != expected:
         raise PresetError(
             path, f"inputs {sorted(inputs)} but preset.json implies {sorted(expected)}"
@@ -267,6 +279,8 @@ def check_generator(preset: Preset) -> None:
         raise PresetError(path, f"input z is {z.type}{z.shape}, expected float[B, {preset.latent}]")
     if "label" in inputs and inputs["label"].type != "tensor(int64)":
         raise PresetError(path, f"input label is {inputs['label'].type}, expected int64[B]")
+    if "velocity" in inputs and inputs["velocity"].type != "tensor(float)":
+        raise PresetError(path, f"input velocity is {inputs['velocity'].type}, expected float[B]")
     if set(outputs) != {"audio"}:
         raise PresetError(path, f"outputs {sorted(outputs)}, expected ['audio']")
     custom = session.get_modelmeta().custom_metadata_map

@@ -102,6 +102,9 @@ def test_load_mono_handles_float_96k_multichannel(gmrock, tmp_path):
         ("Open HH", "open_hat"), ("Hand Clap", "clap"), ("Tom Hi", "tom"),
         ("24Ride-1", "cymbal"), ("Crash Jazz", "cymbal"), ("Cowbell-Med", "percussion"),
         ("Tambourine", "percussion"), ("Djembe1 Slap", "percussion"), ("17", None),
+        # named one-shots of lmms-common and sonic-pi-samples
+        ("drum_bass_hard", "kick"), ("drum_cymbal_closed", "closed_hat"),
+        ("drum_cymbal_open", "open_hat"), ("drum_cymbal_soft", "cymbal"), ("clav01", "percussion"),
     ],
 )  # fmt: skip
 def test_classify_name(name, cls):
@@ -122,6 +125,8 @@ def test_every_gm_drum_name_names_its_own_key():
         ("Tom 2", None), ("Djembe1 Slap", None), ("17", None), ("Conga-Low1", 64),
         ("TomLow01", 45), ("agogo_lo2", 68), ("crash-02", 49), ("Crash Cymbal 2", 57),
         ("Cymbals", None), ("Bell Tree", None), ("Sangban1 Bell Hit", None),
+        ("drum_bass_soft", 36), ("drum_cymbal_open", 46), ("drum_cymbal_closed", 42),
+        ("clav02", 75), ("Clavinet", None),
         ("Rim Click", None),  # a snare by its name's class, a side stick by its key: no key
     ],
 )  # fmt: skip

@@ -221,3 +221,56 @@ def test_eval_splits_a_class_share_between_the_labels_keys_play():
 def test_the_key_judge_plays_a_runs_own_key_label():
     assert label_for_key(56, KEYED_LABELS, {}) == KEYED_LABELS.index("cowbell")
     assert label_for_key(56, DRUM_CLASSES, {}) == DRUM_CLASSES.index("percussion")
+
+
+def test_the_modes_stage_trains_the_mode_head_alone_with_the_noise_muted(
+    gmrock, clip_cache, tmp_path
+):
+    cfg = _config(gmrock, clip_cache, keys=False)
+    cfg.model.synth_modes = 8
+    t = cfg.train
+    t.modes_first, t.modes_lr, t.adversarial_from = 2, 1e-3, 3
+    trainer = Trainer(cfg, tmp_path / "run")
+    g = trainer.G
+    rest = {n: p.detach().clone() for n, p in g.named_parameters() if not n.startswith("mode_amp")}
+    head = g.mode_amp.weight.detach().clone()
+    for _ in range(2):
+        assert set(trainer.train_step()) >= {"loss/rec"}
+        trainer.step += 1
+    assert not torch.equal(g.mode_amp.weight, head)
+    assert all(torch.equal(p, rest[n]) for n, p in g.named_parameters() if n in rest)
+    assert g.mute_noise is False  # muted for the stage's own steps only
+    fast, slow = (group["lr"] for group in trainer.opt_g.param_groups)
+    assert slow / fast == pytest.approx(t.modes_lr / t.lr)
+    trainer.train_step()  # past the stage: everything learns
+    assert not torch.equal(g.band_gain.weight, rest["band_gain.weight"])
+
+    with torch.no_grad():  # muted, a model whose partials and modes are silent is silent
+        g.partial_amp.weight.zero_()
+        g.partial_amp.bias.fill_(-30.0)
+        g.mode_amp.weight.zero_()
+        g.mode_amp.bias.fill_(-1.0)  # times MODE_RATE: far under the floor
+        z, label = torch.randn(2, 16), torch.tensor([0, 1])
+        g.mute_noise = True
+        assert g(z, label).abs().max() < 1e-4
+        g.mute_noise = False
+        assert g(z, label).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize(
+    ("settings", "error"),
+    [
+        ({"modes_first": 2, "adversarial_from": 1}, "adversarial_from to 2 or more"),
+        ({"modes_lr": -1.0}, "0 .off. or more"),
+    ],
+)
+def test_the_modes_stage_settings_are_checked(gmrock, clip_cache, tmp_path, settings, error):
+    cfg = _config(gmrock, clip_cache, keys=False)
+    cfg.model.synth_modes = 8
+    for key, value in settings.items():
+        setattr(cfg.train, key, value)
+    with pytest.raises(TrainError, match=error):
+        Trainer(cfg, tmp_path / "run")
+    cfg.model.synth_modes, cfg.train.modes_first, cfg.train.modes_lr = 0, 0, 1e-3
+    with pytest.raises(TrainError, match="model.synth_modes > 0"):
+        Trainer(cfg, tmp_path / "run")

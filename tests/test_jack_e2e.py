@@ -16,6 +16,7 @@ from ganpad.app.clip import finish_clip
 from ganpad.app.engine import Engine
 from ganpad.app.keymap import KeyMap
 from ganpad.app.latents import latent_for_seed
+from ganpad.app.voice_pool import rendered_velocity
 from ganpad.presets import DEFAULT_NOTES_PRESET, find_preset, load_preset
 
 NOTES_PRESET = DEFAULT_NOTES_PRESET
@@ -30,7 +31,7 @@ def _expected(preset, kit, note: int, velocity: int) -> np.ndarray:
     """What the engine must play for a note: the locked latent through the graph, finished."""
     slot = KeyMap.for_preset(preset).slot_for(note)
     z = latent_for_seed(kit["slots"][slot]["seed"], preset.latent)[None]
-    (audio,) = preset.session().run(["audio"], {"z": z, "label": np.array([slot])})
+    audio = preset.generate(preset.session(), z, [slot], rendered_velocity(velocity))
     clip = finish_clip(audio[0], preset.sample_rate, 48000)
     return np.clip(clip * (velocity / 127) ** 1.6 * 0.8, -1, 1)
 

@@ -75,6 +75,10 @@ class ModelConfig:
     # drumsynth: labels are core.drums.KEYED_LABELS (data.labels = "drum-keys"), each read as
     # a class one-hot beside a GM key one-hot (all zero for a class label)
     keys: bool = False
+    # drumsynth/notesynth with an encoder: a velocity input (0..1) that moves each label's
+    # latent prior along the line its layered clips move on with velocity (fitted like the
+    # prior, within each drum's layers), so hard hits differ from soft ones in sound
+    velocity: bool = False
 
 
 @dataclass
@@ -110,6 +114,13 @@ class TrainConfig:
     # > 0: each network's learning rate ramps up linearly over its first this many steps (a
     # fine-tune's fresh Adam otherwise jolts the preset's weights in its first steps)
     lr_warmup: int = 0
+    # drumsynth with model.synth_modes: the first this many steps train the mode head alone,
+    # by resynthesis, with the noise muted, so the modes take the lines before the noise can
+    # fill them (left with the noise, the losses silenced the modes; docs/models.md)
+    modes_first: int = 0
+    # > 0: the mode head's own learning rate; its logits step MODE_RATE times this (3e-5:
+    # 3e-3, which tools/modes_stage.py measured to work, where train.lr's 2e-4 steps 2e-2)
+    modes_lr: float = 0.0
     balance_classes: bool = False  # draw the class uniformly, then a clip of it
     ema_decay: float = 0.999
     seed: int = 0

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from ganpad.app.gui.pads import drag_file
 from ganpad.app.gui.tasks import Task
 from ganpad.app.keymap import KeyMap
-from ganpad.app.render import Job, plan, render
+from ganpad.app.render import Job, layered, plan, render
 from ganpad.presets import Preset
 
 
@@ -125,7 +125,7 @@ class RenderDialog(QDialog):
             self.progress.setFormat("choose at least one")
             return
         jobs = self.jobs(names)
-        self.progress.setRange(0, len(jobs))
+        self.progress.setRange(0, len(layered(self.preset, jobs)))  # a file per layer
         self.progress.setValue(0)
         self.progress.setFormat("%v / %m")
         kinds = [k for k, box in (("sfz", self.sfz), ("hydrogen", self.hydrogen))

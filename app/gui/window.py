@@ -89,7 +89,7 @@ def describe(p: Preset) -> str:
         f"<b>{p.name}</b>",
         f"{p.kind}, {p.family}, {p.sample_rate} Hz, {p.seconds:.2f} s clips",
         f"labels: {labels}",
-        f"trained {training.get('steps', '?')} steps in {training.get('wall_time_s') or 0:.0f} s",
+        _trained(training),
     ]
     metrics = p.meta.get("metrics", {})
     for name, value in metrics.items():
@@ -120,6 +120,7 @@ def evaluation_lines(evaluation: object) -> list[str]:
         whole = ring["generated"] >= ring.get("generated_clip_s", float("inf")) - 0.01
         cut = ", the whole clip" if whole else ""
         figures.append(f"crashes ring {ring['generated']:.2f} s{cut} (real {ring['real']:.2f} s)")
+    figures += _velocity_lines(evaluation.get("velocity_brightness"))
     if not figures:
         return []
     reference = evaluation.get("reference")
@@ -128,6 +129,30 @@ def evaluation_lines(evaluation: object) -> list[str]:
     n = evaluation.get("n")
     against = f"evaluation against {reference or 'real clips'}" + (f", {n} clips" if n else "")
     return [f"{against}:", *figures]
+
+
+def _trained(training: dict) -> str:
+    """Steps and time of the preset's run and of the presets it fine-tuned, back to the first."""
+    runs = []
+    while isinstance(training, dict) and training:
+        runs.append(training)
+        training = (training.get("started_from") or {}).get("training")
+    steps = [r.get("steps") for r in runs]
+    seconds = sum(r.get("wall_time_s") or 0 for r in runs)
+    if not runs or not all(isinstance(n, int) for n in steps):
+        return f"trained {runs[0].get('steps', '?') if runs else '?'} steps"
+    each = f" over {len(runs)} runs, each fine-tuning the one before" if len(runs) > 1 else ""
+    return f"trained {sum(steps)} steps in {seconds:.0f} s{each}"
+
+
+def _velocity_lines(bright: object) -> list[str]:
+    """How much brighter a hard hit is than a soft one, per class, beside real layered kits."""
+    if not isinstance(bright, dict):
+        return []
+    return [f"hard {cls}s {f['generated']:.2f}x as bright as soft (real {f['real']:.2f})"
+            for cls, f in bright.items()
+            if isinstance(f, dict) and all(isinstance(f.get(k), int | float)
+                                           for k in ("generated", "real"))]  # fmt: skip
 
 
 def _beside_real(evaluation: dict, name: str, field: str, text: str) -> list[str]:
@@ -478,10 +503,12 @@ class MainWindow(QMainWindow):
     def write_played(engine: Engine, slot: int) -> tuple[int, Path]:
         """Render the slot's last sound from its latent and write it (worker thread)."""
         z, tag = engine.played_latent(slot)
+        velocity = engine.played_velocity(slot)  # the band it was played in
+        tag += "" if velocity is None else f"_v{round(velocity * 127):03d}"
         name, preset = engine.keymap.names[slot], engine.preset.name
         path = Path(platformdirs.user_cache_dir("ganpad")) / "drag" / f"{preset}_{name}_{tag}.wav"
         if not path.exists():
-            audio = engine.render_latent(slot, z)
+            audio = engine.render_latent(slot, z, velocity)
             write_wav(path, audio, engine.rate, "PCM_24", wav_tags(preset, name, tag))
         return slot, path
 

@@ -17,6 +17,9 @@ class KitSample:
     instrument: str
     label: str | None
     key: int | None = None  # the GM drum key, where the names or the kit's MIDI note say
+    # The middle of its layer's velocity range (0..1), where the instrument has layers for
+    # several ranges: a hard and a soft hit of one drum
+    velocity: float | None = None
 
 
 def _local(tag: str) -> str:
@@ -50,6 +53,7 @@ def read_kit(kit_dir: Path) -> tuple[str, list[KitSample]]:
             label = class_for_note(note)
         if key is None and note is not None and label and class_for_note(note) == label:
             key = note  # "Tom 2" on note 43: the kit says which tom
+        velocities = _layer_velocities(instrument)
         # Old kits put <filename> straight under <instrument>, newer ones under <layer>.
         for element in instrument.iter():
             if _local(element.tag) == "filename" and element.text and element.text.strip():
@@ -58,8 +62,28 @@ def read_kit(kit_dir: Path) -> tuple[str, list[KitSample]]:
                 file_key = key if key is not None else key_for_name(file_path.stem)
                 if file_key is not None and GM_NOTE_CLASS[file_key] != file_label:
                     file_key = None
-                samples.append(KitSample(file_path, name, file_label, file_key))
+                velocity = velocities.get(element.text.strip())
+                samples.append(KitSample(file_path, name, file_label, file_key, velocity))
     return kit_name, samples
+
+
+def _layer_velocities(instrument: ET.Element) -> dict[str, float]:
+    """File name -> the middle of its layer's velocity range, for an instrument whose layers
+    span several ranges ({} for one range: nothing says how hard its hits are)."""
+    ranges = {}
+    for layer in instrument.iter():
+        if _local(layer.tag) != "layer":
+            continue
+        name, low, high = (_child_text(layer, n) for n in ("filename", "min", "max"))
+        try:
+            low_v, high_v = float(low or 0.0), float(high or 1.0)
+        except ValueError:
+            continue
+        if name and 0.0 <= low_v <= high_v <= 1.0:
+            ranges[name] = (low_v, high_v)
+    if len(set(ranges.values())) < 2:
+        return {}
+    return {name: (low + high) / 2 for name, (low, high) in ranges.items()}
 
 
 def kit_license(kit_dir: Path) -> tuple[str, str]:

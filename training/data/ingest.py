@@ -57,6 +57,8 @@ class Source:
     kit: str | None = None
     corrected: bool = False  # labelled by the pack's LABELS_FILE
     key: int | None = None  # the GM drum key its names say, always one of its label's keys
+    velocity: float | None = None  # its kit layer's velocity (0..1), where layers span several
+    instrument: str | None = None  # "kit/instrument": the clips that are layers of one drum
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,16 @@ class ClipSet:
     paths: list[str]
     report: IngestReport
     keys: np.ndarray  # int64 [N]: each clip's GM drum key, -1 where nothing names it
+    # float32 [N]: the velocity (0..1) of the layer a clip is, NaN where no layers say
+    velocity: np.ndarray | None = None
+    instrument: np.ndarray | None = None  # int64 [N]: which layered drum, -1 for none
+
+    def with_velocity(self) -> ClipSet:
+        """Itself, with velocity and instrument filled in as unknown where they are missing."""
+        n = len(self.audio)
+        velocity = np.full(n, np.nan, np.float32) if self.velocity is None else self.velocity
+        instrument = np.full(n, -1, np.int64) if self.instrument is None else self.instrument
+        return replace(self, velocity=velocity, instrument=instrument)
 
 
 def find_sources(
@@ -192,8 +204,12 @@ def find_sources(
                     detail = f"listed in {KIT_FILE} but not on disk"
                     skipped.append(Skipped(str(sample.path), "missing", detail))
                 elif sample.path not in sources:
-                    sources[sample.path] = Source(sample.path, sample.label, kit_name,
-                                                  key=sample.key)  # fmt: skip
+                    layered = sample.velocity is not None
+                    sources[sample.path] = Source(
+                        sample.path, sample.label, kit_name, key=sample.key,
+                        velocity=sample.velocity,
+                        instrument=f"{kit_name}/{sample.instrument}" if layered else None,
+                    )  # fmt: skip
         for name in sorted(files):
             path = folder_path / name
             if name.startswith(".") or path in sources:
@@ -473,7 +489,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         heard = [s for s, r in zip(sources, results, strict=True) if not isinstance(r, Skipped)]
         unnamed = [] if pitched else [s for s in heard if s.label is None]
         guesses = _guess_unnamed(unnamed, cfg, cache, pool) if cfg.autolabel else {}
-    clips, labels, paths, keys = [], [], [], []
+    clips, labels, paths, keys, layers = [], [], [], [], []
     index = pitches_from_index(root) if pitched else {}
     for source, result in zip(sources, results, strict=True):
         if isinstance(result, Skipped):
@@ -487,6 +503,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         labels.append(label)
         paths.append(str(source.path))
         keys.append(-1 if pitched or source.key is None or label != source.label else source.key)
+        layers.append((source.velocity, source.instrument))
     if cfg.labels == "drum-keys":  # every GM key its own label; always the same 55 labels
         labels = [KEY_LABELS[k] if k >= 0 else c for c, k in zip(labels, keys, strict=True)]
         classes = KEYED_LABELS
@@ -509,4 +526,15 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
     audio = np.stack(clips) if clips else np.zeros((0, cfg.slice_len), np.float32)
     index = {c: i for i, c in enumerate(classes)}
     labels_index = np.array([index[c] for c in labels], np.int64)
-    return ClipSet(audio, labels_index, classes, paths, report, np.array(keys, np.int64))
+    velocity, instrument = _layers(layers)
+    return ClipSet(audio, labels_index, classes, paths, report, np.array(keys, np.int64),
+                   velocity, instrument)  # fmt: skip
+
+
+def _layers(layers: list[tuple[float | None, str | None]]) -> tuple[np.ndarray, np.ndarray]:
+    """(velocity, NaN where unknown; instrument index, -1 where none) per clip."""
+    names = sorted({name for _, name in layers if name is not None})
+    index = {name: i for i, name in enumerate(names)}
+    velocity = np.array([np.nan if v is None else v for v, _ in layers], np.float32)
+    instrument = np.array([index.get(name, -1) for _, name in layers], np.int64)
+    return velocity, instrument

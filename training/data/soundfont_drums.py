@@ -28,6 +28,7 @@ DRUM_CHANNEL = 9  # MIDI channel 10
 SKIP_KITS = re.compile(r"orchestra", re.IGNORECASE)
 SPACING_S = 2.5  # one key every 2.5 s: a cymbal has faded 40 dB or more by the next
 HIHAT_GROUP = 1  # closed, pedal and open hat cut each other, as on a real stand
+KITS_SUFFIX = "_drum_kits.json"  # the listing a render writes beside its kit folders
 
 
 def _chunks(data: bytes, start: int, end: int):
@@ -157,7 +158,7 @@ def build_drum_kits(sf2: str | Path, out: str | Path, velocities: tuple[int, ...
             progress(done + 1, len(listing))
     summary = {"soundfont": str(sf2), "package": package, "license": licence, "rate": rate,
                "velocities": list(velocities), "kits": kits, "skipped": skipped}  # fmt: skip
-    atomic_write_text(out / f"{_slug(sf2.stem)}_drum_kits.json", json.dumps(summary, indent=1))
+    atomic_write_text(out / f"{_slug(sf2.stem)}{KITS_SUFFIX}", json.dumps(summary, indent=1))
     return summary
 
 
@@ -168,3 +169,19 @@ def _write_wav(path: Path, audio: np.ndarray, rate: int) -> None:
     if peak > 0.999:  # 16 bits clip at full scale: lower a rare overloud hit instead
         audio = audio * (0.999 / peak)
     sf.write(path, audio, rate, subtype="PCM_16", format="WAV")
+
+
+def rendered_fonts(root: Path) -> tuple[list[str], set[str]]:
+    """What the `build_drum_kits` listings under `root` say they rendered: ("GM drum kits of
+    FONT (Debian PACKAGE), LICENCE" per font, the names of the kits rendered)."""
+    fonts, kits = set(), set()
+    for listing in sorted(Path(root).rglob(f"*{KITS_SUFFIX}")):
+        try:
+            summary = json.loads(listing.read_text(encoding="utf-8"))
+            font = Path(summary["soundfont"]).name
+            kits |= {str(k["name"]) for k in summary.get("kits", [])}
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        package = f" (Debian {summary['package']})" if summary.get("package") else ""
+        fonts.add(f"GM drum kits of {font}{package}, {summary.get('license', 'licence unknown')}")
+    return sorted(fonts), kits

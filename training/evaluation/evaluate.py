@@ -64,6 +64,10 @@ METAL_CLIPS = 96  # generated per group, spread over its keys
 CRASH_KEYS = (49, 57)  # whose ring time eval reports
 RING_CLIPS = 32  # generated per crash key
 RING_SAMPLES = 4 * NATIVE_RATE  # real crashes read this long (a kit's own files may be shorter)
+# Velocity's brightness: the hard (1.0) over the soft (0.3) hit's spectral centroid in the first
+# 0.2 s, for these classes' GM keys, from this many latents each
+VELOCITY_KEYS = {"kick": 36, "snare": 38}
+HARD, SOFT, BRIGHT_S, VELOCITY_CLIPS = 1.0, 0.3, 0.2, 32
 FLATNESS_MIN_RATE = 36000  # Nyquist above the 16 kHz band's upper edge (17.96 kHz)
 
 
@@ -370,14 +374,15 @@ def _player(target: str) -> tuple:
         preset = find_preset(target)
         session = preset.session()
         names = [c.name for c in preset.labels]
-        return (lambda z, y: preset.generate(session, z, y)), names, preset.latent, \
+        return (lambda z, y, v=None: preset.generate(session, z, y, v)), names, preset.latent, \
             preset.sample_rate  # fmt: skip
     generator, cfg, state = _run_generator(Path(target))
 
     @torch.no_grad()
-    def play(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def play(z: np.ndarray, y: np.ndarray, velocity: float | None = None) -> np.ndarray:
         label = torch.from_numpy(y) if cfg.model.conditional else None
-        return synthesize(generator, torch.from_numpy(z), label)[:, 0].numpy()
+        played = None if velocity is None else torch.full((len(z),), float(velocity))
+        return synthesize(generator, torch.from_numpy(z), label, played)[:, 0].numpy()
 
     return play, list(state["classes"]), cfg.model.latent, cfg.data.sample_rate
 
@@ -467,6 +472,7 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
     elif generated.labels and _generates(target):
         report["flatness"] = metal_flatness(target, folder, seed, cache_dir)
         report["crash_ring"] = crash_ring(target, folder, seed, cache_dir)
+        report["velocity_brightness"] = velocity_brightness(target, folder, seed, cache_dir)
         keys = key_figures(target, seed) if key_judge.JUDGE_WEIGHTS.is_file() else {}
         if keys.get("per_key"):  # labels that name no drum class play no GM key
             report["key_identity"] = keys
@@ -622,6 +628,48 @@ def crash_ring(target: str, reference: str, seed: int, cache_dir: str = "") -> d
     }
 
 
+def velocity_brightness(target: str, reference: str, seed: int, cache_dir: str = "") -> dict:
+    """Per class of VELOCITY_KEYS, the median over latents of the hard hit's spectral centroid
+    over the soft one's (the first BRIGHT_S seconds, the same latent at velocity HARD and SOFT;
+    1 for a generator without a velocity input, whose velocity is gain alone), beside the
+    reference's layered drums (each drum's hardest layer over the one nearest SOFT) and the
+    noise synth (gain alone: 1), with bootstrap intervals."""
+    player = _key_player(target)
+    play, names, gm_notes, latent, rate = player
+    real = _real_keyed(reference, cache_dir).with_velocity()
+    rng = np.random.default_rng(seed)
+    out = {}
+    for cls, key in VELOCITY_KEYS.items():
+        label = key_judge.label_for_key(key, names, gm_notes)
+        theirs = _layer_ratios(real, cls)
+        if label < 0 or len(theirs) < 1:
+            continue
+        z = rng.standard_normal((VELOCITY_CLIPS, latent)).astype(np.float32)
+        y = np.full(VELOCITY_CLIPS, label, np.int64)
+        hard, soft = (play(z, y, v)[:, : round(BRIGHT_S * rate)] for v in (HARD, SOFT))
+        ours = spectral_centroid(hard, rate) / np.maximum(spectral_centroid(soft, rate), 1e-9)
+        sets = {"generated": ours, "real": theirs, "baseline": np.ones(VELOCITY_CLIPS)}
+        out[cls] = _medians(sets, seed, 3) | {"key": key}
+    return out
+
+
+def _layer_ratios(clips: ClipSet, cls: str) -> np.ndarray:
+    """For each layered drum of a class: its hardest layer's centroid (first BRIGHT_S) over
+    that of its layer nearest SOFT velocity."""
+    of_class = np.array([label_class(clips.classes[i]) == cls for i in clips.labels], bool)
+    ratios = []
+    for drum in np.unique(clips.instrument[of_class & (clips.instrument >= 0)]):
+        rows = np.flatnonzero(clips.instrument == drum)
+        velocity = clips.velocity[rows]
+        hard, soft = rows[velocity.argmax()], rows[np.abs(velocity - SOFT).argmin()]
+        if hard == soft:
+            continue
+        pair = clips.audio[[hard, soft], : round(BRIGHT_S * NATIVE_RATE)]
+        bright = spectral_centroid(pair, NATIVE_RATE)
+        ratios.append(bright[0] / max(bright[1], 1e-9))
+    return np.array(ratios)
+
+
 def generator_rate(target: str) -> int:
     """The sample rate a run or a preset generates at."""
     from ganpad.presets import find_preset
@@ -744,6 +792,21 @@ def markdown(report: dict) -> str:
         lines += ["", f"Crash keys {', '.join(map(str, ring['keys']))} above -60 dB (medians; "
                   f"generated clips are {ring['generated_clip_s']} s long): generated "
                   f"{cells[0]}, real {cells[1]}, noise synth {cells[2]}."]  # fmt: skip
+    bright = report.get("velocity_brightness")
+    if bright:
+        lines += [
+            "",
+            f"Velocity's brightness: the hard ({HARD}) hit's spectral centroid over the "
+            f"soft ({SOFT}) one's, first {BRIGHT_S} s, medians (a generator without a "
+            "velocity input and the noise synth: gain alone, 1):",
+            "",
+            "| class | generated | real layered drums | drums |",
+            "|---|---|---|---|",
+        ]
+        for cls, f in bright.items():
+            cells = [f"{f[k]:.2f} [{f['ci95'][k][0]:.2f}, {f['ci95'][k][1]:.2f}]"
+                     for k in ("generated", "real")]  # fmt: skip
+            lines.append(f"| {cls} | {' | '.join(cells)} | {f['clips']['real']} |")
     signal = report.get("signal", {})
     if signal:
         lines += ["", "| class | clips | abs(mean)/RMS | decay to -60 dB (s) | comb peak "

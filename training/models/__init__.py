@@ -45,6 +45,12 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         raise ValueError("model.keys gives a conditional drumsynth a label per GM key, not "
                          f"{'a conditional' if cfg.conditional else 'an unconditional'} "
                          f"{cfg.family}")  # fmt: skip
+    if cfg.velocity and (cfg.family not in SYNTHS or not cfg.encoder or not cfg.conditional):
+        what = ("" if cfg.conditional else "an unconditional ") + cfg.family
+        what += "" if cfg.encoder else " without an encoder"
+        raise ValueError("model.velocity moves each label's fitted latent prior: it needs a "
+                         "conditional drumsynth or notesynth with model.encoder, not "
+                         f"{what}")  # fmt: skip
     if cfg.c != 1:
         raise ValueError(f"model.c = {cfg.c}: the data is mono, so every model takes 1 channel")
     if cfg.kernel % 2 == 0:
@@ -124,8 +130,12 @@ def build_models(cfg: ModelConfig, slice_len: int, n_classes: int,
     return generator, WaveGANCritic(cfg, slice_len, n_classes)
 
 
-def synthesize(generator: nn.Module, z: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
-    """Audio [B, c, T] from any family's generator (spectral ones invert their output)."""
+def synthesize(generator: nn.Module, z: torch.Tensor, label: torch.Tensor | None,
+               velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """Audio [B, c, T] from any family's generator (spectral ones invert their output); a
+    velocity-aware one plays `velocity` [B] (0..1), or VELOCITY_REF when None."""
+    if velocity is not None and getattr(generator, "velocity", False):
+        return generator.to_audio(generator(z, label, velocity=velocity))
     return generator.to_audio(generator(z, label))
 
 

@@ -22,9 +22,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ganpad.presets.preset import DEFAULT_VELOCITY
 from ganpad.training.trainer.losses import gaussian_kl, spectral_distance
 
 MEL_BANDS = 64
+# The velocity a label's prior mean stands for: MIDI 100, what a SoundFont render, a single
+# sample of unknown velocity and the engine's default note are taken to be.
+VELOCITY_REF = DEFAULT_VELOCITY
+# A label's velocity line is its own when at least this many of its drums have layers of
+# several velocities; with fewer, its group's (a key takes its class's), or none.
+MIN_LAYERED = 2
 
 
 class ClipEncoder(nn.Module):
@@ -62,19 +69,24 @@ class SynthGenerator(nn.Module):
     # for the spectral models.
     spectral = True
 
-    def __init__(self, latent: int, rate: int, d: int, encoder: bool, n_labels: int):
+    def __init__(self, latent: int, rate: int, d: int, encoder: bool, n_labels: int,
+                 velocity: bool = False):  # fmt: skip
         super().__init__()
         self.encoder = ClipEncoder(latent, rate, d) if encoder else None
         self.rate = rate
+        self.velocity = velocity
         # Where a label's latents live, as the encoder placed the training clips: z ~ N(0, I)
         # is mapped to mean + chol @ z before synthesis. The standard normal until fitted.
         labels = max(1, n_labels)
         self.register_buffer("prior_mean", torch.zeros(labels, latent))
         self.register_buffer("prior_chol", torch.eye(latent).repeat(labels, 1, 1))
+        if velocity:  # how far a label's mean moves per unit of velocity: none until fitted
+            self.register_buffer("prior_velocity", torch.zeros(labels, latent))
 
     @torch.no_grad()
     def fit_prior(self, audio: torch.Tensor, labels: torch.Tensor | None, batch: int = 64,
-                  keep: Sequence[bool] | None = None) -> None:  # fmt: skip
+                  keep: Sequence[bool] | None = None, velocity: torch.Tensor | None = None,
+                  instrument: torch.Tensor | None = None) -> None:  # fmt: skip
         """Fit each label's Gaussian to the encoder's latents of the training clips (after
         Ghosh et al. 2020: a deterministic-leaning autoencoder, then a density fitted ex post).
         A label with no clips takes its group's clips (a key its class's), or keeps its
@@ -82,6 +94,10 @@ class SynthGenerator(nn.Module):
 
         Each covariance is shrunk towards its diagonal by L / (n + L) for n clips of a label in
         L dimensions, so a label with few clips still gets a usable Cholesky factor.
+
+        Velocity-aware, with each clip's `velocity` (NaN: unknown) and layered `instrument`
+        (-1: none): first each label's velocity line (`fit_velocity`), then the Gaussian of
+        the latents moved along it to VELOCITY_REF.
         """
         if self.encoder is None:
             raise ValueError("fit_prior needs the encoder (model.encoder = true)")
@@ -89,6 +105,12 @@ class SynthGenerator(nn.Module):
                            for i in range(0, len(audio), batch)])  # fmt: skip
         labels = torch.zeros(len(codes), dtype=torch.long) if labels is None else labels.cpu()
         labels = labels.to(codes.device)
+        if self.velocity and velocity is not None and instrument is not None:
+            velocity, instrument = velocity.to(codes.device), instrument.to(codes.device)
+            self.fit_velocity(codes, labels, velocity, instrument, keep)
+            known = ~torch.isnan(velocity)
+            shift = torch.where(known, velocity - VELOCITY_REF, torch.zeros_like(velocity))
+            codes = codes - shift[:, None] * self.prior_velocity[labels]
         latent = codes.shape[1]
         group = self.label_group().to(codes.device)
         eye = torch.eye(latent, device=codes.device)
@@ -108,15 +130,56 @@ class SynthGenerator(nn.Module):
             self.prior_mean[label] = mean.float()
             self.prior_chol[label] = torch.linalg.cholesky(cov).float()
 
+    @torch.no_grad()
+    def fit_velocity(
+        self,
+        codes: torch.Tensor,
+        labels: torch.Tensor,
+        velocity: torch.Tensor,
+        instrument: torch.Tensor,
+        keep: Sequence[bool] | None = None,
+    ) -> None:
+        """Each label's velocity line: the least-squares slope of its clips' latents on their
+        velocity within each layered drum (so a kit's own sound does not count as velocity).
+        A label with fewer than MIN_LAYERED such drums takes its group's line; one that
+        `keep` says was learnt before and has none here keeps its own."""
+        layered = (instrument >= 0) & ~torch.isnan(velocity)
+        dv = torch.zeros_like(velocity, dtype=codes.dtype)
+        dz = torch.zeros_like(codes)
+        for drum in torch.unique(instrument[layered]):
+            rows = layered & (instrument == drum)
+            dv[rows] = velocity[rows] - velocity[rows].mean()
+            dz[rows] = codes[rows] - codes[rows].mean(0)
+        group = self.label_group().to(codes.device)
+
+        def line(rows: torch.Tensor) -> torch.Tensor | None:
+            rows = rows & layered
+            if len(torch.unique(instrument[rows & (dv != 0)])) < MIN_LAYERED:
+                return None  # (a drum counts with layers of two velocities or more)
+            return (dv[rows, None] * dz[rows]).sum(0) / (dv[rows] ** 2).sum()
+
+        for label in range(len(self.prior_velocity)):
+            slope = line(labels == label)
+            if slope is None and keep is not None and keep[label]:
+                continue  # learnt before, not in these clips' layers
+            if slope is None:
+                slope = line(group[labels] == group[label])
+            self.prior_velocity[label] = 0.0 if slope is None else slope
+
     def label_group(self) -> torch.Tensor:
         """[labels]: the group whose clips a label with none of its own takes its prior from;
         each label its own here (a keyed drumsynth groups keys by class)."""
         return torch.arange(len(self.prior_mean))
 
-    def from_prior(self, z: torch.Tensor, label: torch.Tensor | None) -> torch.Tensor:
-        """z ~ N(0, I) [B, latent] -> a latent where the label's training clips lie."""
+    def from_prior(self, z: torch.Tensor, label: torch.Tensor | None,
+                   velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """z ~ N(0, I) [B, latent] -> a latent where the label's training clips lie (those
+        played at `velocity` [B], 0..1, for a velocity-aware generator)."""
         index = label if label is not None else torch.zeros_like(z[:, 0], dtype=torch.long)
-        return self.prior_mean[index] + (self.prior_chol[index] @ z[:, :, None])[:, :, 0]
+        mean = self.prior_mean[index]
+        if self.velocity and velocity is not None:
+            mean = mean + (velocity - VELOCITY_REF)[:, None] * self.prior_velocity[index]
+        return mean + (self.prior_chol[index] @ z[:, :, None])[:, :, 0]
 
     def fit_features(self, audio: torch.Tensor) -> None:
         """Nothing to fit: the critic sees audio."""
@@ -128,12 +191,13 @@ class SynthGenerator(nn.Module):
         return output
 
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None,
-                teacher: torch.Tensor | None = None, fakes: bool = True):  # fmt: skip
+                teacher: torch.Tensor | None = None, fakes: bool = True,
+                velocity: torch.Tensor | None = None):  # fmt: skip
         """z [B, latent] (+ label) -> audio [B, 1, T]. With `teacher` (real clips [B, 1, T],
         same labels): (audio from z, or None without `fakes`; {"rec": spectral distance of
         the resynthesised teacher, "kl": KL of its latents from the prior})."""
         # The noise bank's mix comes from z itself: it is randomness, not something to fit.
-        audio = self._synthesize(self.from_prior(z, label), label, z) if fakes else None
+        audio = self._synthesize(self.from_prior(z, label, velocity), label, z) if fakes else None
         if teacher is None:
             return audio
         if self.encoder is None:

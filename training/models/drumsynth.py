@@ -105,7 +105,7 @@ def label_codes(n_classes: int, keys: bool) -> torch.Tensor:
 
 class DrumSynthGenerator(SynthGenerator):
     def __init__(self, cfg: ModelConfig, slice_len: int, n_classes: int, rate: int):
-        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes)
+        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes, cfg.velocity)
         if cfg.synth_noises > cfg.latent:
             raise ValueError(
                 f"model.synth_noises = {cfg.synth_noises} needs a latent at least that long"
@@ -155,6 +155,7 @@ class DrumSynthGenerator(SynthGenerator):
             pos = np.log(start / LOW_HZ) / np.log(self.top_hz / LOW_HZ)
             self.partial_freq.bias.copy_(torch.from_numpy(np.repeat(np.log(pos / (1 - pos)), j)))
         self.register_buffer("one_hot", label_codes(n_classes, cfg.keys), persistent=False)
+        self.mute_noise = False  # train.modes_first: the modes' stage hears the tones alone
         self.register_buffer("fade", tail_fade(slice_len, rate), persistent=False)
 
     def label_group(self) -> torch.Tensor:
@@ -202,6 +203,8 @@ class DrumSynthGenerator(SynthGenerator):
         noise = self.noise(mix, band_gain)
         if self.components:
             noise = noise + self.fine.components(mix, c["spectrum"], self.knots, c["envelope"])
+        if self.mute_noise:  # zeroed, not skipped: DDP wants every head in the graph
+            noise = noise * 0.0
         phase = self.knots.integrate(c["partial_hz"])
         tones = (partial_amp * sines(phase)).sum(dim=1)
         if self.modes:

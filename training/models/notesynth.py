@@ -46,7 +46,7 @@ from ganpad.training.models.synthesis import (
 
 class NoteSynthGenerator(SynthGenerator):
     def __init__(self, cfg: ModelConfig, slice_len: int, n_classes: int, rate: int):
-        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes)
+        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes, cfg.velocity)
         if n_classes < 1:
             raise ValueError("notesynth is pitch-conditional: it needs notes labelled by pitch")
         self.n_classes, self.rate, self.samples = n_classes, rate, slice_len

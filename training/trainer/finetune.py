@@ -22,7 +22,8 @@ from ganpad.presets import (
 from ganpad.training.config import RunConfig, from_dict
 
 # Tensors with a row per label (the prior's Gaussians, the critic's class head).
-_LABEL_ROWS = ("G.prior_mean", "G.prior_chol", "D.classifier.weight", "D.classifier.bias")
+_LABEL_ROWS = ("G.prior_mean", "G.prior_chol", "G.prior_velocity", "D.classifier.weight",
+               "D.classifier.bias")  # fmt: skip
 
 
 @dataclass
@@ -112,4 +113,12 @@ def add_modes(start: PresetStart, generator: torch.nn.Module) -> PresetStart:
                           "model.synth_modes is the preset's")  # fmt: skip
     fresh = {f"G.{k}": v.clone() for k, v in generator.state_dict().items()
              if k.startswith("mode_amp.")}  # fmt: skip
+    return replace(start, tensors=start.tensors | fresh)
+
+
+def add_velocity(start: PresetStart, generator: torch.nn.Module) -> PresetStart:
+    """A synth preset without a velocity input as the start of a run with one
+    (model.velocity): its velocity lines start at none, so it first plays every velocity as it
+    played before; the run fits them to the data's layered drums."""
+    fresh = {"G.prior_velocity": torch.zeros_like(generator.prior_velocity)}
     return replace(start, tensors=start.tensors | fresh)

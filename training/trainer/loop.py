@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from ganpad.atomic import atomic_write_text
 from ganpad.drums import KEYED_LABELS, label_key
-from ganpad.training.config import RunConfig, save_toml, to_dict
+from ganpad.training.config import RunConfig, TrainConfig, save_toml, to_dict
 from ganpad.training.data.ingest import ClipSet, load_clips
 from ganpad.training.models import SYNTHS, build_models, check_config, fake_batch, synthesize
 from ganpad.training.models.crop_critics import longest_window
@@ -29,7 +29,7 @@ from ganpad.training.trainer import checkpoint, distributed
 from ganpad.training.trainer.augment import augment, check_augments
 from ganpad.training.trainer.auxiliary import AuxiliaryTap, accuracy, has_classifier
 from ganpad.training.trainer.crops import crop, crop_starts
-from ganpad.training.trainer.finetune import PresetStart, add_modes, widen_to_keys
+from ganpad.training.trainer.finetune import PresetStart, add_modes, add_velocity, widen_to_keys
 from ganpad.training.trainer.losses import CriticResult, feature_matching, get_loss
 from ganpad.training.trainer.tblog import TensorBoardLog
 
@@ -142,7 +142,7 @@ class Trainer:
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         t = config.train
         betas = (t.beta1, t.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr, betas=betas)
+        self.opt_g = torch.optim.Adam(generator_groups(self.G, t), lr=t.lr, betas=betas)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr, betas=betas)
         self.step = 0
         self._saved_step = -1
@@ -182,6 +182,9 @@ class Trainer:
         remap = torch.tensor([index.get(c, 0) for c in clips.classes], dtype=torch.long)
         self.audio = torch.from_numpy(clips.audio).unsqueeze(1).to(self.device)
         self.labels = remap[torch.from_numpy(clips.labels)].to(self.device)
+        layers = clips.with_velocity()  # what fits a velocity-aware prior
+        self.velocity = torch.from_numpy(layers.velocity).to(self.device)
+        self.instrument = torch.from_numpy(layers.instrument).to(self.device)
         # For class-balanced batches: clip indices sorted by class, where each class starts.
         self.by_class = torch.argsort(self.labels.cpu(), stable=True)
         counts = torch.bincount(self.labels.cpu(), minlength=len(self.classes))
@@ -214,6 +217,8 @@ class Trainer:
         """n_critic critic updates, then one generator update and the EMA update; before
         train.adversarial_from, the generator update alone, on its resynthesis losses."""
         t = self.cfg.train
+        if self.step < t.modes_first:
+            return self._modes_step()
         adversarial = self.step >= t.adversarial_from
         result = self._critic_steps() if adversarial else CriticResult(torch.zeros(()), {})
         if adversarial and self.step < t.adversarial_from + t.critic_warmup:
@@ -239,6 +244,29 @@ class Trainer:
         self.opt_g.step()
         self._update_ema()
         return _logged(result, g_loss)
+
+    def _modes_step(self) -> dict[str, float]:
+        """train.modes_first: the mode head alone learns to resynthesise, the noise muted."""
+        t = self.cfg.train
+        real, label = self._batch()
+        self.G.mute_noise = True
+        try:
+            with self._autocast():
+                extras = fake_batch(self.G_train, real, self._z(), label, fakes=False)[1]
+        finally:
+            self.G.mute_noise = False
+        loss = t.lambda_rec * extras["rec"]
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward(inputs=list(self.G.parameters()))  # all of them, as DDP expects
+        head = {id(p) for p in self.G.mode_amp.parameters()}
+        for param in self.G.parameters():
+            if id(param) not in head:  # no gradient: Adam leaves it as it is
+                param.grad = None
+        self._clip(self.G)
+        self._set_lr(self.opt_g, 0)
+        self.opt_g.step()
+        self._update_ema()
+        return _logged(CriticResult(torch.zeros(()), {"rec": extras["rec"].detach()}), loss)
 
     def _critic_steps(self) -> CriticResult:
         t = self.cfg.train
@@ -300,7 +328,7 @@ class Trainer:
         t = self.cfg.train
         ramp = min(1.0, max(1, self.step - first_step + 1) / t.lr_warmup) if t.lr_warmup else 1.0
         for group in opt.param_groups:
-            group["lr"] = t.lr * self.lr_scale * ramp
+            group["lr"] = group.get("base_lr", t.lr) * self.lr_scale * ramp
 
     def _clip(self, model: torch.nn.Module) -> None:
         if self.cfg.train.grad_clip:
@@ -521,8 +549,8 @@ class Trainer:
         self.data_gen.manual_seed(t.seed * 7919 + self.dist.rank + 104729 * count)
         self.lr_scale = scale * t.rollback_lr_factor
         for opt in (self.opt_g, self.opt_d):
-            for group in opt.param_groups:
-                group["lr"] = t.lr * self.lr_scale  # until the next step sets it
+            for group in opt.param_groups:  # until the next step sets it
+                group["lr"] = group.get("base_lr", t.lr) * self.lr_scale
         if self.is_main:
             self._forget_after(self.step)
 
@@ -557,10 +585,11 @@ class Trainer:
             return
         labels = self.labels if self.cfg.model.conditional else None
         keep = self._learnt_before()
-        self.G.fit_prior(self.audio, labels, keep=keep)
+        layers = {"velocity": self.velocity, "instrument": self.instrument}
+        self.G.fit_prior(self.audio, labels, keep=keep, **layers)
         # The EMA's own encoder: its decoder was averaged with it, not with G's (a preset
         # exported from the EMA with G's prior played the wrong latents: lows only).
-        self.G_ema.fit_prior(self.audio, labels, keep=keep)
+        self.G_ema.fit_prior(self.audio, labels, keep=keep, **layers)
 
     def _learnt_before(self) -> list[bool] | None:
         """The labels the preset this run fine-tunes had learnt (its classes, and the keys it
@@ -613,7 +642,17 @@ class Trainer:
             checkpoint.load_module(self.G_ema, tensors, "G_ema")
         except RuntimeError as exc:
             raise TrainError(f"checkpoint does not fit this model config: {exc}") from exc
-        self.opt_g.load_state_dict(checkpoint.optimizer_from_flat(tensors, state["opt_g"], "opt_g"))
+        try:
+            self.opt_g.load_state_dict(
+                checkpoint.optimizer_from_flat(tensors, state["opt_g"], "opt_g")
+            )
+        except ValueError as exc:  # another count of parameter groups
+            raise TrainError(f"the checkpoint's generator optimiser does not fit this run's "
+                             f"(train.modes_lr = {self.cfg.train.modes_lr}: 0 or not, as the run "
+                             f"was saved with): {exc}") from exc  # fmt: skip
+        for group in self.opt_g.param_groups:  # the mode head's rate as configured now
+            if "base_lr" in group:
+                group["base_lr"] = self.cfg.train.modes_lr
         self.opt_d.load_state_dict(checkpoint.optimizer_from_flat(tensors, state["opt_d"], "opt_d"))
         self.step = int(state["step"])
         self.rollbacks = int(state.get("rollbacks", 0))
@@ -636,6 +675,8 @@ class Trainer:
         """Fine-tuning: the preset's generator (into G and its EMA) and critic; fresh optimisers."""
         if self.cfg.model.synth_modes != start.config.model.synth_modes:
             start = add_modes(start, self.G)
+        if self.cfg.model.velocity and not start.config.model.velocity:
+            start = add_velocity(start, self.G)
         try:
             checkpoint.load_module(self.G, start.tensors, "G")
             checkpoint.load_module(self.G_ema, start.tensors, "G")
@@ -700,6 +741,17 @@ class _EvalEmbedding:
         return predict(self.classifier, audio)
 
 
+def generator_groups(generator: torch.nn.Module, t: TrainConfig) -> list[dict]:
+    """The generator's parameter groups: one, or with train.modes_lr the mode head apart at
+    its own rate ("base_lr", which _set_lr reads)."""
+    head = getattr(generator, "mode_amp", None)
+    if head is None or not t.modes_lr:
+        return [{"params": list(generator.parameters())}]
+    ids = {id(p) for p in head.parameters()}
+    rest = [p for p in generator.parameters() if id(p) not in ids]
+    return [{"params": rest}, {"params": list(head.parameters()), "base_lr": t.modes_lr}]
+
+
 def _logged(result: CriticResult, g_loss: torch.Tensor) -> dict[str, float]:
     """A step's figures for the logs: the critic's and the generator's loss and every part."""
     parts = {f"loss/{k}": v.item() for k, v in result.parts.items()}
@@ -721,6 +773,7 @@ def _check_stage(config: RunConfig) -> None:
                          f"at {rate} Hz")  # fmt: skip
     if t.freeze_encoder and not config.model.encoder:
         raise TrainError("train.freeze_encoder: this model has no encoder (model.encoder)")
+    _check_modes_stage(config)
     if 0 < t.eval_rollback <= 1:
         raise TrainError(f"train.eval_rollback = {t.eval_rollback}: a factor over the best KID, "
                          "so 0 (off) or above 1")  # fmt: skip
@@ -729,6 +782,24 @@ def _check_stage(config: RunConfig) -> None:
                          f"train.eval_every too (it is {t.eval_every})")  # fmt: skip
     if t.eval_every and t.eval_n < 3:
         raise TrainError(f"train.eval_n = {t.eval_n}: KID needs at least 3 clips")
+
+
+def _check_modes_stage(config: RunConfig) -> None:
+    t, m = config.train, config.model
+    if t.modes_first < 0 or t.modes_lr < 0:
+        raise TrainError(f"train.modes_first = {t.modes_first}, train.modes_lr = {t.modes_lr}: "
+                         "each must be 0 (off) or more")  # fmt: skip
+    if (t.modes_first or t.modes_lr) and not (m.family == "drumsynth" and m.synth_modes):
+        raise TrainError("train.modes_first and train.modes_lr are for the modes of a drumsynth "
+                         f"(model.synth_modes > 0); this run is {m.family} with "
+                         f"{m.synth_modes} modes")  # fmt: skip
+    if t.modes_first and not m.encoder:
+        raise TrainError("train.modes_first: the modes' stage resynthesises clips, which needs "
+                         "model.encoder = true")  # fmt: skip
+    if t.modes_first > t.adversarial_from:
+        raise TrainError(f"train.modes_first = {t.modes_first} steps of resynthesis, then the "
+                         f"adversary from train.adversarial_from = {t.adversarial_from}: set "
+                         f"adversarial_from to {t.modes_first} or more")  # fmt: skip
 
 
 def _step_of(line: str) -> int | None:
