@@ -227,11 +227,9 @@ class Engine:
 
     def played_velocity(self, slot: int) -> float | None:
         """The velocity (0..1) the slot's last sound was rendered at: its band's; None for a
-        preset without a velocity input."""
-        if not self.preset.velocity:
-            return None
-        v = max(0, int(self.mixer.last_variation[self._check_slot(slot)]))
-        return self.pool.velocity_of(v)
+        preset without a velocity input, or before the slot played (the graph's default)."""
+        v = int(self.mixer.last_variation[self._check_slot(slot)])
+        return self.pool.velocity_of(v) if self.preset.velocity and v >= 0 else None
 
     def render_latent(self, slot: int, z: np.ndarray, velocity: float | None = None) -> np.ndarray:
         """A slot's sound for a latent (at a velocity, 0..1, where the preset takes one),

@@ -117,8 +117,8 @@ def jobs_from_kit(preset: Preset, kit: dict, names: Sequence[str] = ()) -> list[
         if not np.isfinite(z).all():
             raise ValueError(f"sound {i}: latent holds NaN or infinity")
         velocity = sound.get("velocity")
-        if velocity is not None and (not isinstance(velocity, float | int) or
-                                     not 0.0 <= velocity <= 1.0):  # fmt: skip
+        number = isinstance(velocity, float | int) and not isinstance(velocity, bool)
+        if velocity is not None and (not number or not 0.0 <= velocity <= 1.0):
             raise ValueError(f"sound {i}: velocity {velocity!r} is not a number from 0 to 1")
         jobs.append(Job(keymap.names.index(name), name, seed, z,
                         None if velocity is None else float(velocity)))  # fmt: skip
