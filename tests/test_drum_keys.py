@@ -229,20 +229,27 @@ def test_the_modes_stage_trains_the_mode_head_alone_with_the_noise_muted(
     cfg = _config(gmrock, clip_cache, keys=False)
     cfg.model.synth_modes = 8
     t = cfg.train
-    t.modes_first, t.modes_lr, t.adversarial_from = 2, 1e-3, 3
+    t.modes_first, t.noise_balance, t.modes_lr, t.adversarial_from = 2, 1, 1e-3, 4
     trainer = Trainer(cfg, tmp_path / "run")
     g = trainer.G
-    rest = {n: p.detach().clone() for n, p in g.named_parameters() if not n.startswith("mode_amp")}
+    rest = {n: p.detach().clone() for n, p in g.named_parameters() if not n.startswith("mode_")}
     head = g.mode_amp.weight.detach().clone()
     for _ in range(2):
         assert set(trainer.train_step()) >= {"loss/rec"}
         trainer.step += 1
     assert not torch.equal(g.mode_amp.weight, head)
+    assert g.mode_label.weight.abs().sum() > 0  # each label's own lines learn too
     assert all(torch.equal(p, rest[n]) for n, p in g.named_parameters() if n in rest)
     assert g.mute_noise is False  # muted for the stage's own steps only
     fast, slow = (group["lr"] for group in trainer.opt_g.param_groups)
     assert slow / fast == pytest.approx(t.modes_lr / t.lr)
-    trainer.train_step()  # past the stage: everything learns
+    modes = [p.detach().clone() for p in g.mode_parameters()]
+    trainer.train_step()  # the noise's balance: only each label's noise gains learn
+    trainer.step += 1
+    assert g.noise_label.weight.abs().sum() > 0
+    assert all(torch.equal(p, m) for p, m in zip(g.mode_parameters(), modes, strict=True))
+    assert torch.equal(g.band_gain.weight, rest["band_gain.weight"])
+    trainer.train_step()  # past the stages: everything learns
     assert not torch.equal(g.band_gain.weight, rest["band_gain.weight"])
 
     with torch.no_grad():  # muted, a model whose partials and modes are silent is silent
@@ -260,7 +267,10 @@ def test_the_modes_stage_trains_the_mode_head_alone_with_the_noise_muted(
 @pytest.mark.parametrize(
     ("settings", "error"),
     [
-        ({"modes_first": 2, "adversarial_from": 1}, "adversarial_from to 2 or more"),
+        (
+            {"modes_first": 2, "noise_balance": 1, "adversarial_from": 1},
+            "adversarial_from to 3 or more",
+        ),
         ({"modes_lr": -1.0}, "0 .off. or more"),
     ],
 )

@@ -111,7 +111,7 @@ def main() -> None:
     report("before, noise muted")
     for p in generator.parameters():
         p.requires_grad_(False)
-    heads = list(generator.mode_amp.parameters())
+    heads = generator.mode_parameters()
     for p in heads:
         p.requires_grad_(True)
     train(generator, [{"params": heads, "lr": args.mode_lr}], codes, labels, audio, args.steps)
@@ -119,7 +119,7 @@ def main() -> None:
     muted.on = False
     report("the same, noise back")
     rest = [p for n, p in generator.named_parameters()
-            if not n.startswith(("encoder.", "mode_amp."))]  # fmt: skip
+            if not n.startswith(("encoder.", "mode_amp.", "mode_label."))]  # fmt: skip
     for p in rest:
         p.requires_grad_(True)
     groups = [{"params": heads, "lr": args.mode_lr}, {"params": rest, "lr": 1e-4}]

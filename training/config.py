@@ -118,6 +118,9 @@ class TrainConfig:
     # by resynthesis, with the noise muted, so the modes take the lines before the noise can
     # fill them (left with the noise, the losses silenced the modes; docs/models.md)
     modes_first: int = 0
+    # then this many steps train only each label's noise gains (model and modes held), by
+    # resynthesis with the noise on: where a key's lines ring, its noise gives way
+    noise_balance: int = 0
     # > 0: the mode head's own learning rate; its logits step MODE_RATE times this (3e-5:
     # 3e-3, which tools/modes_stage.py measured to work, where train.lr's 2e-4 steps 2e-2)
     modes_lr: float = 0.0

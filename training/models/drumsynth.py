@@ -14,7 +14,9 @@ dense 32d, leaky ReLU 0.2  (x3)
   -> partial frequencies     [P, J]   30 Hz .. 0.45 rate, log scale; integrated to phase
   -> component spectra       [R, F]   exp-sigmoid, over F linear bands (when R > 0)
   -> component envelopes     [R, J]   exp-sigmoid
-  -> mode amplitudes         [M, J/3] exp-sigmoid, sinusoids at M fixed frequencies (when M > 0)
+  -> mode amplitudes         [M, J/3] exp-sigmoid, sinusoids at M fixed frequencies (when M > 0),
+                                      plus a table read by the label alone (its own lines),
+                                      and a label table of noise gains (band and component)
 audio = DC-block(band noise + components + partials + modes) * tail fade        [T]
 
 The components (model.synth_components) are noises of fine, fixed spectrum each under its own
@@ -142,9 +144,21 @@ class DrumSynthGenerator(SynthGenerator):
             self.slow_knots = Knots(max(3, j // 3), slice_len, rate)
             self.mode_amp = nn.Linear(32 * cfg.d, self.modes * self.slow_knots.count)
             decaying_bias(self.mode_amp, self.modes, self.slow_knots, MODE_START)
+            # A label's own lines, whatever the latent: a cowbell and a clave reach the modes
+            # apart even where the network's hidden state holds them together (a class preset
+            # widened to keys). Zero at the start: the modes sound as the head alone sets them.
+            self.mode_label = nn.Linear(label_width(n_classes, cfg.keys), self.modes *
+                                        self.slow_knots.count, bias=False)  # fmt: skip
+            # And how loud a label's noise is over its lines (a logit offset per noise band and
+            # component, in MODE_RATE steps too): where a key's lines ring, its noise can give
+            # way, which the shared network did not learn (docs/models.md). Zero at the start.
+            self.noise_label = nn.Linear(label_width(n_classes, cfg.keys), self.bands +
+                                         self.components, bias=False)  # fmt: skip
             with torch.no_grad():  # the head's output is scaled by MODE_RATE (see there)
                 self.mode_amp.weight.div_(MODE_RATE)
                 self.mode_amp.bias.div_(MODE_RATE)
+                self.mode_label.weight.zero_()
+                self.noise_label.weight.zero_()
             top = min(MODE_HZ[1], TOP_FRACTION * rate)
             hz = np.geomspace(MODE_HZ[0], top, self.modes)
             self.register_buffer("mode_hz", torch.from_numpy(hz).float(), persistent=False)
@@ -174,23 +188,41 @@ class DrumSynthGenerator(SynthGenerator):
         h = self.net(x)
         b, j = z.shape[0], self.knots.count
         pos = torch.sigmoid(self.partial_freq(h).view(b, self.partials, j))
+        code = x[:, z.shape[1] :] if self.n_classes else None
+        band_gain, envelope = self.band_gain(h).view(b, self.bands, j), 0.0
+        if self.modes and code is not None:
+            offset = MODE_RATE * self.noise_label(code)[:, :, None]
+            band_gain, envelope = band_gain + offset[:, : self.bands], offset[:, self.bands :]
         return {
-            "band_gain": exp_sigmoid(self.band_gain(h).view(b, self.bands, j), GAIN_TOP),
+            "band_gain": exp_sigmoid(band_gain, GAIN_TOP),
             "partial_amp": exp_sigmoid(self.partial_amp(h).view(b, self.partials, j), GAIN_TOP),
             "partial_hz": LOW_HZ * torch.exp(pos * math.log(self.top_hz / LOW_HZ)),
-        } | self._component_controls(h)
+        } | self._component_controls(h, code, envelope)
 
-    def _component_controls(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
+    def mode_parameters(self) -> list[nn.Parameter]:
+        """What sets the modes' amplitudes: the head on the hidden state and the label's table."""
+        return [*self.mode_amp.parameters(), *self.mode_label.parameters()] if self.modes else []
+
+    def noise_parameters(self) -> list[nn.Parameter]:
+        """Each label's noise gains over its modes (with modes only)."""
+        return list(self.noise_label.parameters()) if self.modes else []
+
+    def _component_controls(
+        self, h: torch.Tensor, code: torch.Tensor | None, envelope: torch.Tensor | float = 0.0
+    ) -> dict[str, torch.Tensor]:
         b, r = h.shape[0], self.components
         modes = {}
         if self.modes:
-            amp = MODE_RATE * self.mode_amp(h).view(b, self.modes, self.slow_knots.count)
+            logits = self.mode_amp(h) + (self.mode_label(code) if code is not None else 0.0)
+            amp = MODE_RATE * logits.view(b, self.modes, self.slow_knots.count)
             modes = {"mode_amp": exp_sigmoid(amp, GAIN_TOP)}
         if not self.components:
             return modes
         return modes | {
             "spectrum": exp_sigmoid(self.spectrum(h).view(b, r, self.fine.bands), 1.0),
-            "envelope": exp_sigmoid(self.envelope(h).view(b, r, self.knots.count), GAIN_TOP),
+            "envelope": exp_sigmoid(
+                self.envelope(h).view(b, r, self.knots.count) + envelope, GAIN_TOP
+            ),
         }
 
     def synthesize(self, z: torch.Tensor, label: torch.Tensor | None,

@@ -112,7 +112,7 @@ def add_modes(start: PresetStart, generator: torch.nn.Module) -> PresetStart:
         raise PresetError(start.source, f"has {start.config.model.synth_modes} modes already: "
                           "model.synth_modes is the preset's")  # fmt: skip
     fresh = {f"G.{k}": v.clone() for k, v in generator.state_dict().items()
-             if k.startswith("mode_amp.")}  # fmt: skip
+             if k.startswith(("mode_amp.", "mode_label.", "noise_label."))}  # fmt: skip
     return replace(start, tensors=start.tensors | fresh)
 
 

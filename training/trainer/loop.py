@@ -217,8 +217,10 @@ class Trainer:
         """n_critic critic updates, then one generator update and the EMA update; before
         train.adversarial_from, the generator update alone, on its resynthesis losses."""
         t = self.cfg.train
-        if self.step < t.modes_first:
-            return self._modes_step()
+        if self.step < t.modes_first:  # the modes alone, the noise muted
+            return self._stage_step(self.G.mode_parameters(), muted=True)
+        if self.step < t.modes_first + t.noise_balance:  # then each label's noise over them
+            return self._stage_step(self.G.noise_parameters(), muted=False)
         adversarial = self.step >= t.adversarial_from
         result = self._critic_steps() if adversarial else CriticResult(torch.zeros(()), {})
         if adversarial and self.step < t.adversarial_from + t.critic_warmup:
@@ -245,11 +247,12 @@ class Trainer:
         self._update_ema()
         return _logged(result, g_loss)
 
-    def _modes_step(self) -> dict[str, float]:
-        """train.modes_first: the mode head alone learns to resynthesise, the noise muted."""
+    def _stage_step(self, params: list[torch.nn.Parameter], muted: bool) -> dict[str, float]:
+        """train.modes_first and noise_balance: only `params` learn, by resynthesis (with the
+        noise muted for the modes' stage)."""
         t = self.cfg.train
         real, label = self._batch()
-        self.G.mute_noise = True
+        self.G.mute_noise = muted
         try:
             with self._autocast():
                 extras = fake_batch(self.G_train, real, self._z(), label, fakes=False)[1]
@@ -258,9 +261,9 @@ class Trainer:
         loss = t.lambda_rec * extras["rec"]
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.G.parameters()))  # all of them, as DDP expects
-        head = {id(p) for p in self.G.mode_amp.parameters()}
+        trained = {id(p) for p in params}
         for param in self.G.parameters():
-            if id(param) not in head:  # no gradient: Adam leaves it as it is
+            if id(param) not in trained:  # no gradient: Adam leaves it as it is
                 param.grad = None
         self._clip(self.G)
         self._set_lr(self.opt_g, 0)
@@ -744,12 +747,13 @@ class _EvalEmbedding:
 def generator_groups(generator: torch.nn.Module, t: TrainConfig) -> list[dict]:
     """The generator's parameter groups: one, or with train.modes_lr the mode head apart at
     its own rate ("base_lr", which _set_lr reads)."""
-    head = getattr(generator, "mode_amp", None)
-    if head is None or not t.modes_lr:
+    head = [*generator.mode_parameters(), *generator.noise_parameters()] if hasattr(
+        generator, "mode_parameters") else []  # fmt: skip
+    if not head or not t.modes_lr:
         return [{"params": list(generator.parameters())}]
-    ids = {id(p) for p in head.parameters()}
+    ids = {id(p) for p in head}
     rest = [p for p in generator.parameters() if id(p) not in ids]
-    return [{"params": rest}, {"params": list(head.parameters()), "base_lr": t.modes_lr}]
+    return [{"params": rest}, {"params": head, "base_lr": t.modes_lr}]
 
 
 def _logged(result: CriticResult, g_loss: torch.Tensor) -> dict[str, float]:
@@ -786,20 +790,23 @@ def _check_stage(config: RunConfig) -> None:
 
 def _check_modes_stage(config: RunConfig) -> None:
     t, m = config.train, config.model
-    if t.modes_first < 0 or t.modes_lr < 0:
-        raise TrainError(f"train.modes_first = {t.modes_first}, train.modes_lr = {t.modes_lr}: "
-                         "each must be 0 (off) or more")  # fmt: skip
-    if (t.modes_first or t.modes_lr) and not (m.family == "drumsynth" and m.synth_modes):
-        raise TrainError("train.modes_first and train.modes_lr are for the modes of a drumsynth "
-                         f"(model.synth_modes > 0); this run is {m.family} with "
+    staged = t.modes_first + t.noise_balance
+    if min(t.modes_first, t.noise_balance, t.modes_lr) < 0:
+        raise TrainError(f"train.modes_first = {t.modes_first}, noise_balance = "
+                         f"{t.noise_balance}, modes_lr = {t.modes_lr}: each must be 0 (off) or "
+                         "more")  # fmt: skip
+    if (staged or t.modes_lr) and not (m.family == "drumsynth" and m.synth_modes):
+        raise TrainError("train.modes_first, noise_balance and modes_lr are for the modes of a "
+                         f"drumsynth (model.synth_modes > 0); this run is {m.family} with "
                          f"{m.synth_modes} modes")  # fmt: skip
-    if t.modes_first and not m.encoder:
-        raise TrainError("train.modes_first: the modes' stage resynthesises clips, which needs "
-                         "model.encoder = true")  # fmt: skip
-    if t.modes_first > t.adversarial_from:
-        raise TrainError(f"train.modes_first = {t.modes_first} steps of resynthesis, then the "
-                         f"adversary from train.adversarial_from = {t.adversarial_from}: set "
-                         f"adversarial_from to {t.modes_first} or more")  # fmt: skip
+    if staged and not m.encoder:
+        raise TrainError("train.modes_first / noise_balance: those stages resynthesise clips, "
+                         "which needs model.encoder = true")  # fmt: skip
+    if staged > t.adversarial_from:
+        raise TrainError(f"train.modes_first + noise_balance = {staged} steps of resynthesis, "
+                         "then the adversary from train.adversarial_from = "
+                         f"{t.adversarial_from}: set adversarial_from to {staged} or "
+                         "more")  # fmt: skip
 
 
 def _step_of(line: str) -> int | None:
