@@ -27,8 +27,10 @@ The modes (model.synth_modes) are sinusoids at fixed frequencies, 60 Hz to 16 kH
 ratios, each under an amplitude the network sets on a coarse knot grid: a cowbell, a clave
 or a conga is a few lines that ring and decay, which the partials, whose frequencies are
 learnt, did not find (in the shipped preset they settled at 30-50 Hz with no amplitude);
-choosing amplitudes of fixed lines is a linear problem. So far the training losses silence
-them rather than use them (docs/models.md).
+choosing amplitudes of fixed lines is a linear problem. Left to the usual losses beside the
+noise, the modes stay silent; trained first with the noise muted (train.modes_first), through
+a table per label as well as the network, and with each label's noise gains balanced over them
+after (train.noise_balance), the percussion keys' lines sound through (docs/models.md).
 
 The critic is `multiview.MultiViewCritic`: log-STFT views at several resolutions beside
 waveform views, each a patch critic with a projection term, sharing an auxiliary class head.
