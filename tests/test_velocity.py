@@ -3,6 +3,7 @@ fitted beside the latent prior, the graph's velocity input."""
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -24,6 +25,8 @@ from ganpad.training.data.ingest import load_clips
 from ganpad.training.evaluation.evaluate import velocity_brightness
 from ganpad.training.models import build_models
 from ganpad.training.trainer.loop import Trainer
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the render dialog, no screen
 
 
 def _config(gmrock, clip_cache) -> RunConfig:
@@ -220,3 +223,22 @@ def test_velocity_needs_labels_and_an_encoder(settings, named):
         setattr(cfg, key, value)
     with pytest.raises(ValueError, match=named):
         build_models(cfg, 16384, 3, 16000)
+
+
+def test_the_render_dialog_counts_every_velocity_layer(qtbot, velocity_preset, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from ganpad.app.gui.render_dialog import RenderDialog
+    from ganpad.app.keymap import KeyMap
+
+    preset = load_preset(velocity_preset)
+    dialog = RenderDialog(preset, KeyMap.for_preset(preset).names, str(tmp_path / "out"))
+    qtbot.addWidget(dialog)
+    dialog.count.setValue(1)
+    for i in range(dialog.labels.count()):
+        item = dialog.labels.item(i)
+        item.setCheckState(Qt.Checked if item.text() == "snare" else Qt.Unchecked)
+    with qtbot.waitSignal(dialog.finished_files, timeout=60_000) as done:
+        qtbot.mouseClick(dialog.go, Qt.LeftButton)
+    assert len(done.args[0]) == 3  # one sound, three velocity layers
+    assert dialog.progress.maximum() == dialog.progress.value() == 3
