@@ -30,23 +30,6 @@ KEYS = (56, 60, 63, 69, 70, 75, 76, 81)  # cowbell, bongo, conga, cabasa, maraca
 PER_KEY = 12
 
 
-class Muted:
-    """The generator's noise bands and components silenced while `on`."""
-
-    def __init__(self, generator: torch.nn.Module):
-        self.on = False
-        controls = generator.controls
-
-        def muted(z: torch.Tensor, label: torch.Tensor) -> dict[str, torch.Tensor]:
-            c = controls(z, label)
-            if self.on:
-                c["band_gain"] = c["band_gain"] * 0
-                c["envelope"] = c["envelope"] * 0
-            return c
-
-        generator.controls = muted
-
-
 def heard_right(generator, codes, labels, keys, judge) -> list[float]:  # noqa: ANN001
     """Per key, the share of its resynthesised clips the judge puts in the key's group."""
     out = []
@@ -98,7 +81,7 @@ def main() -> None:
     with torch.no_grad():
         codes = torch.cat([generator.encoder(audio[i : i + 32])[0]
                            for i in range(0, len(audio), 32)])  # fmt: skip
-    judge, muted = load_judge(), Muted(generator)
+    judge = load_judge()
     real = [float((predict(judge, fit(clips.audio[chosen][keys == k][:PER_KEY], data.sample_rate))
                    [0].argmax(1) == GROUPS.index(KEY_GROUP[k])).mean()) for k in KEYS]  # fmt: skip
 
@@ -107,7 +90,7 @@ def main() -> None:
         print(f"{stage}: {[round(r, 2) for r in right]}, mean {np.mean(right):.3f}")
 
     print(f"keys {list(KEYS)}; real clips: {[round(r, 2) for r in real]}, mean {np.mean(real):.3f}")
-    muted.on = True
+    generator.mute_noise = True
     report("before, noise muted")
     for p in generator.parameters():
         p.requires_grad_(False)
@@ -116,7 +99,7 @@ def main() -> None:
         p.requires_grad_(True)
     train(generator, [{"params": heads, "lr": args.mode_lr}], codes, labels, audio, args.steps)
     report(f"modes, {args.steps} steps, noise muted")
-    muted.on = False
+    generator.mute_noise = False
     report("the same, noise back")
     rest = [p for n, p in generator.named_parameters()
             if not n.startswith(("encoder.", "mode_amp.", "mode_label."))]  # fmt: skip

@@ -470,9 +470,10 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
             except EvalError as exc:  # the rest of the report still stands
                 report["warnings"].append(f"no program up the keyboard for {target}: {exc}")
     elif generated.labels and _generates(target):
-        report["flatness"] = metal_flatness(target, folder, seed, cache_dir)
-        report["crash_ring"] = crash_ring(target, folder, seed, cache_dir)
-        report["velocity_brightness"] = velocity_brightness(target, folder, seed, cache_dir)
+        keyed = _key_player(target), _real_keyed(folder, cache_dir)  # read once for the three
+        report["flatness"] = metal_flatness(target, folder, seed, cache_dir, keyed)
+        report["crash_ring"] = crash_ring(target, folder, seed, cache_dir, keyed)
+        report["velocity_brightness"] = velocity_brightness(target, folder, seed, cache_dir, keyed)
         keys = key_figures(target, seed) if key_judge.JUDGE_WEIGHTS.is_file() else {}
         if keys.get("per_key"):  # labels that name no drum class play no GM key
             report["key_identity"] = keys
@@ -585,19 +586,22 @@ def _medians(sets: dict[str, np.ndarray], seed: int, digits: int) -> dict:
     return out
 
 
-def metal_flatness(target: str, reference: str, seed: int, cache_dir: str = "") -> dict:
+def metal_flatness(target: str, reference: str, seed: int, cache_dir: str = "",
+                   keyed: tuple | None = None) -> dict:  # fmt: skip
     """Median within-band flatness (diagnostics.band_flatness) per group of METAL_KEYS, the
     clips generated for those keys at the generator's own rate beside the real clips of those
     keys at NATIVE_RATE and the noise synth, each with a bootstrap interval of the median;
     empty for a generator whose Nyquist is under the top band's upper edge (16 kHz x 2^(1/6),
-    so under 36 kHz: all three sets see the same bands)."""
+    so under 36 kHz: all three sets see the same bands). `keyed`: (`_key_player`'s player,
+    `_real_keyed`'s clips) where the caller has them already (as for crash_ring and
+    velocity_brightness)."""
     rate = generator_rate(target)
     if rate < FLATNESS_MIN_RATE:
         return {}
     base = band_flatness(noise_synth(METAL_CLIPS, NATIVE_SAMPLES, NATIVE_RATE, seed),
                          NATIVE_RATE)  # fmt: skip
     out: dict[str, dict] = {}
-    player, real = _key_player(target), _real_keyed(reference, cache_dir)
+    player, real = keyed or (_key_player(target), _real_keyed(reference, cache_dir))
     for group, keys in METAL_KEYS.items():
         ours = _played_keys(player, keys, -(-METAL_CLIPS // len(keys)), seed)
         theirs = _of_keys(real, keys)
@@ -610,13 +614,15 @@ def metal_flatness(target: str, reference: str, seed: int, cache_dir: str = "") 
     return out
 
 
-def crash_ring(target: str, reference: str, seed: int, cache_dir: str = "") -> dict:
+def crash_ring(target: str, reference: str, seed: int, cache_dir: str = "",
+               keyed: tuple | None = None) -> dict:  # fmt: skip
     """Median seconds the crash keys (CRASH_KEYS) ring above -60 dB under their peak
     (diagnostics.decay_time), generated beside the real crashes and the noise synth, with
     bootstrap intervals; a clip that never falls that far counts its whole length."""
     rate = generator_rate(target)
-    ours = _played_keys(_key_player(target), CRASH_KEYS, RING_CLIPS, seed)
-    theirs = _of_keys(_real_keyed(reference, cache_dir), CRASH_KEYS, RING_SAMPLES)
+    player, real = keyed or (_key_player(target), _real_keyed(reference, cache_dir))
+    ours = _played_keys(player, CRASH_KEYS, RING_CLIPS, seed)
+    theirs = _of_keys(real, CRASH_KEYS, RING_SAMPLES)
     if len(ours) < 4 or len(theirs) < 4:
         return {}
     base = noise_synth(RING_CLIPS, RING_SAMPLES, NATIVE_RATE, seed)
@@ -628,15 +634,16 @@ def crash_ring(target: str, reference: str, seed: int, cache_dir: str = "") -> d
     }
 
 
-def velocity_brightness(target: str, reference: str, seed: int, cache_dir: str = "") -> dict:
+def velocity_brightness(target: str, reference: str, seed: int, cache_dir: str = "",
+                        keyed: tuple | None = None) -> dict:  # fmt: skip
     """Per class of VELOCITY_KEYS, the median over latents of the hard hit's spectral centroid
     over the soft one's (the first BRIGHT_S seconds, the same latent at velocity HARD and SOFT;
     1 for a generator without a velocity input, whose velocity is gain alone), beside the
     reference's layered drums (each drum's hardest layer over the one nearest SOFT) and the
     noise synth (gain alone: 1), with bootstrap intervals."""
-    player = _key_player(target)
+    player, real = keyed or (_key_player(target), _real_keyed(reference, cache_dir))
     play, names, gm_notes, latent, rate = player
-    real = _real_keyed(reference, cache_dir).with_velocity()
+    real = real.with_velocity()
     rng = np.random.default_rng(seed)
     out = {}
     for cls, key in VELOCITY_KEYS.items():
