@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -63,10 +62,11 @@ class Engine:
         self.preset = preset
         self.rate = device_rate
         self.keymap = KeyMap.for_preset(preset)
-        max_frames = math.ceil(preset.samples * device_rate / preset.sample_rate) + 64
+        # Each slot's buffers hold as much as its label ever rings (preset.json's label lengths)
+        self.frames = [preset.frames_of(int(label), device_rate) for label in self.keymap.label]
         bands = VELOCITY_BANDS if preset.velocity else 1
         per_band = max(2, -(-variations // bands)) if bands > 1 else variations
-        self.pool = VoicePool(self.keymap.slots, bands * per_band, max_frames, bands)
+        self.pool = VoicePool(self.keymap.slots, bands * per_band, self.frames, bands)
         self.bank = LatentBank(self.keymap.slots, preset.latent, seed)
         if preset.kind == "notes":  # one instrument across the keyboard, as a player expects
             self.bank.lock_all(self.bank.new_seed())
@@ -212,7 +212,7 @@ class Engine:
         if v < 0:
             return None
         n = int(self.pool.length[slot, v])
-        return self.pool.audio[slot, v, :n].copy(), int(self.pool.seed[slot, v])
+        return self.pool.buffer(slot, v)[:n].copy(), int(self.pool.seed[slot, v])
 
     def played_latent(self, slot: int) -> tuple[np.ndarray, str]:
         """(latent, name tag) of the sound the slot played last, or of its next one if none."""
@@ -237,7 +237,7 @@ class Engine:
         audio or GUI thread."""
         played = None if velocity is None else np.array([velocity], np.float32)
         audio = self.worker.generate(z[None], np.array([self.keymap.label[slot]]), played)[0]
-        return finish_clip(audio, self.preset.sample_rate, self.rate)
+        return finish_clip(audio, self.preset.sample_rate, self.rate, max_frames=self.frames[slot])
 
     def panic(self) -> None:
         self._post(ALL_OFF, 0)

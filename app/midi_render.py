@@ -161,7 +161,7 @@ def render_midi(
             engine.bank.cycle(slot, [(j.z, j.seed) for j in unique if j.slot == slot])
         worker, mixer = engine.worker, engine.mixer
         worker.render_wanted()
-        end = max(e.frame for e in events) + engine.pool.audio.shape[2]
+        end = max(e.frame for e in events) + int(engine.pool.rooms.max())
         out = np.zeros(end, np.float32)
         pending = sorted(events, key=lambda e: e.frame)
         cursor, played = 0, []

@@ -267,7 +267,7 @@ def _mix(p: PoolState, m: MixState, offset: int, n: int) -> None:
             count = min(count, m.fade_len[i] - m.fade_pos[i])
         if count > 0:
             gain = m.gain[i]
-            audio = p.audio[slot, v]
+            audio = p.audio[p.start[slot, v] :]
             if fading:  # linear to zero over fade_len frames, continuing across blocks
                 left, step = m.fade_len[i] - m.fade_pos[i], np.float32(1.0 / m.fade_len[i])
                 for k in range(count):

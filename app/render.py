@@ -261,7 +261,9 @@ def _render_into(folder: Path, preset: Preset, jobs: list[Job], rate: int, fmt: 
         for job, clip in zip(chunk, audio, strict=True):
             path = folder / relative_path(preset, job)
             tags = wav_tags(preset.name, job.name, job.seed)
-            write_wav(path, finish_clip(clip, preset.sample_rate, rate), rate, FORMATS[fmt], tags)
+            room = preset.frames_of(job.slot if preset.conditional else None, rate)
+            playable = finish_clip(clip, preset.sample_rate, rate, max_frames=room)
+            write_wav(path, playable, rate, FORMATS[fmt], tags)
             written.append(path)
         if progress:
             progress(len(written), len(jobs))

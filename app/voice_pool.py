@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -28,7 +29,8 @@ BANDS = 1
 class PoolState(NamedTuple):
     """The arrays the audio thread reads and writes (in the order of the address table)."""
 
-    audio: np.ndarray  # float32 [slots, variations, frames]
+    audio: np.ndarray  # float32 [frames of all buffers]: each slot's variations end to end
+    start: np.ndarray  # int64 [slots, variations]: where each buffer begins in `audio`
     length: np.ndarray  # int64 [slots, variations]
     filled: np.ndarray  # bool: rendered and published
     stale: np.ndarray  # bool: played once, wants a fresh variation
@@ -130,7 +132,7 @@ def invalidate(p: PoolState, slot: int) -> None:
 
 def table(p: PoolState) -> list[int]:
     """The state's addresses, then its sizes: what `from_table` reads in compiled code."""
-    return [a.ctypes.data for a in p] + [*p.audio.shape, p.wanted.shape[0]]
+    return [a.ctypes.data for a in p] + [*p.start.shape, len(p.audio), p.wanted.shape[0]]
 
 
 TABLE = len(PoolState._fields) + 4
@@ -138,30 +140,37 @@ TABLE = len(PoolState._fields) + 4
 
 @njit(cache=True, nogil=True)
 def from_table(t, at: int) -> PoolState:
-    slots, variations, frames, wanted = t[at + 11], t[at + 12], t[at + 13], t[at + 14]
+    slots, variations, frames, wanted = t[at + 12], t[at + 13], t[at + 14], t[at + 15]
     grid = (slots, variations)
     return PoolState(
-        carray(as_f32(t[at]), (slots, variations, frames)),
+        carray(as_f32(t[at]), (frames,)),
         carray(as_i64(t[at + 1]), grid),
-        carray(as_bool(t[at + 2]), grid),
+        carray(as_i64(t[at + 2]), grid),
         carray(as_bool(t[at + 3]), grid),
-        carray(as_i32(t[at + 4]), grid),
-        carray(as_i64(t[at + 5]), grid),
-        carray(as_i64(t[at + 6]), (slots,)),
+        carray(as_bool(t[at + 4]), grid),
+        carray(as_i32(t[at + 5]), grid),
+        carray(as_i64(t[at + 6]), grid),
         carray(as_i64(t[at + 7]), (slots,)),
-        carray(as_i64(t[at + 8]), (wanted, WIDTH)),
-        carray(as_i64(t[at + 9]), (16,)),
-        carray(as_i64(t[at + 10]), (8,)),
+        carray(as_i64(t[at + 8]), (slots,)),
+        carray(as_i64(t[at + 9]), (wanted, WIDTH)),
+        carray(as_i64(t[at + 10]), (16,)),
+        carray(as_i64(t[at + 11]), (8,)),
     )
 
 
 class VoicePool:
-    def __init__(self, slots: int, variations: int, max_frames: int, bands: int = 1):
+    def __init__(self, slots: int, variations: int, frames: int | Sequence[int], bands: int = 1):
+        """`frames`: the most a buffer holds, for every slot or for each (its label's length:
+        a kick's buffers need not be as long as a crash's)."""
         if bands < 1 or variations % bands:
             raise ValueError(f"{variations} variations do not split into {bands} velocity bands")
+        rooms = np.broadcast_to(np.asarray(frames, np.int64), (slots,)).copy()
+        starts = np.cumsum(np.repeat(rooms, variations)) - np.repeat(rooms, variations)
         records, index = ring.ring_arrays(max(1024, 4 * slots * variations))
+        self.rooms = rooms  # frames each slot's buffers hold
         self.state = PoolState(
-            audio=np.zeros((slots, variations, max_frames), np.float32),
+            audio=np.zeros(int(rooms.sum()) * variations, np.float32),
+            start=starts.reshape(slots, variations),
             length=np.zeros((slots, variations), np.int64),
             filled=np.zeros((slots, variations), bool),
             stale=np.zeros((slots, variations), bool),
@@ -187,7 +196,7 @@ class VoicePool:
         raise AttributeError(name)
 
     def __deepcopy__(self, memo) -> VoicePool:
-        copy = VoicePool(self.slots, self.variations, self.audio.shape[2], self.bands)
+        copy = VoicePool(self.slots, self.variations, self.rooms, self.bands)
         for mine, theirs in zip(copy.state, self.state, strict=True):
             mine[...] = theirs
         copy._queue = deque(self._queue)
@@ -195,11 +204,16 @@ class VoicePool:
 
     @property
     def slots(self) -> int:
-        return self.audio.shape[0]
+        return self.start.shape[0]
 
     @property
     def variations(self) -> int:
-        return self.audio.shape[1]
+        return self.start.shape[1]
+
+    def buffer(self, slot: int, v: int) -> np.ndarray:
+        """Variation v of a slot: a view of its whole room (`length` frames of it rendered)."""
+        at = int(self.start[slot, v])
+        return self.audio[at : at + int(self.rooms[slot])]
 
     @property
     def bands(self) -> int:
@@ -236,8 +250,8 @@ class VoicePool:
         """Worker: store a rendering unless the slot changed meanwhile or a voice reads it."""
         if generation != self.generation[slot] or self.users[slot, v] > 0 or self.filled[slot, v]:
             return False
-        n = min(len(audio), self.audio.shape[2])
-        self.audio[slot, v, :n] = audio[:n]
+        n = min(len(audio), int(self.rooms[slot]))
+        self.buffer(slot, v)[:n] = audio[:n]
         self.length[slot, v] = n
         self.seed[slot, v] = seed
         self.stale[slot, v] = False

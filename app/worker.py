@@ -111,7 +111,8 @@ class GeneratorWorker(threading.Thread):
             velocity = np.array([self.pool.velocity_of(v) for _, v in jobs], np.float32)
         audio = self.generate(z, labels, velocity)
         for (slot, v), (_, seed), gen, clip in zip(jobs, draws, generations, audio, strict=True):
-            playable = finish_clip(clip, self.preset.sample_rate, self.device_rate)
+            room = int(self.pool.rooms[slot])
+            playable = finish_clip(clip, self.preset.sample_rate, self.device_rate, max_frames=room)
             if self.pool.fill(slot, v, playable, seed, gen):
                 self.rendered += 1
             elif not self.pool.filled[slot, v] and self.pool.users[slot, v] == 0:

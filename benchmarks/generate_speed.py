@@ -2,6 +2,8 @@
 and on a GPU PyTorch CUDA and ONNX Runtime's CUDA provider (where onnxruntime-gpu is installed).
 
 Run:  python benchmarks/generate_speed.py [--preset NAME] [--batches 1 16] [--repeats 7] [--quick]
+                                         [--against OTHER]
+--against also times another preset's shipped graph (a shorter clip, say), same batches.
 Every engine is timed on the same inputs in the same process, so the ratios hold on a busy machine.
 A GPU engine's time includes copying the audio back to the host, as a player needs it there.
 --quick times the shipped graph only (no fp16, int8 or transposed conversions).
@@ -36,12 +38,19 @@ def cuda_audio(model: ContractGenerator, feed: dict) -> np.ndarray:
     return model(torch.from_numpy(feed["z"]).cuda(), label).cpu().numpy()
 
 
+def _feed(preset, batch: int) -> dict:
+    """A batch of latents for a preset's first label (and velocities where it takes them)."""
+    n_labels = len(preset.labels) if preset.conditional else 0
+    return parity.feeds(preset.latent, n_labels, batch, seed=1, velocity=preset.velocity)[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default=DEFAULT_PRESET)
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--against", help="another preset whose shipped graph is timed too")
     args = parser.parse_args()
 
     preset = find_preset(args.preset)
@@ -61,30 +70,34 @@ def main() -> None:
         if "CUDAExecutionProvider" in ort.get_available_providers():
             sessions["onnx_cuda"] = preset.session(["CUDAExecutionProvider"])
         gpu = copy.deepcopy(model).cuda() if torch.cuda.is_available() else None
+        other = find_preset(args.against) if args.against else None
+        if other is not None:
+            sessions["against_onnx_fp32"] = parity.session(other.generator_path)
 
+        if other is not None:
+            print(f"against: {other.root}, {other.samples} samples")
         print(f"preset {preset.name}: {preset.samples} samples at {preset.sample_rate} Hz, "
               f"torch {torch.__version__} with {torch.get_num_threads()} threads")  # fmt: skip
         print(f"{'engine':<16} {'batch':>5} {'clips/s':>9} {'ms/call':>8} {'x realtime':>11} "
               f"{'vs torch':>9} {'max|err|':>9}")  # fmt: skip
         for batch in args.batches:
-            feed = parity.feeds(
-                preset.latent, n_labels, per_label=batch, seed=1, velocity=preset.velocity
-            )[0]
+            feed = _feed(preset, batch)
             rates = {"torch_eager": parity.clips_per_second(
                 lambda f: parity.torch_audio(model, f), feed, args.repeats)}  # fmt: skip
             if gpu is not None:
                 rates["torch_cuda"] = parity.clips_per_second(
                     lambda f: cuda_audio(gpu, f), feed, args.repeats)  # fmt: skip
             for name, sess in sessions.items():
+                mine = feed if not name.startswith("against") else _feed(other, batch)
                 rates[name] = parity.clips_per_second(
-                    lambda f, s=sess: s.run(["audio"], f), feed, args.repeats
+                    lambda f, s=sess: s.run(["audio"], f), mine, args.repeats
                 )
             for name, rate in rates.items():
-                realtime = rate * preset.seconds
-                error = errors.get(name, 0.0)
+                realtime = rate * (other if name.startswith("against") else preset).seconds
+                error = f"{errors[name]:.2g}" if name in errors else "-"
                 print(f"{name:<16} {batch:>5} {rate:>9.1f} {1000 * batch / rate:>8.1f} "
                       f"{realtime:>11.1f} "
-                      f"{rate / rates['torch_eager']:>8.2f}x {error:>9.2g}")  # fmt: skip
+                      f"{rate / rates['torch_eager']:>8.2f}x {error:>9}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ AUDIO_EXTENSIONS = frozenset({".wav", ".wave", ".flac", ".aif", ".aiff", ".aifc"
 # libsndfile notes "data : N (should be M)" when a header promises more audio than the file holds.
 _TRUNCATED = re.compile(r"^\s*(data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 RESAMPLE_CHUNK = 4096  # frames soxr works on between two chances for another thread to run
+# A one-shot's tail is cut once it stays this far under the clip's peak (dB): the player's
+# pools, the rendered files and a preset's label lengths all cut there.
+TRIM_DB = -60.0
 _streams = threading.local()  # a soxr stream is not to be shared between threads
 
 
@@ -116,3 +119,12 @@ def load_mono(path: str | Path, rate: int) -> np.ndarray:
     """Decode, mix down to mono and resample to `rate`: float32 [frames]."""
     decoded = decode(path)
     return resample(to_mono(decoded.audio), decoded.sample_rate, rate)
+
+
+def audible_end(audio: np.ndarray, floor_db: float = TRIM_DB) -> int:
+    """Samples up to and with the last one at least `floor_db` under the clip's peak (0 for
+    silence): where a one-shot is cut without being heard to stop."""
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak <= 0.0:
+        return 0
+    return int(np.flatnonzero(np.abs(audio) >= peak * 10 ** (floor_db / 20))[-1]) + 1

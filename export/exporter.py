@@ -13,7 +13,9 @@ import torch
 from safetensors.torch import save_file
 
 from ganpad import __version__
+from ganpad.app.voice_pool import VELOCITY_BANDS, band_velocity
 from ganpad.atomic import atomic_dir, atomic_path, atomic_write_text
+from ganpad.audio import TRIM_DB, audible_end
 from ganpad.drums import CLASS_GM_NOTES, DRUM_CLASSES, KEY_LABELS
 from ganpad.export import parity
 from ganpad.export.graph import ContractGenerator, export_onnx
@@ -37,6 +39,10 @@ from ganpad.training.trainer import checkpoint
 from ganpad.training.trainer.loop import COMMANDS_FILE, DATA_REPORT, METRICS_FILE, STARTED_FROM
 
 PRESET_CHECKPOINT_FORMAT = "ganpad-preset-checkpoint/1"
+# A label's length (preset.json labels[i].samples): the furthest this many hits at each of the
+# player's velocity bands ring above its trim level, a block on, in blocks of LENGTH_BLOCK.
+LENGTH_LATENTS = 32
+LENGTH_BLOCK = 1024
 
 
 class ExportError(RuntimeError):
@@ -144,9 +150,35 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
             os.replace(lower, graph)
         _write_checkpoint(tmp, run, model.generator)
         meta = _preset_json(run, name, options, report)
+        for label, samples in zip(meta["labels"], label_lengths(model, latent, n_labels),
+                                  strict=True):  # fmt: skip
+            label["samples"] = samples
         (tmp / PRESET_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         load_preset(tmp)  # the same checks a player runs; nothing lands if they fail
     return report
+
+
+@torch.no_grad()
+def label_lengths(model: torch.nn.Module, latent: int, n_labels: int) -> list[int]:
+    """Each label's length in samples: the furthest any of LENGTH_LATENTS hits rings above
+    the trim level the player cuts at, at each velocity band's velocity the player renders
+    (softer hits of some drums ring longer), plus one LENGTH_BLOCK of margin for latents not
+    drawn here, rounded up to LENGTH_BLOCK; [] for an unconditional model."""
+    if not n_labels:
+        return []
+    velocities = [band_velocity(b, VELOCITY_BANDS) for b in range(VELOCITY_BANDS)]
+    out = []
+    for feed in parity.feeds(latent, n_labels, LENGTH_LATENTS, seed=3, velocity=model.velocity):
+        end, samples = 0, 0
+        for velocity in velocities if model.velocity else [None]:
+            if velocity is not None:
+                feed["velocity"][:] = velocity
+            audio = parity.torch_audio(model, feed)
+            audio = audio.reshape(len(audio), -1)
+            samples = audio.shape[1]
+            end = max(end, *(audible_end(clip, TRIM_DB) for clip in audio))
+        out.append(min(samples, (end // LENGTH_BLOCK + 2) * LENGTH_BLOCK))
+    return out
 
 
 def _check(report: ExportReport, precision: str, error: float, spectral: bool,

@@ -7,6 +7,7 @@ checkpoint (for fine-tuning) is safetensors, which the training side reads.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ class Label:
     index: int
     name: str
     gm_notes: tuple[int, ...] = ()
+    # How much of a clip this label's sounds ever ring (at the preset's rate); None: all of it.
+    # A kick of a graph made long for its cymbals keeps a kick's pool memory and file length.
+    samples: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ class Preset:
     @property
     def seconds(self) -> float:
         return self.samples / self.sample_rate
+
+    def frames_of(self, label: int | None, rate: int) -> int:
+        """The most frames at `rate` a sound of label `label` (None: unconditional) rings."""
+        own = self.labels[label].samples if label is not None and self.conditional else None
+        return math.ceil((own or self.samples) * rate / self.sample_rate)
 
     def generate(self, session, z: np.ndarray, labels=None, velocity=None) -> np.ndarray:
         """Run the graph: audio [B, samples] for latents [B, latent] (and label indices, and
@@ -177,10 +186,15 @@ def _parse(root: Path, meta: dict[str, Any]) -> Preset:
         ):
             raise PresetError(path, f"labels[{i}].gm_notes must be MIDI notes 0-127")
         index = raw.get("index", i)
-        if not isinstance(index, int):
+        if not isinstance(index, int) or isinstance(index, bool):
             raise PresetError(path, f"labels[{i}].index must be an integer")
         name = _safe_name(path, f"labels[{i}].name", raw["name"])
-        labels.append(Label(index, name, tuple(notes)))
+        length = raw.get("samples")
+        if length is not None and (isinstance(length, bool) or not isinstance(length, int)
+                                   or not 0 < length <= meta["samples"]):  # fmt: skip
+            raise PresetError(path, f"labels[{i}].samples must be an integer from 1 to the "
+                              f"clip's {meta['samples']}, got {length!r}")  # fmt: skip
+        labels.append(Label(index, name, tuple(notes), length))
     if [label.index for label in labels] != list(range(len(labels))):
         raise PresetError(path, "labels must be indexed 0..n-1 in order")
     if meta["conditional"] and not labels:

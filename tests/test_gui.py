@@ -229,12 +229,12 @@ def test_preset_panel_shows_the_headline_figures_and_their_reference():
 
     drums = describe(find_preset(DEFAULT_PRESET))
     assert "evaluation against heldout-drums, 1000 clips:" in drums
-    for figure in ("IS 3.72 (real 4.31, baseline 2.42)", "FD 4.24 (real 0.407", "KID 0.183",
-                   "log-mel FD 54.9", "class accuracy 0.86",
-                   "percussion keys heard right 0.01 (real 0.53)",
-                   "crashes ring 1.02 s, the whole clip (real 2.50 s)",
-                   "hard snares 1.16x as bright as soft (real 1.28)",
-                   "over 3 runs, each fine-tuning the one before"):  # fmt: skip
+    for figure in ("IS 3.75 (real 4.31, baseline 2.42)", "FD 4.08 (real 0.407", "KID 0.185",
+                   "log-mel FD 53 ", "class accuracy 0.87",
+                   "percussion keys heard right 0.00 (real 0.53)",
+                   "crashes ring 2.49 s (real 2.50 s)",
+                   "hard snares 1.17x as bright as soft (real 1.28)",
+                   "over 5 runs, each fine-tuning the one before"):  # fmt: skip
         assert figure in drums
     notes = describe(find_preset(DEFAULT_NOTES_PRESET))
     assert "evaluation against heldout-notes" in notes

@@ -76,10 +76,10 @@ def test_hit_starts_on_its_frame_with_velocity_gain(filled_pool):
     out, mixer = _run(pool, keymap, events, 128, frames=RATE)
     assert not out[:1000].any() and out[1000:1010].any()
     v = int(mixer.last_variation[0])
-    first = pool.audio[0, 0 if v == 1 else 1]  # the first hit took the other variation
+    first = pool.buffer(0, 0 if v == 1 else 1)  # the first hit took the other variation
     np.testing.assert_allclose(out[1000:2000, 0], np.clip(first[:1000] * 0.8, -1, 1), atol=1e-6)
     soft = (64 / 127) ** 1.6 * 0.8
-    expected = pool.audio[0, v, :500] * soft + first[29000:29500] * 0.8
+    expected = pool.buffer(0, v)[:500] * soft + first[29000:29500] * 0.8
     np.testing.assert_allclose(out[30000:30500, 0], expected, atol=1e-6)
     assert (out[:, 0] == out[:, 1]).all()
 

@@ -107,7 +107,9 @@ def test_size_lie_caught_by_running_the_graph_without_metadata(tiny_preset, tmp_
     graph = onnx.load(str(bad / "generator.onnx"))
     del graph.metadata_props[:]
     onnx.save(graph, str(bad / "generator.onnx"))
-    _edit_json(bad, samples=16000)
+    labels = [{k: v for k, v in label.items() if k != "samples"}  # lengths within the lie
+              for label in json.loads((bad / "preset.json").read_text())["labels"]]  # fmt: skip
+    _edit_json(bad, samples=16000, labels=labels)
     with pytest.raises(PresetError, match="graph returns 16384 per clip"):
         load_preset(bad)
 
@@ -144,7 +146,8 @@ def test_presets_command_marks_a_truncated_graph_broken(tiny_preset, tmp_path, m
 def test_shipped_default_preset_plays_every_class():
     preset = find_preset(DEFAULT_PRESET)
     assert preset.kind == "drums" and preset.conditional and find_preset("drums") == preset
-    assert preset.generator_path.stat().st_size + preset.checkpoint_path.stat().st_size < 20e6
+    # 2.5 s clips: the graph's noise spectra and index tables grow with the clip (15.7 MB)
+    assert preset.generator_path.stat().st_size + preset.checkpoint_path.stat().st_size < 25e6
     session = preset.session()
     n = len(preset.labels)
     z = np.random.default_rng(0).standard_normal((n, preset.latent)).astype(np.float32)

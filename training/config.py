@@ -70,6 +70,11 @@ class ModelConfig:
     # drumsynth: sinusoids at fixed frequencies (geometric from 60 Hz to 16 kHz) whose
     # amplitudes the network sets on a coarse knot grid: the lines of metal, wood and skins
     synth_modes: int = 0
+    # drumsynth: > 0, the samples that the synth_knots knots span (a shorter clip's length),
+    # with synth_tail_knots more after them to the clip's end, where a cymbal rings on; a
+    # preset made longer so plays its first synth_span samples as before (docs/models.md)
+    synth_span: int = 0
+    synth_tail_knots: int = 0
     encoder: bool = False  # drumsynth/notesynth: train as a VAE-GAN (an encoder, resynthesis)
     synth_critic: str = "multiview"  # drumsynth/notesynth: multiview | crops (MPD + MB-STFT)
     # drumsynth: labels are core.drums.KEYED_LABELS (data.labels = "drum-keys"), each read as
@@ -139,7 +144,7 @@ class TrainConfig:
     progress: bool = True
     eval_every: int = 0  # steps between cheap evaluations (0: never)
     eval_n: int = 256  # clips generated for each
-    eval_reference: str = ""  # real clips to compare with ("" -> the training clips)
+    eval_reference: str = ""  # real clips: a folder or a name (heldout-drums); "": training clips
     # > 0: an evaluation whose KID is above this many times the best so far rolls the run
     # back to checkpoints/best (a stage that makes things worse is undone, not shipped)
     eval_rollback: float = 0.0

@@ -93,6 +93,16 @@ def _check_synth(cfg: ModelConfig, slice_len: int) -> None:
                          f"drumsynth (this is {cfg.family})")  # fmt: skip
     if cfg.synth_knots < 3:
         raise ValueError(f"model.synth_knots = {cfg.synth_knots}: must be at least 3")
+    if cfg.synth_span < 0 or cfg.synth_tail_knots < 0:
+        raise ValueError(f"model.synth_span = {cfg.synth_span} and model.synth_tail_knots = "
+                         f"{cfg.synth_tail_knots} cannot be negative")  # fmt: skip
+    if (cfg.synth_span or cfg.synth_tail_knots) and cfg.family != "drumsynth":
+        raise ValueError(f"model.synth_span and model.synth_tail_knots are for drumsynth, "
+                         f"not {cfg.family}")  # fmt: skip
+    if (cfg.synth_tail_knots > 0) != (0 < cfg.synth_span < slice_len):
+        raise ValueError(f"model.synth_span = {cfg.synth_span} and model.synth_tail_knots = "
+                         f"{cfg.synth_tail_knots}: tail knots need a span shorter than the "
+                         f"{slice_len}-sample clip, and a span tail knots after it")  # fmt: skip
     if cfg.synth_noises > cfg.latent:
         raise ValueError(f"model.synth_noises = {cfg.synth_noises} is more than model.latent = "
                          f"{cfg.latent}: the noise mix is read from the latent")  # fmt: skip

@@ -48,9 +48,14 @@ class ClipEncoder(nn.Module):
         self.convs = nn.ModuleList([nn.Conv1d(MEL_BANDS, w, 3, 1, 1)] +
                                    [nn.Conv1d(w, w, 3, 2, 1) for _ in range(3)])  # fmt: skip
         self.out = nn.Linear(2 * w, 2 * latent)
+        # > 0: only a clip's first this many samples are heard (a generator made longer
+        # encodes its clips as it did before; its tail follows from the start)
+        self.samples = 0
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """audio [B, 1, T] -> (mean, log-variance) of the latent, each [B, latent]."""
+        if self.samples:
+            audio = audio[..., : self.samples]
         spec = torch.stft(audio.reshape(audio.shape[0], -1).float(), self.n_fft, self.hop,
                           window=self.window, return_complex=True).abs() ** 2  # fmt: skip
         x = torch.log(self.mel @ spec + 1e-6)

@@ -82,6 +82,10 @@ MODE_START = 1e-4
 # faster (the equalised learning rate's trick). At 1, 300 steps at 2e-4 moved them 0.003.
 KEY_CODE = 8.0
 TOP_FRACTION = 0.45  # highest partial frequency, as a fraction of the rate
+# A clip made longer than its knots' span (model.synth_span) rings on past it, each amplitude
+# falling at its own last rate but by at least this much a second in logit: about 12 dB/s once
+# quiet (exp_sigmoid's gain is 10^logit there), so every tail ends.
+TAIL_FALL = 0.6
 
 
 def label_width(n_classes: int, keys: bool) -> int:
@@ -117,7 +121,10 @@ class DrumSynthGenerator(SynthGenerator):
         self.n_classes, self.rate, self.samples = n_classes, rate, slice_len
         self.keyed = cfg.keys
         self.bands, self.partials = cfg.synth_bands, cfg.synth_partials
-        self.knots = Knots(cfg.synth_knots, slice_len, rate)
+        span, tail = cfg.synth_span, cfg.synth_tail_knots
+        self.knots = Knots(cfg.synth_knots, slice_len, rate, span=span, tail=tail)
+        if self.encoder is not None:  # it hears what the grid first spanned, as it was trained
+            self.encoder.samples = span
         self.noise = NoiseBank(
             cfg.synth_noises, cfg.synth_bands, slice_len, rate, cfg.synth_band_scale
         )
@@ -143,14 +150,15 @@ class DrumSynthGenerator(SynthGenerator):
         decaying_bias(self.partial_amp, self.partials, self.knots, 0.3 / self.partials)
         self.modes = cfg.synth_modes
         if self.modes:
-            self.slow_knots = Knots(max(3, j // 3), slice_len, rate)
-            self.mode_amp = nn.Linear(32 * cfg.d, self.modes * self.slow_knots.count)
+            self.slow_knots = Knots(max(3, cfg.synth_knots // 3), slice_len, rate, span=span,
+                                    tail=-(-tail // 3))  # fmt: skip
+            self.mode_amp = nn.Linear(32 * cfg.d, self.modes * self.slow_knots.own)
             decaying_bias(self.mode_amp, self.modes, self.slow_knots, MODE_START)
             # A label's own lines, whatever the latent: a cowbell and a clave reach the modes
             # apart even where the network's hidden state holds them together (a class preset
             # widened to keys). Zero at the start: the modes sound as the head alone sets them.
             self.mode_label = nn.Linear(label_width(n_classes, cfg.keys), self.modes *
-                                        self.slow_knots.count, bias=False)  # fmt: skip
+                                        self.slow_knots.own, bias=False)  # fmt: skip
             # And how loud a label's noise is over its lines (a logit offset per noise band and
             # component, in MODE_RATE steps too): where a key's lines ring, its noise can give
             # way, which the shared network did not learn (docs/models.md). Zero at the start.
@@ -188,16 +196,17 @@ class DrumSynthGenerator(SynthGenerator):
                 raise ValueError("this generator is class-conditional: pass a label")
             x = torch.cat([z, self.one_hot[label]], dim=1)
         h = self.net(x)
-        b, j = z.shape[0], self.knots.count
-        pos = torch.sigmoid(self.partial_freq(h).view(b, self.partials, j))
+        b, j, knots = z.shape[0], self.knots.own, self.knots
+        pos = torch.sigmoid(knots.extend(self.partial_freq(h).view(b, self.partials, j), None))
         code = x[:, z.shape[1] :] if self.n_classes else None
         band_gain, envelope = self.band_gain(h).view(b, self.bands, j), 0.0
         if self.modes and code is not None:
             offset = MODE_RATE * self.noise_label(code)[:, :, None]
             band_gain, envelope = band_gain + offset[:, : self.bands], offset[:, self.bands :]
+        partial_amp = self.partial_amp(h).view(b, self.partials, j)
         return {
-            "band_gain": exp_sigmoid(band_gain, GAIN_TOP),
-            "partial_amp": exp_sigmoid(self.partial_amp(h).view(b, self.partials, j), GAIN_TOP),
+            "band_gain": exp_sigmoid(knots.extend(band_gain, TAIL_FALL), GAIN_TOP),
+            "partial_amp": exp_sigmoid(knots.extend(partial_amp, TAIL_FALL), GAIN_TOP),
             "partial_hz": LOW_HZ * torch.exp(pos * math.log(self.top_hz / LOW_HZ)),
         } | self._component_controls(h, code, envelope)
 
@@ -216,15 +225,14 @@ class DrumSynthGenerator(SynthGenerator):
         modes = {}
         if self.modes:
             logits = self.mode_amp(h) + (self.mode_label(code) if code is not None else 0.0)
-            amp = MODE_RATE * logits.view(b, self.modes, self.slow_knots.count)
-            modes = {"mode_amp": exp_sigmoid(amp, GAIN_TOP)}
+            amp = MODE_RATE * logits.view(b, self.modes, self.slow_knots.own)
+            modes = {"mode_amp": exp_sigmoid(self.slow_knots.extend(amp, TAIL_FALL), GAIN_TOP)}
         if not self.components:
             return modes
+        envelope = self.envelope(h).view(b, r, self.knots.own) + envelope
         return modes | {
             "spectrum": exp_sigmoid(self.spectrum(h).view(b, r, self.fine.bands), 1.0),
-            "envelope": exp_sigmoid(
-                self.envelope(h).view(b, r, self.knots.count) + envelope, GAIN_TOP
-            ),
+            "envelope": exp_sigmoid(self.knots.extend(envelope, TAIL_FALL), GAIN_TOP),
         }
 
     def synthesize(self, z: torch.Tensor, label: torch.Tensor | None,

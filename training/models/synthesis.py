@@ -27,6 +27,7 @@ LOWEST_HZ = 20.0  # nothing below this is synthesised; the DC blocker cuts at ab
 DC_WINDOW_S = 0.025  # the DC blocker's moving averages: first null at 40 Hz
 GAIN_TOP = 2.0  # exp_sigmoid's ceiling for band gains and amplitudes
 INIT_DECAY_S = 0.15  # the decay the amplitude heads start from
+TREND_KNOTS = 4  # a grid's tail knots continue the trend of this many last knots
 
 
 def exp_sigmoid(x: torch.Tensor, top: float = 2.0, floor: float = 1e-7) -> torch.Tensor:
@@ -40,21 +41,41 @@ def exp_sigmoid(x: torch.Tensor, top: float = 2.0, floor: float = 1e-7) -> torch
 class Knots(nn.Module):
     """A fixed time grid of `count` knots over `samples` at `rate`, with linear interpolation.
 
-    Knot 0 is at t = 0, the others are spaced geometrically from `first_s` to the clip's end.
+    Knot 0 is at t = 0, the others are spaced geometrically from `first_s` to the clip's end;
+    or to `span` samples, with `tail` more knots spaced geometrically from there to the end
+    (a clip made longer keeps its grid, so its first `span` samples play as they did).
     """
 
-    def __init__(self, count: int, samples: int, rate: int, first_s: float = 5e-4):
+    def __init__(self, count: int, samples: int, rate: int, first_s: float = 5e-4,
+                 span: int = 0, tail: int = 0):  # fmt: skip
         super().__init__()
         if count < 3:
             raise ValueError(f"synthesis needs at least 3 knots, got {count}")
-        end = samples / rate
-        times = np.concatenate([[0.0], np.geomspace(min(first_s, end / count), end, count - 1)])
+        if (tail > 0) != (0 < span < samples):
+            raise ValueError(
+                f"knots spanning {span} of {samples} samples need tail knots after "
+                f"them, and tail knots ({tail}) a span shorter than the clip"
+            )
+        end = (span or samples) / rate
+        times = np.concatenate([[0.0], np.geomspace(min(first_s, end / count), end, count - 1),
+                                np.geomspace(end, samples / rate, tail + 1)[1:]])  # fmt: skip
+        count += tail
         t = np.arange(samples) / rate
         left = np.clip(np.searchsorted(times, t, side="right") - 1, 0, count - 2)
-        span = times[left + 1] - times[left]
+        width = times[left + 1] - times[left]
         offset = t - times[left]
         self.count, self.samples, self.rate = count, samples, rate
-        frac = offset / span
+        self.span, self.tail = span or samples, tail
+        own = count - tail  # the knots a network sets; the tail's continue them
+        last = times[own - min(TREND_KNOTS, own - 1) : own]  # knot 0 is a hit's start: never
+        fit = last - last.mean()
+        trend = fit / (fit * fit).sum() if tail else np.zeros_like(fit)  # least squares
+        self.register_buffer("trend", torch.tensor(trend[:, None], dtype=torch.float32),
+                             persistent=False)  # fmt: skip
+        beyond = times[own:] - times[own - 1]
+        self.register_buffer("beyond", torch.tensor(beyond, dtype=torch.float32),
+                             persistent=False)  # fmt: skip
+        frac = offset / width
         # Row j: the hat function of knot j at every sample. A product with it interpolates
         # (several times faster than gathering both neighbours on a CPU).
         self.register_buffer("position", torch.from_numpy(left + frac).float(), persistent=False)
@@ -64,6 +85,23 @@ class Knots(nn.Module):
         self.register_buffer("seconds", torch.from_numpy(t).float(), persistent=False)
         ramps = _KnotIntegral.apply(torch.from_numpy(t), torch.from_numpy(times))  # float64
         self.register_buffer("ramps", ramps.float(), persistent=False)
+
+    @property
+    def own(self) -> int:
+        """How many knots a network sets: those of the span, not the tail's."""
+        return self.count - self.tail
+
+    def extend(self, values: torch.Tensor, fall: float | None) -> torch.Tensor:
+        """[..., own] knot values -> [..., count]: the tail's knots continue the least-squares
+        trend of the last TREND_KNOTS in time, falling by at least `fall` a second, or hold
+        the last value (`fall` None: a frequency)."""
+        if not self.tail:
+            return values
+        last = values[..., -1:]
+        if fall is None:
+            return torch.cat([values, last + 0.0 * self.beyond], dim=-1)
+        slope = (values[..., -len(self.trend) :] @ self.trend.to(values.dtype)).clamp_max(-fall)
+        return torch.cat([values, last + slope * self.beyond], dim=-1)
 
     def hats(self) -> torch.Tensor:
         """The hat functions [count, samples]: a product with them interpolates."""
@@ -450,7 +488,7 @@ def control_network(inputs: int, width: int, layers: int = 3) -> nn.Sequential:
 def decaying_bias(head: nn.Linear, rows: int, knots: Knots, level: float) -> None:
     """Start an amplitude head near `level` * exp(-t / INIT_DECAY_S) on every row, small
     weights: training begins from quiet decaying hits rather than from loud noise."""
-    gain = level * np.exp(-knots.times.numpy() / INIT_DECAY_S) + 1e-6
+    gain = level * np.exp(-knots.times.numpy()[: knots.own] / INIT_DECAY_S) + 1e-6
     s = np.clip((gain / GAIN_TOP) ** (1 / math.log(10.0)), 1e-6, 1 - 1e-6)
     with torch.no_grad():
         head.weight.mul_(0.1)

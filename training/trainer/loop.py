@@ -450,6 +450,7 @@ class Trainer:
         Inception score): drums in the drum classifier's embedding, notes in the standardised
         log-mel one. The checkpoint with the lowest KID so far is kept in checkpoints/best,
         and with train.eval_rollback a much worse one rolls the run back to it."""
+        from ganpad.training.data.reference import resolve
         from ganpad.training.evaluation.evaluate import fit, generate_with, load_real
         from ganpad.training.evaluation.metrics import frechet_distance, inception_score, kid
 
@@ -458,7 +459,8 @@ class Trainer:
         if not hasattr(self, "_eval_reference"):
             labels = self.cfg.data.labels
             if t.eval_reference:
-                real = load_real(t.eval_reference, self.cfg.data.cache_dir, labels).audio
+                folder = resolve(t.eval_reference)[0]  # a folder, or a name: heldout-drums
+                real = load_real(folder, self.cfg.data.cache_dir, labels).audio
             else:  # the training clips: held-out kits stay out of checkpoint selection too
                 real = fit(self.clips.audio, self.cfg.data.sample_rate)
             self._eval_embed = _EvalEmbedding(labels == "pitch", real)
@@ -661,7 +663,11 @@ class Trainer:
         self.rollbacks = int(state.get("rollbacks", 0))
         # Older checkpoints: what the rollbacks made of the rate is in the optimiser's state.
         self.lr_scale = float(
-            state.get("lr_scale", self.opt_g.param_groups[0]["lr"] / self.cfg.train.lr)
+            state["lr_scale"]
+            if "lr_scale" in state
+            else self.opt_g.param_groups[0]["lr"] / self.cfg.train.lr
+            if self.cfg.train.lr
+            else 1.0
         )
         self.from_preset = bool(state.get("from_preset", False))
         self.elapsed = float(state.get("elapsed_s", 0.0))
