@@ -68,6 +68,25 @@ def test_a_lengthened_drumsynth_plays_the_short_ones_controls():
     assert audio[..., -1].abs().max() < 1e-6  # it ends at the new end
 
 
+def test_a_lengthened_notesynth_holds_its_timbre_and_fades():
+    cfg = dict(family="notesynth", d=4, latent=16, conditional=True, encoder=True,
+               synth_bands=8, synth_harmonics=8, synth_knots=12)  # fmt: skip
+    torch.manual_seed(0)
+    short, _ = build_models(ModelConfig(**cfg), SHORT, 3, RATE)
+    long, _ = build_models(ModelConfig(**cfg, synth_span=SHORT, synth_tail_knots=TAIL), LONG, 3,
+                           RATE)  # fmt: skip
+    long.load_state_dict(short.state_dict())
+    z, label = torch.randn(4, 16), torch.tensor([0, 1, 2, 0])
+    with torch.no_grad():
+        a, b = short.controls(z, label), long.controls(z, label)
+        audio = long(z, label)
+    np.testing.assert_allclose(b["amplitude"][:, :12], a["amplitude"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(b["distribution"][..., :4], a["distribution"], atol=1e-6)
+    assert (b["distribution"][..., 4:] - b["distribution"][..., 3:4]).abs().max() < 1e-6
+    assert (torch.log(b["amplitude"][:, 11:]).diff(dim=-1) < 0).all()
+    assert audio.shape == (4, 1, LONG) and audio[..., -1].abs().max() < 1e-6
+
+
 @pytest.mark.parametrize(("extra", "slice_len", "match"), [
     ({"synth_tail_knots": 3}, LONG, "span"),
     ({"synth_span": SHORT}, LONG, "tail"),

@@ -70,8 +70,8 @@ class ModelConfig:
     # drumsynth: sinusoids at fixed frequencies (geometric from 60 Hz to 16 kHz) whose
     # amplitudes the network sets on a coarse knot grid: the lines of metal, wood and skins
     synth_modes: int = 0
-    # drumsynth: > 0, the samples that the synth_knots knots span (a shorter clip's length),
-    # with synth_tail_knots more after them to the clip's end, where a cymbal rings on; a
+    # drumsynth/notesynth: > 0, the samples the synth_knots knots span (a shorter clip's length),
+    # with synth_tail_knots more after them to the clip's end, where a cymbal or a note rings on; a
     # preset made longer so plays its first synth_span samples as before (docs/models.md)
     synth_span: int = 0
     synth_tail_knots: int = 0

@@ -96,9 +96,6 @@ def _check_synth(cfg: ModelConfig, slice_len: int) -> None:
     if cfg.synth_span < 0 or cfg.synth_tail_knots < 0:
         raise ValueError(f"model.synth_span = {cfg.synth_span} and model.synth_tail_knots = "
                          f"{cfg.synth_tail_knots} cannot be negative")  # fmt: skip
-    if (cfg.synth_span or cfg.synth_tail_knots) and cfg.family != "drumsynth":
-        raise ValueError(f"model.synth_span and model.synth_tail_knots are for drumsynth, "
-                         f"not {cfg.family}")  # fmt: skip
     if (cfg.synth_tail_knots > 0) != (0 < cfg.synth_span < slice_len):
         raise ValueError(f"model.synth_span = {cfg.synth_span} and model.synth_tail_knots = "
                          f"{cfg.synth_tail_knots}: tail knots need a span shorter than the "

@@ -50,6 +50,7 @@ from ganpad.training.models.autoencoding import SynthGenerator
 from ganpad.training.models.synthesis import (
     GAIN_TOP,
     NOISE_SEED,
+    TAIL_FALL,
     Knots,
     NoiseBank,
     ShapedNoise,
@@ -82,10 +83,6 @@ MODE_START = 1e-4
 # faster (the equalised learning rate's trick). At 1, 300 steps at 2e-4 moved them 0.003.
 KEY_CODE = 8.0
 TOP_FRACTION = 0.45  # highest partial frequency, as a fraction of the rate
-# A clip made longer than its knots' span (model.synth_span) rings on past it, each amplitude
-# falling at its own last rate but by at least this much a second in logit: about 12 dB/s once
-# quiet (exp_sigmoid's gain is 10^logit there), so every tail ends.
-TAIL_FALL = 0.6
 
 
 def label_width(n_classes: int, keys: bool) -> int:

@@ -31,6 +31,7 @@ from ganpad.training.models.autoencoding import SynthGenerator
 from ganpad.training.models.synthesis import (
     GAIN_TOP,
     NOISE_SEED,
+    TAIL_FALL,
     Knots,
     NoiseBank,
     control_network,
@@ -51,22 +52,26 @@ class NoteSynthGenerator(SynthGenerator):
             raise ValueError("notesynth is pitch-conditional: it needs notes labelled by pitch")
         self.n_classes, self.rate, self.samples = n_classes, rate, slice_len
         self.harmonics, self.bands = cfg.synth_harmonics, cfg.synth_bands
-        self.knots = Knots(cfg.synth_knots, slice_len, rate)
-        self.slow_knots = Knots(max(3, cfg.synth_knots // 3), slice_len, rate)
+        span, tail = cfg.synth_span, cfg.synth_tail_knots  # a longer clip: see DrumSynth
+        self.knots = Knots(cfg.synth_knots, slice_len, rate, span=span, tail=tail)
+        self.slow_knots = Knots(max(3, cfg.synth_knots // 3), slice_len, rate, span=span,
+                                tail=-(-tail // 3))  # fmt: skip
+        if self.encoder is not None:
+            self.encoder.samples = span
         self.noise = NoiseBank(
             cfg.synth_noises, cfg.synth_bands, slice_len, rate, cfg.synth_band_scale
         )
         j, width = cfg.synth_knots, 32 * cfg.d
         self.net = control_network(cfg.latent + n_classes, width)
         self.amplitude = nn.Linear(width, j)
-        self.distribution = nn.Linear(width, self.harmonics * self.slow_knots.count)
+        self.distribution = nn.Linear(width, self.harmonics * self.slow_knots.own)
         self.band_gain = nn.Linear(width, self.bands * j)
         decaying_bias(self.amplitude, 1, self.knots, 0.5)
         decaying_bias(self.band_gain, self.bands, self.knots, 0.01 / math.sqrt(self.bands))
         with torch.no_grad():  # start from a 1/k spectrum, in tune
             self.distribution.weight.mul_(0.1)
             k = torch.arange(1, self.harmonics + 1, dtype=torch.float32)
-            self.distribution.bias.copy_((-torch.log(k)).repeat_interleave(self.slow_knots.count))
+            self.distribution.bias.copy_((-torch.log(k)).repeat_interleave(self.slow_knots.own))
         # The MIDI pitch of each label: set from the data's classes, saved with the weights.
         self.register_buffer("pitch", torch.full((n_classes,), 60.0))
         self.register_buffer("one_hot", torch.eye(n_classes), persistent=False)
@@ -88,19 +93,23 @@ class NoteSynthGenerator(SynthGenerator):
         if label is None:
             raise ValueError("this generator is pitch-conditional: pass a label")
         h = self.net(torch.cat([z, self.one_hot[label]], dim=1))
-        b, j = z.shape[0], self.knots.count
+        b, j, knots = z.shape[0], self.knots.own, self.knots
         # The pitches' Hz come from a constant (folded into the graph at export), so both
         # engines start from the same f0; nothing learned moves it.
         hz = midi_to_hz(self.pitch)[label][:, None] * self.k  # [B, H]
         audible = (hz < 0.5 * self.rate).float()
-        weights = self.distribution(h).view(b, self.harmonics, self.slow_knots.count)
-        weights = torch.softmax(weights, dim=1)
+        weights = self.distribution(h).view(b, self.harmonics, self.slow_knots.own)
+        weights = torch.softmax(self.slow_knots.extend(weights, None), dim=1)  # a tail holds it
         weights = weights * audible[:, :, None]
         weights = weights / (weights.sum(dim=1, keepdim=True) + 1e-7)
         return {
-            "amplitude": exp_sigmoid(self.amplitude(h), GAIN_TOP),  # [B, J]
+            "amplitude": exp_sigmoid(
+                knots.extend(self.amplitude(h), TAIL_FALL), GAIN_TOP
+            ),  # [B, J]
             "distribution": weights,  # [B, H, J / 3]
-            "band_gain": exp_sigmoid(self.band_gain(h).view(b, self.bands, j), GAIN_TOP),
+            "band_gain": exp_sigmoid(
+                knots.extend(self.band_gain(h).view(b, self.bands, j), TAIL_FALL), GAIN_TOP
+            ),
             "harmonic_hz": hz,
         }
 

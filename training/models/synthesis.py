@@ -28,6 +28,10 @@ DC_WINDOW_S = 0.025  # the DC blocker's moving averages: first null at 40 Hz
 GAIN_TOP = 2.0  # exp_sigmoid's ceiling for band gains and amplitudes
 INIT_DECAY_S = 0.15  # the decay the amplitude heads start from
 TREND_KNOTS = 4  # a grid's tail knots continue the trend of this many last knots
+# A clip made longer than its knots' span (model.synth_span) rings on past it, each amplitude
+# falling at its own last rate but by at least this much a second in logit: about 12 dB/s once
+# quiet (exp_sigmoid's gain is 10^logit there), so every tail ends.
+TAIL_FALL = 0.6
 
 
 def exp_sigmoid(x: torch.Tensor, top: float = 2.0, floor: float = 1e-7) -> torch.Tensor:
