@@ -63,10 +63,10 @@ class Engine:
         self.rate = device_rate
         self.keymap = KeyMap.for_preset(preset)
         # Each slot's buffers hold as much as its label ever rings (preset.json's label lengths)
-        self.frames = [preset.frames_of(int(label), device_rate) for label in self.keymap.label]
+        frames = [preset.frames_of(int(label), device_rate) for label in self.keymap.label]
         bands = VELOCITY_BANDS if preset.velocity else 1
         per_band = max(2, -(-variations // bands)) if bands > 1 else variations
-        self.pool = VoicePool(self.keymap.slots, bands * per_band, self.frames, bands)
+        self.pool = VoicePool(self.keymap.slots, bands * per_band, frames, bands)
         self.bank = LatentBank(self.keymap.slots, preset.latent, seed)
         if preset.kind == "notes":  # one instrument across the keyboard, as a player expects
             self.bank.lock_all(self.bank.new_seed())
@@ -237,7 +237,8 @@ class Engine:
         audio or GUI thread."""
         played = None if velocity is None else np.array([velocity], np.float32)
         audio = self.worker.generate(z[None], np.array([self.keymap.label[slot]]), played)[0]
-        return finish_clip(audio, self.preset.sample_rate, self.rate, max_frames=self.frames[slot])
+        room = int(self.pool.rooms[slot])
+        return finish_clip(audio, self.preset.sample_rate, self.rate, max_frames=room)
 
     def panic(self) -> None:
         self._post(ALL_OFF, 0)
