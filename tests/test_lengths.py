@@ -19,8 +19,7 @@ from ganpad.export.exporter import LENGTH_BLOCK, ExportOptions, export_preset
 from ganpad.presets import PresetError, load_preset
 from ganpad.training.config import FAMILY_DEFAULTS, ModelConfig, RunConfig, set_value
 from ganpad.training.models import build_models, check_config
-from ganpad.training.models.drumsynth import TAIL_FALL
-from ganpad.training.models.synthesis import Knots
+from ganpad.training.models.synthesis import TAIL_FALL, TAIL_HZ, TAIL_TILT, Knots, tail_fall
 from ganpad.training.trainer.finetune import load_preset_start
 from ganpad.training.trainer.loop import Trainer
 
@@ -47,6 +46,14 @@ def test_tail_knots_keep_the_grid_and_continue_its_trend():
     assert (held == 11.0).all()
     with pytest.raises(ValueError, match="tail knots"):
         Knots(12, LONG, RATE, span=SHORT)
+
+
+def test_a_tails_highs_fall_first():
+    fall = tail_fall(torch.tensor([500.0, TAIL_HZ, 4 * TAIL_HZ]))
+    np.testing.assert_allclose(fall, [TAIL_FALL, TAIL_FALL, TAIL_FALL * 4**TAIL_TILT], rtol=1e-6)
+    long = Knots(12, LONG, RATE, span=SHORT, tail=TAIL)
+    held = long.extend(torch.zeros(2, 12), fall[[0, 2], None])[:, 12:]  # a low and a high row
+    assert (held[1] < held[0]).all() and held[0, 0] < 0
 
 
 def test_a_lengthened_drumsynth_plays_the_short_ones_controls():

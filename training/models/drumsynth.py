@@ -50,16 +50,17 @@ from ganpad.training.models.autoencoding import SynthGenerator
 from ganpad.training.models.synthesis import (
     GAIN_TOP,
     NOISE_SEED,
-    TAIL_FALL,
     Knots,
     NoiseBank,
     ShapedNoise,
+    band_centres,
     control_network,
     dc_block,
     decaying_bias,
     exp_sigmoid,
     sines,
     tail_fade,
+    tail_fall,
     unit_mix,
     weighted_partials,
 )
@@ -176,6 +177,13 @@ class DrumSynthGenerator(SynthGenerator):
             pos = np.log(start / LOW_HZ) / np.log(self.top_hz / LOW_HZ)
             self.partial_freq.bias.copy_(torch.from_numpy(np.repeat(np.log(pos / (1 - pos)), j)))
         self.register_buffer("one_hot", label_codes(n_classes, cfg.keys), persistent=False)
+        # Each noise band's least fall in a tail (highs die first); components' and partials'
+        # follow their own frequency in `controls`.
+        hz = band_centres(rate, cfg.synth_bands, cfg.synth_band_scale)
+        self.register_buffer("band_fall", tail_fall(torch.from_numpy(hz).float())[:, None],
+                             persistent=False)  # fmt: skip
+        fine = band_centres(rate, cfg.synth_fine_bands, "linear")
+        self.register_buffer("fine_hz", torch.from_numpy(fine).float(), persistent=False)
         self.mute_noise = False  # train.modes_first: the modes' stage hears the tones alone
         self.register_buffer("fade", tail_fade(slice_len, rate), persistent=False)
 
@@ -201,10 +209,12 @@ class DrumSynthGenerator(SynthGenerator):
             offset = MODE_RATE * self.noise_label(code)[:, :, None]
             band_gain, envelope = band_gain + offset[:, : self.bands], offset[:, self.bands :]
         partial_amp = self.partial_amp(h).view(b, self.partials, j)
+        partial_hz = LOW_HZ * torch.exp(pos * math.log(self.top_hz / LOW_HZ))
+        partial_fall = tail_fall(partial_hz[..., j - 1 : j])  # at the span's last knot
         return {
-            "band_gain": exp_sigmoid(knots.extend(band_gain, TAIL_FALL), GAIN_TOP),
-            "partial_amp": exp_sigmoid(knots.extend(partial_amp, TAIL_FALL), GAIN_TOP),
-            "partial_hz": LOW_HZ * torch.exp(pos * math.log(self.top_hz / LOW_HZ)),
+            "band_gain": exp_sigmoid(knots.extend(band_gain, self.band_fall), GAIN_TOP),
+            "partial_amp": exp_sigmoid(knots.extend(partial_amp, partial_fall), GAIN_TOP),
+            "partial_hz": partial_hz,
         } | self._component_controls(h, code, envelope)
 
     def mode_parameters(self) -> list[nn.Parameter]:
@@ -223,13 +233,16 @@ class DrumSynthGenerator(SynthGenerator):
         if self.modes:
             logits = self.mode_amp(h) + (self.mode_label(code) if code is not None else 0.0)
             amp = MODE_RATE * logits.view(b, self.modes, self.slow_knots.own)
-            modes = {"mode_amp": exp_sigmoid(self.slow_knots.extend(amp, TAIL_FALL), GAIN_TOP)}
+            fall = tail_fall(self.mode_hz)[:, None]
+            modes = {"mode_amp": exp_sigmoid(self.slow_knots.extend(amp, fall), GAIN_TOP)}
         if not self.components:
             return modes
         envelope = self.envelope(h).view(b, r, self.knots.own) + envelope
+        spectrum = exp_sigmoid(self.spectrum(h).view(b, r, self.fine.bands), 1.0)
+        centroid = (spectrum @ self.fine_hz[:, None]) / (spectrum.sum(-1, keepdim=True) + 1e-7)
         return modes | {
-            "spectrum": exp_sigmoid(self.spectrum(h).view(b, r, self.fine.bands), 1.0),
-            "envelope": exp_sigmoid(self.knots.extend(envelope, TAIL_FALL), GAIN_TOP),
+            "spectrum": spectrum,
+            "envelope": exp_sigmoid(self.knots.extend(envelope, tail_fall(centroid)), GAIN_TOP),
         }
 
     def synthesize(self, z: torch.Tensor, label: torch.Tensor | None,

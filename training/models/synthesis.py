@@ -32,6 +32,11 @@ TREND_KNOTS = 4  # a grid's tail knots continue the trend of this many last knot
 # falling at its own last rate but by at least this much a second in logit: about 12 dB/s once
 # quiet (exp_sigmoid's gain is 10^logit there), so every tail ends.
 TAIL_FALL = 0.6
+# Above TAIL_HZ a tail falls faster, as (hz / TAIL_HZ)^TAIL_TILT times: a real crash's highs
+# die first. FluidR3's and Hydrogen's crashes fall 14, 9, 16, 19 and 26 dB/s from 1.1 to 2.0 s
+# in the octaves from 0.5 to 16 kHz; this gives 12 up to 2 kHz, 14 at 3, 19 at 6, 25 at 12.
+TAIL_HZ = 2000.0
+TAIL_TILT = 0.4
 
 
 def exp_sigmoid(x: torch.Tensor, top: float = 2.0, floor: float = 1e-7) -> torch.Tensor:
@@ -95,16 +100,17 @@ class Knots(nn.Module):
         """How many knots a network sets: those of the span, not the tail's."""
         return self.count - self.tail
 
-    def extend(self, values: torch.Tensor, fall: float | None) -> torch.Tensor:
+    def extend(self, values: torch.Tensor, fall: float | torch.Tensor | None) -> torch.Tensor:
         """[..., own] knot values -> [..., count]: the tail's knots continue the least-squares
-        trend of the last TREND_KNOTS in time, falling by at least `fall` a second, or hold
-        the last value (`fall` None: a frequency)."""
+        trend of the last TREND_KNOTS in time, falling by at least `fall` a second (a number,
+        or [..., 1] per row), or hold the last value (`fall` None: a frequency)."""
         if not self.tail:
             return values
         last = values[..., -1:]
         if fall is None:
             return torch.cat([values, last + 0.0 * self.beyond], dim=-1)
-        slope = (values[..., -len(self.trend) :] @ self.trend.to(values.dtype)).clamp_max(-fall)
+        slope = values[..., -len(self.trend) :] @ self.trend.to(values.dtype)
+        slope = torch.minimum(slope, -torch.as_tensor(fall, dtype=values.dtype))
         return torch.cat([values, last + slope * self.beyond], dim=-1)
 
     def hats(self) -> torch.Tensor:
@@ -207,6 +213,29 @@ class _KnotIntegral(torch.autograd.Function):
 BAND_SCALES = ("log", "mel", "linear")
 
 
+_WARPS = {"log": (np.log, np.exp),
+          "mel": (lambda f: 2595.0 * np.log10(1.0 + f / 700.0),
+                  lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)),
+          "linear": (lambda f: f, lambda f: f)}  # fmt: skip
+
+
+def _warp(scale: str, inverse: bool = False):  # noqa: ANN202
+    if scale not in BAND_SCALES:
+        raise ValueError(f"band scale {scale!r} is not one of {', '.join(BAND_SCALES)}")
+    return _WARPS[scale][int(inverse)]
+
+
+def band_centres(rate: int, bands: int, scale: str = "log") -> np.ndarray:
+    """The Hz at which each of `_band_filters`' bands peaks."""
+    return _warp(scale, True)(np.linspace(_warp(scale)(LOWEST_HZ), _warp(scale)(rate / 2), bands))
+
+
+def tail_fall(hz: torch.Tensor) -> torch.Tensor:
+    """The least a control of a sound at `hz` falls a second in a tail (logit, as TAIL_FALL):
+    TAIL_FALL up to TAIL_HZ, then rising as (hz / TAIL_HZ)^TAIL_TILT, so highs die first."""
+    return TAIL_FALL * (hz / TAIL_HZ).clamp_min(1.0) ** TAIL_TILT
+
+
 def _band_filters(bins: int, rate: int, bands: int, scale: str = "log") -> np.ndarray:
     """[bands, bins] power-complementary filters, triangles evenly spaced on a log, mel or
     linear frequency axis: their squares sum to one between LOWEST_HZ and Nyquist.
@@ -215,11 +244,7 @@ def _band_filters(bins: int, rate: int, bands: int, scale: str = "log") -> np.nd
     spacing gives every octave the same number; linear spacing resolves the metal's
     inharmonic lines as finely at 6 kHz as at 600 Hz.
     """
-    if scale not in BAND_SCALES:
-        raise ValueError(f"band scale {scale!r} is not one of {', '.join(BAND_SCALES)}")
-    warps = {"log": np.log, "mel": lambda f: 2595.0 * np.log10(1.0 + f / 700.0),
-             "linear": lambda f: f}  # fmt: skip
-    warp = warps[scale]
+    warp = _warp(scale)
     axis = warp(np.maximum(np.linspace(0, rate / 2, bins), 1e-3))
     centres = np.linspace(warp(LOWEST_HZ), warp(rate / 2), bands)
     width = centres[1] - centres[0]
