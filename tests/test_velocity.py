@@ -242,3 +242,17 @@ def test_the_render_dialog_counts_every_velocity_layer(qtbot, velocity_preset, t
         qtbot.mouseClick(dialog.go, Qt.LeftButton)
     assert len(done.args[0]) == 3  # one sound, three velocity layers
     assert dialog.progress.maximum() == dialog.progress.value() == 3
+
+
+def test_a_soundfont_renders_velocities_are_layers_of_one_note(tmp_path):
+    from ganpad.training.config import DataConfig
+    from ganpad.training.data.soundfont import build_note_set
+
+    folder = tmp_path / "notes"
+    build_note_set("/usr/share/sounds/sf2/TimGM6mb.sf2", folder, [0, 24], [60], [40, 127],
+                   seconds=0.5)  # fmt: skip
+    clips = load_clips(DataConfig(path=str(folder), slice_len=4096, labels="pitch")).with_velocity()
+    assert sorted(np.round(clips.velocity * 127).astype(int).tolist()) == [40, 40, 127, 127]
+    assert len(np.unique(clips.instrument)) == 2  # piano's C4 and guitar's C4, two layers each
+    for drum in np.unique(clips.instrument):
+        assert sorted(clips.velocity[clips.instrument == drum]) == pytest.approx([40 / 127, 1.0])

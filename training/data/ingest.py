@@ -37,7 +37,7 @@ from ganpad.drums import (
 )
 from ganpad.training.config import DataConfig
 from ganpad.training.data.drumkit import KIT_FILE, read_kit
-from ganpad.training.data.pitch_labels import pitch_label, pitches_from_index
+from ganpad.training.data.pitch_labels import layers_from_index, pitch_label, pitches_from_index
 from ganpad.training.evaluation.diagnostics import decay_time
 
 CACHE_VERSION = 1
@@ -491,6 +491,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         guesses = _guess_unnamed(unnamed, cfg, cache, pool) if cfg.autolabel else {}
     clips, labels, paths, keys, layers = [], [], [], [], []
     index = pitches_from_index(root) if pitched else {}
+    notes = layers_from_index(root) if pitched else {}  # a SoundFont render's velocity layers
     for source, result in zip(sources, results, strict=True):
         if isinstance(result, Skipped):
             skipped.append(result)
@@ -503,7 +504,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         labels.append(label)
         paths.append(str(source.path))
         keys.append(-1 if pitched or source.key is None or label != source.label else source.key)
-        layers.append((source.velocity, source.instrument))
+        layers.append(notes.get(str(source.path.resolve()), (source.velocity, source.instrument)))
     if cfg.labels == "drum-keys":  # every GM key its own label; always the same 55 labels
         labels = [KEY_LABELS[k] if k >= 0 else c for c, k in zip(labels, keys, strict=True)]
         classes = KEYED_LABELS

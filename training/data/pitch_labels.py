@@ -40,6 +40,22 @@ def pitches_from_index(root: Path) -> dict[str, int]:
         return {}
 
 
+def layers_from_index(root: Path) -> dict[str, tuple[float, str]]:
+    """File -> (velocity 0..1, "program/pitch") from a notes.json that `ganpad data soundfont`
+    wrote: a program's note rendered at several velocities is one layered instrument, as a
+    drum's layers in a kit are (velocity lines are fitted within it)."""
+    index = Path(root) / "notes.json"
+    if not index.is_file():
+        return {}
+    try:
+        notes = json.loads(index.read_text(encoding="utf-8"))["notes"]
+        return {str((Path(root) / n["file"]).resolve()):
+                (int(n["velocity"]) / 127, f"{int(n['program'])}/{int(n['pitch'])}")
+                for n in notes if "velocity" in n and "program" in n}  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def pitch_label(path: str, clip: np.ndarray, rate: int, index: dict[str, int]) -> int | None:
     """The pitch of one note: the index, its name, or (failing both) YIN on the audio."""
     known = index.get(str(Path(path).resolve()))
