@@ -35,7 +35,7 @@ MIN_LAYERED = 2
 
 
 class ClipEncoder(nn.Module):
-    def __init__(self, latent: int, rate: int, d: int):
+    def __init__(self, latent: int, rate: int, d: int, samples: int = 0):
         super().__init__()
         import librosa
 
@@ -50,7 +50,7 @@ class ClipEncoder(nn.Module):
         self.out = nn.Linear(2 * w, 2 * latent)
         # > 0: only a clip's first this many samples are heard (a generator made longer
         # encodes its clips as it did before; its tail follows from the start)
-        self.samples = 0
+        self.samples = samples
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """audio [B, 1, T] -> (mean, log-variance) of the latent, each [B, latent]."""
@@ -75,9 +75,10 @@ class SynthGenerator(nn.Module):
     spectral = True
 
     def __init__(self, latent: int, rate: int, d: int, encoder: bool, n_labels: int,
-                 velocity: bool = False):  # fmt: skip
+                 velocity: bool = False, heard: int = 0):  # fmt: skip
+        """`heard` > 0: the encoder hears a clip's first this many samples (model.synth_span)."""
         super().__init__()
-        self.encoder = ClipEncoder(latent, rate, d) if encoder else None
+        self.encoder = ClipEncoder(latent, rate, d, heard) if encoder else None
         self.rate = rate
         self.velocity = velocity
         # Where a label's latents live, as the encoder placed the training clips: z ~ N(0, I)

@@ -111,7 +111,8 @@ def label_codes(n_classes: int, keys: bool) -> torch.Tensor:
 
 class DrumSynthGenerator(SynthGenerator):
     def __init__(self, cfg: ModelConfig, slice_len: int, n_classes: int, rate: int):
-        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes, cfg.velocity)
+        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes, cfg.velocity,
+                         cfg.synth_span)  # fmt: skip
         if cfg.synth_noises > cfg.latent:
             raise ValueError(
                 f"model.synth_noises = {cfg.synth_noises} needs a latent at least that long"
@@ -121,8 +122,6 @@ class DrumSynthGenerator(SynthGenerator):
         self.bands, self.partials = cfg.synth_bands, cfg.synth_partials
         span, tail = cfg.synth_span, cfg.synth_tail_knots
         self.knots = Knots(cfg.synth_knots, slice_len, rate, span=span, tail=tail)
-        if self.encoder is not None:  # it hears what the grid first spanned, as it was trained
-            self.encoder.samples = span
         self.noise = NoiseBank(
             cfg.synth_noises, cfg.synth_bands, slice_len, rate, cfg.synth_band_scale
         )
@@ -170,6 +169,7 @@ class DrumSynthGenerator(SynthGenerator):
             top = min(MODE_HZ[1], TOP_FRACTION * rate)
             hz = np.geomspace(MODE_HZ[0], top, self.modes)
             self.register_buffer("mode_hz", torch.from_numpy(hz).float(), persistent=False)
+            self.register_buffer("mode_fall", tail_fall(self.mode_hz)[:, None], persistent=False)
         self.top_hz = TOP_FRACTION * rate
         with torch.no_grad():  # partials start spread over 50 Hz .. 2 kHz, flat in time
             self.partial_freq.weight.mul_(0.1)
@@ -233,16 +233,17 @@ class DrumSynthGenerator(SynthGenerator):
         if self.modes:
             logits = self.mode_amp(h) + (self.mode_label(code) if code is not None else 0.0)
             amp = MODE_RATE * logits.view(b, self.modes, self.slow_knots.own)
-            fall = tail_fall(self.mode_hz)[:, None]
-            modes = {"mode_amp": exp_sigmoid(self.slow_knots.extend(amp, fall), GAIN_TOP)}
+            modes = {"mode_amp": exp_sigmoid(self.slow_knots.extend(amp, self.mode_fall), GAIN_TOP)}
         if not self.components:
             return modes
         envelope = self.envelope(h).view(b, r, self.knots.own) + envelope
         spectrum = exp_sigmoid(self.spectrum(h).view(b, r, self.fine.bands), 1.0)
-        centroid = (spectrum @ self.fine_hz[:, None]) / (spectrum.sum(-1, keepdim=True) + 1e-7)
+        if self.knots.tail:  # a component falls in a tail by its spectrum's centroid
+            centroid = spectrum @ self.fine_hz[:, None] / (spectrum.sum(-1, keepdim=True) + 1e-7)
+            envelope = self.knots.extend(envelope, tail_fall(centroid))
         return modes | {
             "spectrum": spectrum,
-            "envelope": exp_sigmoid(self.knots.extend(envelope, tail_fall(centroid)), GAIN_TOP),
+            "envelope": exp_sigmoid(envelope, GAIN_TOP),
         }
 
     def synthesize(self, z: torch.Tensor, label: torch.Tensor | None,

@@ -47,7 +47,8 @@ from ganpad.training.models.synthesis import (
 
 class NoteSynthGenerator(SynthGenerator):
     def __init__(self, cfg: ModelConfig, slice_len: int, n_classes: int, rate: int):
-        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes, cfg.velocity)
+        super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes, cfg.velocity,
+                         cfg.synth_span)  # fmt: skip
         if n_classes < 1:
             raise ValueError("notesynth is pitch-conditional: it needs notes labelled by pitch")
         self.n_classes, self.rate, self.samples = n_classes, rate, slice_len
@@ -56,8 +57,6 @@ class NoteSynthGenerator(SynthGenerator):
         self.knots = Knots(cfg.synth_knots, slice_len, rate, span=span, tail=tail)
         self.slow_knots = Knots(max(3, cfg.synth_knots // 3), slice_len, rate, span=span,
                                 tail=-(-tail // 3))  # fmt: skip
-        if self.encoder is not None:
-            self.encoder.samples = span
         self.noise = NoiseBank(
             cfg.synth_noises, cfg.synth_bands, slice_len, rate, cfg.synth_band_scale
         )
