@@ -102,6 +102,8 @@ def play_command(args: argparse.Namespace) -> int:
                         seed=args.seed)  # fmt: skip
         if args.kit:  # before the first render, so no note can come before the kit's sounds
             engine.load_kit(args.kit)
+        if args.program is not None:
+            engine.set_program(preset.program_index(args.program))
         engine.start()
         if backend == "jack":
             jack = engine.open_jack()
@@ -170,7 +172,8 @@ def _render_files(args: argparse.Namespace, progress) -> list[Path]:  # noqa: AN
 
     _refuse(args, ("channel", "no_limit"), "without --midi")
     if args.kit:
-        _refuse(args, ("count", "seed"), "with --kit (the kit holds its sounds' latents)")
+        _refuse(args, ("count", "seed", "program"),
+                "with --kit (the kit holds its sounds' latents and program)")  # fmt: skip
         names = args.classes or [str(n) for n in args.notes or ()]
         preset, jobs, kit = read_kit(Path(args.kit), args.preset, names)
         rate = args.rate or int(kit.get("rate", 48000))
@@ -180,9 +183,20 @@ def _render_files(args: argparse.Namespace, progress) -> list[Path]:  # noqa: AN
             raise RenderError("--preset missing (name a preset, or --kit FILE)")
         preset = find_preset(args.preset)
         rate, fmt = args.rate or 48000, args.format or "wav24"
-        jobs = plan(preset, _or(args.count, 8), _or(args.seed, 0), args.classes, args.notes)
+        jobs = plan(preset, _or(args.count, 8), _or(args.seed, 0), args.classes, args.notes,
+                    _or(_program(preset, args.program), 0))  # fmt: skip
     return render(preset, Path(args.out), jobs, rate, fmt, progress=progress,
                   instruments=args.instrument, replace=args.replace)  # fmt: skip
+
+
+def _program(preset, wanted: str | None) -> int | None:  # noqa: ANN001
+    """The index of the program --program names (None when not given)."""
+    from ganpad.app.render import RenderError
+
+    try:
+        return None if wanted is None else preset.program_index(wanted)
+    except ValueError as exc:
+        raise RenderError(str(exc)) from exc
 
 
 def _or(value, default):  # noqa: ANN001, ANN202
@@ -245,7 +259,9 @@ def _render_midi(args: argparse.Namespace) -> int:
         if sum(missing.values()) == notes:
             raise MidiFileError(f"{midi}: {preset.name} plays none of its {notes} notes "
                                 f"(keys {_keys(missing)})")  # fmt: skip
-        audio, played = render_midi(preset, events, rate, seed, progress, sounds, window_kit)
+        program = _program(preset, args.program)
+        audio, played = render_midi(preset, events, rate, seed, progress, sounds, window_kit,
+                                    program)  # fmt: skip
         report = None
         if not args.no_limit:
             audio, report = limit(audio, rate)
@@ -273,7 +289,7 @@ def _midi_preset(args: argparse.Namespace):  # noqa: ANN202
     """(preset, a rendered kit's sounds or None, a window kit's path or None) for --midi."""
     import json
 
-    from ganpad.app.engine import KIT_FORMAT, read_kit_slots
+    from ganpad.app.engine import KIT_FORMAT, read_window_kit
     from ganpad.app.render import RENDER_KIT_FORMAT, RenderError, read_kit
 
     if not args.kit:
@@ -291,7 +307,7 @@ def _midi_preset(args: argparse.Namespace):  # noqa: ANN202
         return preset, jobs, None
     if form == KIT_FORMAT:
         preset = find_preset(args.preset or str(kit.get("preset")))
-        read_kit_slots(path, preset)  # a bad kit stops the command before an engine is built
+        read_window_kit(path, preset)  # a bad kit stops the command before an engine is built
         return preset, None, path
     raise RenderError(f"{path}: format {form!r}, expected {RENDER_KIT_FORMAT} (a render's) or "
                       f"{KIT_FORMAT} (the window's)")  # fmt: skip

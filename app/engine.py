@@ -301,26 +301,48 @@ class Engine:
         self.bank.morph(self._check_slot(slot), seed_a, seed_b, amount)
         self._invalidate(slot)
 
+    @property
+    def program(self) -> int:
+        """The index of the preset's program every key plays (0 for a preset without any)."""
+        return self.bank.program
+
+    def set_program(self, index: int) -> None:
+        """Play the preset's program `index` (preset.programs) on every key: the same latents,
+        that instrument."""
+        if not 0 <= index < max(1, len(self.preset.programs)):
+            names = [p.name for p in self.preset.programs] or ["none"]
+            raise EngineError(f"program {index} is not one of {self.preset.name}'s: "
+                              f"{', '.join(f'{i} {n}' for i, n in enumerate(names))}")  # fmt: skip
+        self.bank.program = index
+        for slot in range(self.keymap.slots):
+            self._invalidate(slot)
+
     # ---- kits ----------------------------------------------------------------------------------
 
     def kit_json(self) -> dict:
         slots = [
             {"name": n, **s} for n, s in zip(self.keymap.names, self.bank.to_json(), strict=True)
         ]
-        return {"format": KIT_FORMAT, "preset": self.preset.name, "slots": slots}
+        kit = {"format": KIT_FORMAT, "preset": self.preset.name, "slots": slots}
+        if self.preset.programs:
+            kit["program"] = self.preset.programs[self.program].program  # its GM number
+        return kit
 
     def save_kit(self, path: str | Path) -> None:
         atomic_write_text(path, json.dumps(self.kit_json(), indent=1) + "\n")
 
     def load_kit(self, path: str | Path) -> None:
-        self.bank.load_json(read_kit_slots(path, self.preset))
+        slots, program = read_window_kit(path, self.preset)
+        self.bank.load_json(slots)
+        self.bank.program = program
         for slot in range(self.keymap.slots):
             self._invalidate(slot)
 
 
-def read_kit_slots(path: str | Path, preset: Preset) -> list[dict]:
-    """The slots of a window kit file for `preset`, checked as a bank loads them, without an
-    engine (so a command can refuse a bad kit before it builds one); EngineError names it."""
+def read_window_kit(path: str | Path, preset: Preset) -> tuple[list[dict], int]:
+    """(slots, program index) of a window kit file for `preset`, checked as a bank loads them,
+    without an engine (so a command can refuse a bad kit before it builds one); EngineError
+    names it. A kit names its program by GM number; the preset must play it."""
     try:
         kit = json.loads(Path(path).read_text(encoding="utf-8"))
         if not isinstance(kit, dict) or kit.get("format") != KIT_FORMAT:
@@ -328,6 +350,10 @@ def read_kit_slots(path: str | Path, preset: Preset) -> list[dict]:
         if kit.get("preset") != preset.name:
             raise ValueError(f"kit is for preset {kit.get('preset')!r}, not {preset.name!r}")
         LatentBank(KeyMap.for_preset(preset).slots, preset.latent).load_json(kit["slots"])
+        number = kit.get("program")
+        if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
+            raise ValueError(f"program {number!r} is not a GM program number")
+        program = 0 if number is None else preset.program_index(number)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EngineError(f"{path}: cannot load kit: {exc}") from exc
-    return kit["slots"]
+    return kit["slots"], program

@@ -138,12 +138,13 @@ def _licence(preset: Preset) -> str:
 
 
 def write_instruments(preset: Preset, folder: Path, files: Sequence[tuple[str, str, float | None]],
-                      kinds: Sequence[str]) -> list[Path]:  # fmt: skip
-    """Write each asked instrument file into the render's preset folder, atomically."""
+                      kinds: Sequence[str], stem: str | None = None) -> list[Path]:  # fmt: skip
+    """Write each asked instrument file into the render's preset folder, atomically (an SFZ
+    named `stem`, the preset's name by default)."""
     zone_list = zones(preset, files)
     written = []
     for kind in kinds:
-        path = folder / (f"{preset.name}.sfz" if kind == "sfz" else "drumkit.xml")
+        path = folder / (f"{stem or preset.name}.sfz" if kind == "sfz" else "drumkit.xml")
         text = sfz_text(preset, zone_list) if kind == "sfz" else hydrogen_text(preset, zone_list)
         atomic_write_text(path, text)
         written.append(path)

@@ -44,6 +44,7 @@ class LatentBank:
         # Slots that play given latents in turn (a rendered kit's round robins), with the
         # index of the next one.
         self.cycles: dict[int, tuple[list[tuple[np.ndarray, int]], list[int]]] = {}
+        self.program = 0  # the instrument every slot's latents play (a preset's program index)
 
     def new_seed(self) -> int:
         return int(self.rng.integers(0, 2**31 - 1))

@@ -145,16 +145,22 @@ def render_midi(
     progress: Callable[[int, int], object] | None = None,
     sounds: list[Job] | None = None,
     kit: Path | None = None,
+    program: int | None = None,
 ) -> tuple[np.ndarray, list[Played]]:
     """(mono audio until the last voice ends, unclipped; the notes that sounded, with seeds).
 
     `sounds` (a rendered kit's) are played in turn on their slots, as round robins; `kit`, a
-    window's kit file, locks its slots as the instrument would.
+    window's kit file, locks its slots as the instrument would. A preset with programs plays
+    `program`, else the kit's or the sounds' own, else its first.
     """
     engine = Engine(preset, device_rate=rate, seed=seed, mixer=MixerConfig(clip=False))
     try:
         if kit is not None:
             engine.load_kit(kit)
+        if program is None and sounds:
+            program = sounds[0].program
+        if program is not None:
+            engine.set_program(program)
         # A sound's velocity layers are one sound to the engine, which plays its own bands.
         unique = list({(j.slot, j.seed): j for j in sounds or ()}.values())
         for slot in sorted({j.slot for j in unique}):

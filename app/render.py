@@ -40,6 +40,7 @@ class Job:
     seed: int
     z: np.ndarray
     velocity: float | None = None  # 0..1: a velocity layer of a velocity-aware preset
+    program: int | None = None  # a preset with programs: which one (an index into them)
 
 
 def layered(preset: Preset, jobs: Sequence[Job]) -> list[Job]:
@@ -67,13 +68,17 @@ def sound_seed(seed: int, name: str, index: int) -> int:
 
 
 def plan(preset: Preset, count: int, seed: int, names: list[str] | None = None,
-         notes: list[int] | None = None) -> list[Job]:  # fmt: skip
+         notes: list[int] | None = None, program: int = 0) -> list[Job]:  # fmt: skip
     """`count` sounds for each chosen slot, each one's seed from (seed, slot name, index); a
-    notes preset's from (seed, index), one timbre on every key."""
+    notes preset's from (seed, index), one timbre on every key; as its program `program`
+    where it has programs."""
     if count < 1:
         raise RenderError(f"count {count} (must be 1 or more)")
     if seed < 0:
         raise RenderError(f"seed {seed} (must be 0 or more)")
+    if not 0 <= program < max(1, len(preset.programs)):
+        raise RenderError(f"program {program} is not one of {preset.name}'s "
+                          f"{len(preset.programs)}")  # fmt: skip
     keymap = KeyMap.for_preset(preset)
     slots = keymap.played_slots()
     if names:
@@ -93,7 +98,8 @@ def plan(preset: Preset, count: int, seed: int, names: list[str] | None = None,
         name = TIMBRE if preset.kind == "notes" else keymap.names[slot]
         for index in range(count):
             s = sound_seed(seed, name, index)
-            jobs.append(Job(slot, keymap.names[slot], s, latent_for_seed(s, preset.latent)))
+            jobs.append(Job(slot, keymap.names[slot], s, latent_for_seed(s, preset.latent),
+                            program=program if preset.programs else None))  # fmt: skip
     return jobs
 
 
@@ -120,8 +126,14 @@ def jobs_from_kit(preset: Preset, kit: dict, names: Sequence[str] = ()) -> list[
         number = isinstance(velocity, float | int) and not isinstance(velocity, bool)
         if velocity is not None and (not number or not 0.0 <= velocity <= 1.0):
             raise ValueError(f"sound {i}: velocity {velocity!r} is not a number from 0 to 1")
+        number = sound.get("program")
+        if number is None and preset.programs:
+            raise ValueError(f"sound {i} names no program, and {preset.name} plays several")
+        if number is not None and not preset.programs:
+            raise ValueError(f"sound {i}: program {number!r}, and {preset.name} has none")
+        program = None if number is None else preset.program_index(_gm_number(number, i))
         jobs.append(Job(keymap.names.index(name), name, seed, z,
-                        None if velocity is None else float(velocity)))  # fmt: skip
+                        None if velocity is None else float(velocity), program))  # fmt: skip
     if names:
         missing = [n for n in names if n not in {j.name for j in jobs}]
         if missing:
@@ -130,11 +142,25 @@ def jobs_from_kit(preset: Preset, kit: dict, names: Sequence[str] = ()) -> list[
     return jobs
 
 
+def _gm_number(number: object, index: int) -> int:
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise ValueError(f"sound {index}: program {number!r} is not a GM program number")
+    return number
+
+
+def program_of(preset: Preset, job: Job) -> int | None:
+    """The GM program number a job plays, for a preset with programs."""
+    return None if job.program is None else preset.programs[job.program].program
+
+
 def relative_path(preset: Preset, job: Job) -> str:
-    """<class>/ for drums; 060_C4/ for notes, so folders sort by pitch."""
+    """<class>/ for drums; 060_C4/ for notes, so folders sort by pitch; a program's GM number
+    and a velocity layer's MIDI velocity tag the file's name."""
     name = sample_name(int(job.name)) if preset.kind == "notes" else job.name
-    layer = "" if job.velocity is None else f"_v{round(job.velocity * 127):03d}"
-    return f"{name}/{preset.name}_{name}_{job.seed}{layer}.wav"
+    number = program_of(preset, job)
+    tag = "" if number is None else f"_p{number:03d}"
+    tag += "" if job.velocity is None else f"_v{round(job.velocity * 127):03d}"
+    return f"{name}/{preset.name}_{name}_{job.seed}{tag}.wav"
 
 
 def file_path(root: Path, preset: Preset, job: Job) -> Path:
@@ -256,8 +282,9 @@ def _render_into(folder: Path, preset: Preset, jobs: list[Job], rate: int, fmt: 
             break
         chunk = jobs[start : start + batch]
         velocity = [j.velocity for j in chunk] if preset.velocity else None
+        program = [j.program for j in chunk] if preset.programs else None
         audio = preset.generate(session, np.stack([j.z for j in chunk]), [j.slot for j in chunk],
-                                velocity)  # fmt: skip
+                                velocity, program)  # fmt: skip
         for job, clip in zip(chunk, audio, strict=True):
             path = folder / relative_path(preset, job)
             tags = wav_tags(preset.name, job.name, job.seed)
@@ -271,9 +298,12 @@ def _render_into(folder: Path, preset: Preset, jobs: list[Job], rate: int, fmt: 
     files = {s["file"] for s in new}
     sounds = [s for s in kept if s["file"] not in files] + new
     _write_kit(folder, preset, sounds, rate, fmt)
-    if instruments:
-        files = [(s["name"], s["file"], s.get("velocity")) for s in sounds]
-        write_instruments(preset, folder, files, instruments)
+    for number in sorted({s.get("program", -1) for s in sounds}) if instruments else []:
+        # one instrument file per program: a preset's piano and organ are two instruments
+        files = [(s["name"], s["file"], s.get("velocity")) for s in sounds
+                 if s.get("program", -1) == number]  # fmt: skip
+        stem = preset.name if number < 0 else f"{preset.name}_p{number:03d}"
+        write_instruments(preset, folder, files, instruments, stem)
     return written
 
 
@@ -294,6 +324,8 @@ _TEMPORARY = re.compile(r"\..+\.(wav|json|sfz|xml)\.[A-Za-z0-9_]{8}\.part")
 def _kit_sound(preset: Preset, job: Job) -> dict:
     sound = {"file": relative_path(preset, job), "name": job.name, "seed": job.seed,
              "z": [float(v) for v in job.z]}  # fmt: skip
+    if job.program is not None:
+        sound["program"] = program_of(preset, job)
     return sound if job.velocity is None else sound | {"velocity": job.velocity}
 
 

@@ -97,8 +97,8 @@ class GeneratorWorker(threading.Thread):
 
     def generate(self, z: np.ndarray, labels: np.ndarray, velocity=None) -> np.ndarray:
         """Raw generator output [B, samples] at the preset's rate (at `velocity`, 0..1, where
-        the preset takes one)."""
-        return self.preset.generate(self.session, z, labels, velocity)
+        the preset takes one; as the bank's program, where it has programs)."""
+        return self.preset.generate(self.session, z, labels, velocity, self.bank.program)
 
     def _render(self, jobs: list[tuple[int, int]]) -> None:
         # The generation first: a latent change after this makes fill() refuse the result.

@@ -34,8 +34,7 @@ def plain_graph(model: ContractGenerator, preset, path: Path) -> Path:
 
 @torch.no_grad()
 def cuda_audio(model: ContractGenerator, feed: dict) -> np.ndarray:
-    label = torch.from_numpy(feed["label"]).cuda() if "label" in feed else None
-    return model(torch.from_numpy(feed["z"]).cuda(), label).cpu().numpy()
+    return model(*[x.cuda() for x in parity.torch_inputs(feed)]).cpu().numpy()
 
 
 def _feed(preset, batch: int) -> dict:

@@ -149,10 +149,17 @@ def _add_play(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--polyphony", type=int, default=32, help="voices before the oldest is stolen")
     p.add_argument("--kit", help="kit JSON with locked latents to load")
     p.add_argument("--seed", type=int, help="the latents' seed (a notes preset's timbre)")
+    p.add_argument("--program", help=PROGRAM_HELP)
     p.add_argument("--report", type=float, default=0, help="print meters every N seconds")
     p.set_defaults(func=_lazy("ganpad.app.cli", "play_command"))
     d = sub.add_parser("devices", help="list audio outputs and MIDI inputs")
     d.set_defaults(func=_lazy("ganpad.app.cli", "devices_command"))
+
+
+PROGRAM_HELP = (
+    "a notes preset with programs: the instrument to play, by GM number or name "
+    "(--program 0, --program organ; default its first)"
+)
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:
@@ -174,6 +181,7 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
                         "a seed renders the same sound in any one-shot render (with --midi: "
                         "the same seed, the same bounce)")  # fmt: skip
     p.add_argument("--kit", help="render exactly what a kit.json from an earlier render holds")
+    p.add_argument("--program", help=PROGRAM_HELP)
     p.add_argument(
         "--instrument",
         nargs="+",

@@ -30,6 +30,7 @@ from ganpad.presets import (
     SCHEMA_VERSION,
     load_preset,
 )
+from ganpad.programs import program_name
 from ganpad.training.config import RunConfig, from_dict, to_dict
 from ganpad.training.data.drumkit import kit_licenses
 from ganpad.training.data.soundfont import soundfont_license
@@ -125,7 +126,7 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
         run.config.model.latent,
         len(run.classes) if run.config.model.conditional else 0,
     )
-    inputs = parity.feeds(latent, n_labels, velocity=model.velocity)
+    inputs = _feeds(model, latent, n_labels)
     out = Path(out)
     name = options.name or out.name
     report = ExportReport(out)
@@ -135,14 +136,14 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
         spectral = getattr(generator, "spectral", False)
         rounding = parity.rounding_error(model, inputs)
         _check(report, "fp32", parity.max_abs_error(model, graph, inputs), spectral, rounding)
-        bench = parity.feeds(latent, n_labels, per_label=16, seed=1, velocity=model.velocity)[0]
+        bench = _feeds(model, latent, n_labels, per_label=16, seed=1)[0]
         report.speed["torch_eager"] = parity.clips_per_second(
             lambda f: parity.torch_audio(model, f), bench
         )
         report.speed["onnx_fp32"] = _ort_speed(graph, bench)
         if options.precision != "fp32":
             lower = tmp / f"generator.{options.precision}.onnx"
-            calibration = parity.feeds(latent, n_labels, 8, seed=2, velocity=model.velocity)
+            calibration = _feeds(model, latent, n_labels, 8, seed=2)
             convert(options.precision, graph, lower, calibration)
             error = parity.max_abs_error(model, lower, inputs)
             _check(report, options.precision, error, spectral)
@@ -153,6 +154,9 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
         for label, samples in zip(meta["labels"], label_lengths(model, latent, n_labels),
                                   strict=True):  # fmt: skip
             label["samples"] = samples
+        if model.programs:  # the graph's program input indexes these
+            meta["programs"] = [{"index": i, "program": p, "name": program_name(p)}
+                                for i, p in enumerate(model.programs)]  # fmt: skip
         (tmp / PRESET_FILE).write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
         load_preset(tmp)  # the same checks a player runs; nothing lands if they fail
     return report
@@ -168,7 +172,7 @@ def label_lengths(model: torch.nn.Module, latent: int, n_labels: int) -> list[in
         return []
     velocities = [band_velocity(b, VELOCITY_BANDS) for b in range(VELOCITY_BANDS)]
     out = []
-    for feed in parity.feeds(latent, n_labels, LENGTH_LATENTS, seed=3, velocity=model.velocity):
+    for feed in _feeds(model, latent, n_labels, LENGTH_LATENTS, seed=3):
         end, samples = 0, 0
         for velocity in velocities if model.velocity else [None]:
             if velocity is not None:
@@ -179,6 +183,12 @@ def label_lengths(model: torch.nn.Module, latent: int, n_labels: int) -> list[in
             end = max(end, *(audible_end(clip, TRIM_DB) for clip in audio))
         out.append(min(samples, (end // LENGTH_BLOCK + 2) * LENGTH_BLOCK))
     return out
+
+
+def _feeds(model: ContractGenerator, latent: int, n_labels: int, per_label: int = 4,
+           seed: int = 0) -> list[dict]:  # fmt: skip
+    """parity.feeds for what this contract generator takes."""
+    return parity.feeds(latent, n_labels, per_label, seed, model.velocity, len(model.programs))
 
 
 def _check(report: ExportReport, precision: str, error: float, spectral: bool,
@@ -398,11 +408,11 @@ def regraph_preset(folder: Path) -> ExportReport:
     report = ExportReport(Path(folder))
     with atomic_path(preset.generator_path) as tmp:
         export_onnx(graph_model, cfg.model.latent, tmp, metadata)
-        inputs = parity.feeds(cfg.model.latent, n_labels, velocity=model.velocity)
+        inputs = _feeds(model, cfg.model.latent, n_labels)
         rounding = parity.rounding_error(model, inputs)
         spectral = getattr(generator, "spectral", False)
         _check(report, "fp32", parity.max_abs_error(model, tmp, inputs), spectral, rounding)
-        bench = parity.feeds(cfg.model.latent, n_labels, 16, seed=1, velocity=model.velocity)[0]
+        bench = _feeds(model, cfg.model.latent, n_labels, 16, seed=1)[0]
         report.speed["torch_eager"] = parity.clips_per_second(
             lambda f: parity.torch_audio(model, f), bench
         )

@@ -14,7 +14,8 @@ OPSET = 17
 
 class ContractGenerator(nn.Module):
     """Wraps any generator so its graph has the preset contract's names and shapes: z, the
-    label when conditional, the velocity (0..1) when the generator is velocity-aware."""
+    label when conditional, the velocity (0..1) when the generator is velocity-aware, and the
+    program (an index into `programs`, the GM programs it plays) when it is programs-aware."""
 
     def __init__(self, generator: nn.Module, conditional: bool):
         super().__init__()
@@ -23,16 +24,27 @@ class ContractGenerator(nn.Module):
         self.velocity = bool(getattr(generator, "velocity", False))
         if self.velocity and not conditional:
             raise ValueError("a velocity-aware generator is exported with its label input")
+        fitted = getattr(generator, "program_fitted", None)
+        self.programs: list[int] = [] if fitted is None else fitted.nonzero()[:, 0].tolist()
+        if fitted is not None and not self.programs:
+            raise ValueError("a programs-aware generator with no program fitted: train it on "
+                             "notes whose notes.json names their GM programs")  # fmt: skip
+        self.register_buffer("program_table", torch.tensor(self.programs, dtype=torch.long),
+                             persistent=False)  # fmt: skip
 
-    def forward(self, z: torch.Tensor, label: torch.Tensor | None = None,
-                velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
-        label = label if self.conditional else None
-        played = {"velocity": velocity} if self.velocity else {}
+    def forward(self, z: torch.Tensor, *given: torch.Tensor) -> torch.Tensor:
+        """The inputs in `input_names`' order after z."""
+        inputs = dict(zip(self.input_names()[1:], given, strict=True))
+        label = inputs.get("label")
+        played = {"velocity": inputs["velocity"]} if self.velocity else {}
+        if self.programs:
+            played["program"] = self.program_table[inputs["program"]]
         audio = self.generator.to_audio(self.generator(z, label, **played))
         return audio.reshape(z.shape[0], -1).clamp(-1.0, 1.0)
 
     def input_names(self) -> list[str]:
-        return ["z", "label", "velocity"][: 1 + self.conditional + self.velocity]
+        names = ["z", "label", "velocity"][: 1 + self.conditional + self.velocity]
+        return names + ["program"] * bool(self.programs)
 
 
 def export_onnx(
@@ -42,7 +54,9 @@ def export_onnx(
     model = model.eval()
     z = torch.randn(2, latent)
     names = model.input_names()
-    args = (z, torch.zeros(2, dtype=torch.long), torch.full((2,), 0.5))[: len(names)]
+    given = {"z": z, "label": torch.zeros(2, dtype=torch.long), "velocity": torch.full((2,), 0.5),
+             "program": torch.zeros(2, dtype=torch.long)}  # fmt: skip
+    args = tuple(given[name] for name in names)
     axes = {name: {0: "batch"} for name in [*names, "audio"]}
     with warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the torch.export one, which

@@ -30,11 +30,19 @@ def tolerance(precision: str, spectral: bool, rounding: float = 0.0) -> float:
     return min(max(SPECTRAL_FP32 if spectral else TOLERANCE["fp32"], 2.0 * rounding), FP32_CAP)
 
 
+INPUT_ORDER = ("z", "label", "velocity", "program")  # the contract's, in the graph
+
+
 def feeds(
-    latent: int, n_labels: int, per_label: int = 4, seed: int = 0, velocity: bool = False
+    latent: int,
+    n_labels: int,
+    per_label: int = 4,
+    seed: int = 0,
+    velocity: bool = False,
+    programs: int = 0,
 ) -> list[dict[str, np.ndarray]]:
-    """Random latents for every label (or unconditional), and velocities from soft to hard
-    where the graph takes them, fixed by `seed`."""
+    """Random latents for every label (or unconditional), velocities from soft to hard where
+    the graph takes them and each of its `programs` in turn, fixed by `seed`."""
     rng = np.random.default_rng(seed)
     labels = range(n_labels) if n_labels else [None]
     out = []
@@ -44,18 +52,17 @@ def feeds(
             feed["label"] = np.full(per_label, label, np.int64)
         if velocity:
             feed["velocity"] = np.linspace(0.0, 1.0, per_label, dtype=np.float32)
+        if programs:
+            feed["program"] = np.arange(per_label, dtype=np.int64) % programs
         out.append(feed)
     return out
 
 
-def _torch_inputs(feed: dict[str, np.ndarray], double: bool = False) -> list[torch.Tensor]:
-    """A feed as the contract generator's arguments (z, label, velocity; those it has)."""
-    z = torch.from_numpy(feed["z"])
-    velocity = [torch.from_numpy(feed["velocity"])] if "velocity" in feed else []
-    if double:
-        z, velocity = z.double(), [v.double() for v in velocity]
-    label = torch.from_numpy(feed["label"]) if "label" in feed else None
-    return [z, label, *velocity]
+def torch_inputs(feed: dict[str, np.ndarray], double: bool = False) -> list[torch.Tensor]:
+    """A feed as the contract generator's arguments: z, then label, velocity and program,
+    those it has."""
+    out = [torch.from_numpy(feed[name]) for name in INPUT_ORDER if name in feed]
+    return [x.double() if double and x.is_floating_point() else x for x in out]
 
 
 def session(path: Path, threads: int = 0) -> ort.InferenceSession:
@@ -66,7 +73,7 @@ def session(path: Path, threads: int = 0) -> ort.InferenceSession:
 
 @torch.no_grad()
 def torch_audio(model: torch.nn.Module, feed: dict[str, np.ndarray]) -> np.ndarray:
-    return model(*_torch_inputs(feed)).numpy()
+    return model(*torch_inputs(feed)).numpy()
 
 
 @torch.no_grad()
@@ -75,7 +82,7 @@ def rounding_error(model: torch.nn.Module, inputs: list[dict[str, np.ndarray]]) 
     exact = copy.deepcopy(model).double()
     worst = 0.0
     for feed in inputs:
-        ref = exact(*_torch_inputs(feed, double=True)).numpy()
+        ref = exact(*torch_inputs(feed, double=True)).numpy()
         worst = max(worst, float(np.abs(torch_audio(model, feed) - ref).max()))
     return worst
 

@@ -10,6 +10,7 @@ from ganpad.presets.preset import (
     Label,
     Preset,
     PresetError,
+    Program,
     choose_providers,
     load_preset,
     provider_name,
@@ -26,6 +27,6 @@ from ganpad.presets.registry import (
 __all__ = [
     "CHECKPOINT_FILE", "CHECKPOINT_STATE_FILE", "DEFAULT_NOTES_PRESET", "DEFAULT_PRESET",
     "GENERATOR_FILE", "META_PREFIX", "PRESET_FILE", "SCHEMA_VERSION", "Label", "Preset",
-    "PresetError", "choose_providers", "find_preset", "list_presets", "load_preset",
+    "PresetError", "Program", "choose_providers", "find_preset", "list_presets", "load_preset",
     "provider_name", "shipped_dir", "user_dir",
 ]  # fmt: skip

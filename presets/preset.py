@@ -47,6 +47,15 @@ class Label:
 
 
 @dataclass(frozen=True)
+class Program:
+    """An instrument a notes preset plays (its graph's `program` input is `index`)."""
+
+    index: int
+    program: int  # General MIDI's number, 0..127
+    name: str
+
+
+@dataclass(frozen=True)
 class Preset:
     root: Path
     name: str
@@ -60,6 +69,7 @@ class Preset:
     pitch_range: tuple[int, int] | None
     meta: dict[str, Any] = field(repr=False, compare=False)
     velocity: bool = False  # the graph takes velocity: float32[B] in 0..1
+    programs: tuple[Program, ...] = ()  # the graph takes program: int64[B], an index into these
 
     @property
     def generator_path(self) -> Path:
@@ -79,16 +89,37 @@ class Preset:
         own = self.labels[label].samples if label is not None and self.conditional else None
         return math.ceil((own or self.samples) * rate / self.sample_rate)
 
-    def generate(self, session, z: np.ndarray, labels=None, velocity=None) -> np.ndarray:
-        """Run the graph: audio [B, samples] for latents [B, latent] (and label indices, and
-        velocities in 0..1 where the preset takes them: MIDI 100's when not given)."""
+    def generate(self, session, z: np.ndarray, labels=None, velocity=None,
+                 program=None) -> np.ndarray:  # fmt: skip
+        """Run the graph: audio [B, samples] for latents [B, latent] (and label indices,
+        velocities in 0..1 where the preset takes them: MIDI 100's when not given, and
+        program indices where it has programs: its first when not given)."""
+        n = len(z)
         feed = {"z": np.ascontiguousarray(z, np.float32)}
         if self.conditional:
             feed["label"] = np.asarray(labels, np.int64)
         if self.velocity:
             played = DEFAULT_VELOCITY if velocity is None else velocity
-            feed["velocity"] = np.broadcast_to(np.asarray(played, np.float32), (len(z),)).copy()
+            feed["velocity"] = np.broadcast_to(np.asarray(played, np.float32), (n,)).copy()
+        if self.programs:
+            chosen = np.broadcast_to(np.asarray(0 if program is None else program, np.int64), (n,))
+            if chosen.min() < 0 or chosen.max() >= len(self.programs):
+                raise ValueError(f"program index {chosen.max()} is not one of {self.name}'s "
+                                 f"{len(self.programs)} programs")  # fmt: skip
+            feed["program"] = chosen.copy()
         return session.run(["audio"], feed)[0]
+
+    def program_index(self, wanted: str | int) -> int:
+        """The index of a program the preset plays, by GM number or (part of) its name."""
+        for p in self.programs:
+            if str(wanted).isdigit() and p.program == int(wanted):
+                return p.index
+        matches = [p for p in self.programs if str(wanted).lower() in p.name.lower()]
+        if len(matches) == 1:
+            return matches[0].index
+        names = ", ".join(f"{p.program} {p.name}" for p in self.programs) or "none"
+        problem = "names several programs" if matches else "is no program"
+        raise ValueError(f"{wanted!r} {problem} of {self.name}; it plays: {names}")
 
     def session(self, providers: list[str] | None = None, threads: int = 0, arena: bool = True):
         """An ONNX Runtime session on the best provider present (CUDA, else CPU).
@@ -204,13 +235,29 @@ def _parse(root: Path, meta: dict[str, Any]) -> Preset:
     pitch = meta.get("pitch_range")
     if pitch is not None and (not isinstance(pitch, list) or len(pitch) != 2):
         raise PresetError(path, "pitch_range must be [lowest, highest] MIDI pitch")
+    programs = _programs(path, meta.get("programs", []))
     return Preset(
         root=root, name=meta["name"], kind=meta["kind"], family=meta["family"],
         sample_rate=meta["sample_rate"], samples=meta["samples"], latent=meta["latent"],
         conditional=meta["conditional"], labels=tuple(labels),
         pitch_range=tuple(pitch) if pitch else None, meta=meta,
-        velocity=meta.get("velocity", False),
+        velocity=meta.get("velocity", False), programs=programs,
     )  # fmt: skip
+
+
+def _programs(path: Path, raw: Any) -> tuple[Program, ...]:
+    """preset.json's `programs`: [{"index", "program" (GM 0..127), "name"}], indexed 0..n-1."""
+    if not isinstance(raw, list):
+        raise PresetError(path, f"programs must be a list, got {type(raw).__name__}")
+    out = []
+    for i, row in enumerate(raw):
+        number = row.get("program") if isinstance(row, dict) else None
+        if (not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < 128
+                or row.get("index") != i or not isinstance(row.get("name"), str)):  # fmt: skip
+            raise PresetError(path, f"programs[{i}] must be {{\"index\": {i}, \"program\": a GM "
+                              f"program 0-127, \"name\": text}}, got {row!r}")  # fmt: skip
+        out.append(Program(i, number, row["name"]))
+    return tuple(out)
 
 
 def load_preset(root: str | Path, check_graph: bool = True) -> Preset:
@@ -284,6 +331,7 @@ def check_generator(preset: Preset) -> None:
     outputs = {o.name: o for o in session.get_outputs()}
     expected = {"z", "label"} if preset.conditional else {"z"}
     expected |= {"velocity"} if preset.velocity else set()
+    expected |= {"program"} if preset.programs else set()
     if set(inputs) != expected:
         raise PresetError(
             path, f"inputs {sorted(inputs)} but preset.json implies {sorted(expected)}"
@@ -295,6 +343,8 @@ def check_generator(preset: Preset) -> None:
         raise PresetError(path, f"input label is {inputs['label'].type}, expected int64[B]")
     if "velocity" in inputs and inputs["velocity"].type != "tensor(float)":
         raise PresetError(path, f"input velocity is {inputs['velocity'].type}, expected float[B]")
+    if "program" in inputs and inputs["program"].type != "tensor(int64)":
+        raise PresetError(path, f"input program is {inputs['program'].type}, expected int64[B]")
     if set(outputs) != {"audio"}:
         raise PresetError(path, f"outputs {sorted(outputs)}, expected ['audio']")
     custom = session.get_modelmeta().custom_metadata_map

@@ -84,6 +84,10 @@ class ModelConfig:
     # latent prior along the line its layered clips move on with velocity (fitted like the
     # prior, within each drum's layers), so hard hits differ from soft ones in sound
     velocity: bool = False
+    # notesynth with an encoder: one latent Gaussian per GM program of the training notes
+    # (ganpad data soundfont's notes.json), drifting with pitch and velocity, chosen by the
+    # graph's `program` input, so a musician asks for "a piano" rather than a region of z
+    programs: bool = False
 
 
 @dataclass

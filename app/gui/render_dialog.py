@@ -45,14 +45,16 @@ class RenderDialog(QDialog):
 
     def __init__(self, preset: Preset, names: tuple[str, ...], folder: str, parent=None,
                  playing: Callable[[int], tuple[np.ndarray, int] | None] | None = None,
-                 play_now: bool = False):  # fmt: skip
+                 play_now: bool = False, program: int = 0):  # fmt: skip
         """`playing(slot)`: the (latent, seed) a locked pad plays now (None where it rolls
         fresh sounds), offered as "The sounds the locked pads play now" (checked where
-        `play_now`: a notes preset's one timbre)."""
+        `play_now`: a notes preset's one timbre); `program`: the instrument it plays, for a
+        preset with programs."""
         super().__init__(parent)
         self.setWindowTitle(f"Render {preset.name}")
         self.preset = preset
         self.playing = playing
+        self.program = program
         self.task: Task | None = None
         self.folder = QLineEdit(folder)
         browse = QPushButton("Browse…")
@@ -144,14 +146,17 @@ class RenderDialog(QDialog):
         """What to render: the locked pads' sounds as they play now (`count` new ones for a
         pad that rolls fresh sounds), or `count` new ones each."""
         if not self.now.isChecked() or self.playing is None:
-            return plan(self.preset, self.count.value(), seed=0, names=names)
+            return plan(self.preset, self.count.value(), seed=0, names=names,
+                        program=self.program)  # fmt: skip
         jobs = []
         for name in names:
             now = self.playing(self.slots.index(name))
             if now is None:
-                jobs += plan(self.preset, self.count.value(), seed=0, names=[name])
+                jobs += plan(self.preset, self.count.value(), seed=0, names=[name],
+                             program=self.program)  # fmt: skip
             else:
-                jobs.append(Job(self.slots.index(name), name, now[1], now[0]))
+                program = self.program if self.preset.programs else None
+                jobs.append(Job(self.slots.index(name), name, now[1], now[0], program=program))
         return jobs
 
     def cancel(self) -> None:

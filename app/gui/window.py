@@ -248,6 +248,10 @@ class MainWindow(QMainWindow):
         self.every_key = QCheckBox("Same timbre on every key")
         self.every_key.toggled.connect(self.set_every_key)
         self.every_key.setVisible(False)
+        # A notes preset trained on several instruments: which one the keys play.
+        self.program_combo = QComboBox()
+        self.program_combo.currentIndexChanged.connect(self.set_program)
+        self.program_label = QLabel("Instrument")
         self.seed_box = QSpinBox(minimum=0, maximum=2**31 - 2)
         use_seed = QPushButton("Use seed")
         use_seed.clicked.connect(lambda: self.use_seed(self.seed_box.value()))
@@ -263,6 +267,7 @@ class MainWindow(QMainWindow):
         form.addRow(self.pad_name)
         form.addRow(self.reroll_button, self.lock_box)
         form.addRow(self.every_key)
+        form.addRow(self.program_label, self.program_combo)
         form.addRow(use_seed, self.seed_box)
         form.addRow("Morph to seed", self.morph_b)
         form.addRow(self.xy)
@@ -419,6 +424,7 @@ class MainWindow(QMainWindow):
         self.instrument.setFocus()
         self.every_key.setVisible(preset.kind == "notes")
         self._sync_every_key()
+        self._fill_programs()
         self._open_midi()
         self.settings.setValue("preset", self._remembered(preset))
         self.settings.setValue("audio", self.audio_combo.currentText())
@@ -540,6 +546,24 @@ class MainWindow(QMainWindow):
         self.every_key.setChecked(self.engine is not None and self.engine.timbre() is not None)
         self.every_key.blockSignals(False)
 
+    def _fill_programs(self) -> None:
+        """The instrument list of a preset with programs (hidden for the others)."""
+        programs = self.engine.preset.programs if self.engine is not None else ()
+        self.program_combo.blockSignals(True)
+        self.program_combo.clear()
+        self.program_combo.addItems([p.name for p in programs])
+        if programs:
+            self.program_combo.setCurrentIndex(self.engine.program)
+        self.program_combo.blockSignals(False)
+        self.program_combo.setVisible(bool(programs))
+        self.program_label.setVisible(bool(programs))
+
+    def set_program(self, index: int) -> None:
+        """Every key plays this instrument, with the latents it had (re-rendered)."""
+        if self.engine is not None and self.engine.preset.programs and index >= 0:
+            self.engine.set_program(index)
+            self._select_slot(self.slot)
+
     def _targets(self) -> list[int]:
         """The slots a latent control acts on: every key's with "Same timbre on every key"."""
         if self.engine is None:
@@ -611,6 +635,7 @@ class MainWindow(QMainWindow):
             except EngineError as exc:
                 self.statusBar().showMessage(str(exc))
             self._sync_every_key()
+            self._fill_programs()
             self._select_slot(self.slot)
 
     # ---- files out ---------------------------------------------------------------------------
@@ -637,7 +662,8 @@ class MainWindow(QMainWindow):
         engine = self.engine
         one_timbre = engine.timbre() is not None
         dialog = RenderDialog(engine.preset, engine.keymap.names, folder, self,
-                              engine.bank.current, play_now=one_timbre)  # fmt: skip
+                              engine.bank.current, play_now=one_timbre,
+                              program=engine.program)  # fmt: skip
         dialog.finished_files.connect(
             lambda files: self.settings.setValue("render_dir", dialog.folder.text())
         )

@@ -37,7 +37,12 @@ from ganpad.drums import (
 )
 from ganpad.training.config import DataConfig
 from ganpad.training.data.drumkit import KIT_FILE, read_kit
-from ganpad.training.data.pitch_labels import layers_from_index, pitch_label, pitches_from_index
+from ganpad.training.data.pitch_labels import (
+    layers_from_index,
+    pitch_label,
+    pitches_from_index,
+    programs_from_index,
+)
 from ganpad.training.evaluation.diagnostics import decay_time
 
 CACHE_VERSION = 1
@@ -166,13 +171,15 @@ class ClipSet:
     # float32 [N]: the velocity (0..1) of the layer a clip is, NaN where no layers say
     velocity: np.ndarray | None = None
     instrument: np.ndarray | None = None  # int64 [N]: which layered drum, -1 for none
+    program: np.ndarray | None = None  # int64 [N]: a rendered note's GM program, -1 for none
 
     def with_velocity(self) -> ClipSet:
-        """Itself, with velocity and instrument filled in as unknown where they are missing."""
+        """Itself, with velocity, instrument and program filled in as unknown where missing."""
         n = len(self.audio)
         velocity = np.full(n, np.nan, np.float32) if self.velocity is None else self.velocity
         instrument = np.full(n, -1, np.int64) if self.instrument is None else self.instrument
-        return replace(self, velocity=velocity, instrument=instrument)
+        program = np.full(n, -1, np.int64) if self.program is None else self.program
+        return replace(self, velocity=velocity, instrument=instrument, program=program)
 
 
 def find_sources(
@@ -492,6 +499,8 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
     clips, labels, paths, keys, layers = [], [], [], [], []
     index = pitches_from_index(root) if pitched else {}
     notes = layers_from_index(root) if pitched else {}  # a SoundFont render's velocity layers
+    programs = programs_from_index(root) if pitched else {}
+    program = []
     for source, result in zip(sources, results, strict=True):
         if isinstance(result, Skipped):
             skipped.append(result)
@@ -505,6 +514,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         paths.append(str(source.path))
         keys.append(-1 if pitched or source.key is None or label != source.label else source.key)
         layers.append(notes.get(str(source.path.resolve()), (source.velocity, source.instrument)))
+        program.append(programs.get(str(source.path.resolve()), -1))
     if cfg.labels == "drum-keys":  # every GM key its own label; always the same 55 labels
         labels = [KEY_LABELS[k] if k >= 0 else c for c, k in zip(labels, keys, strict=True)]
         classes = KEYED_LABELS
@@ -529,7 +539,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
     labels_index = np.array([index[c] for c in labels], np.int64)
     velocity, instrument = _layers(layers)
     return ClipSet(audio, labels_index, classes, paths, report, np.array(keys, np.int64),
-                   velocity, instrument)  # fmt: skip
+                   velocity, instrument, np.array(program, np.int64))  # fmt: skip
 
 
 def _layers(layers: list[tuple[float | None, str | None]]) -> tuple[np.ndarray, np.ndarray]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 _NOTE = re.compile(r"(?<![A-Za-z])([A-Ga-g])([#sb]?)(-?\d)(?![\d])")
 _NUMBER = re.compile(r"(?<![\dv])(\d{2,3})(?!\d)")
@@ -28,32 +32,45 @@ def pitch_from_name(name: str) -> int | None:
     return None
 
 
-def pitches_from_index(root: Path) -> dict[str, int]:
-    """File -> pitch from a notes.json that `ganpad data soundfont` wrote, if there is one."""
+def _from_index(root: Path, value: Callable[[dict], T], wanted: tuple[str, ...] = ()
+                ) -> dict[str, T]:  # fmt: skip
+    """File -> value(note) over a notes.json that `ganpad data soundfont` wrote (its notes
+    that have every `wanted` field); {} where there is none or it cannot be read."""
     index = Path(root) / "notes.json"
     if not index.is_file():
         return {}
     try:
         notes = json.loads(index.read_text(encoding="utf-8"))["notes"]
-        return {str((Path(root) / n["file"]).resolve()): int(n["pitch"]) for n in notes}
+        return {str((Path(root) / n["file"]).resolve()): value(n)
+                for n in notes if all(w in n for w in wanted)}  # fmt: skip
     except (OSError, ValueError, KeyError, TypeError):
         return {}
+
+
+def pitches_from_index(root: Path) -> dict[str, int]:
+    """File -> pitch from a notes.json, if there is one."""
+    return _from_index(root, lambda n: int(n["pitch"]))
 
 
 def layers_from_index(root: Path) -> dict[str, tuple[float, str]]:
-    """File -> (velocity 0..1, "program/pitch") from a notes.json that `ganpad data soundfont`
-    wrote: a program's note rendered at several velocities is one layered instrument, as a
-    drum's layers in a kit are (velocity lines are fitted within it)."""
-    index = Path(root) / "notes.json"
-    if not index.is_file():
-        return {}
-    try:
-        notes = json.loads(index.read_text(encoding="utf-8"))["notes"]
-        return {str((Path(root) / n["file"]).resolve()):
-                (int(n["velocity"]) / 127, f"{int(n['program'])}/{int(n['pitch'])}")
-                for n in notes if "velocity" in n and "program" in n}  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+    """File -> (velocity 0..1, "program/pitch") from a notes.json: a program's note rendered
+    at several velocities is one layered instrument, as a drum's layers in a kit are
+    (velocity lines are fitted within it)."""
+    return _from_index(root, lambda n: (int(n["velocity"]) / 127,
+                                        f"{int(n['program'])}/{int(n['pitch'])}"),
+                       ("velocity", "program"))  # fmt: skip
+
+
+def programs_from_index(root: Path) -> dict[str, int]:
+    """File -> the GM program (0..127) a notes.json says the note was rendered with."""
+    return _from_index(root, lambda n: _program(n["program"]), ("program",))
+
+
+def _program(value: object) -> int:
+    program = int(value)  # type: ignore[call-overload]
+    if not 0 <= program < 128:
+        raise ValueError(f"GM program {program} is not within 0..127")
+    return program
 
 
 def pitch_label(path: str, clip: np.ndarray, rate: int, index: dict[str, int]) -> int | None:

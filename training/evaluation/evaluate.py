@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,7 +121,10 @@ def _latents(n: int, latent: int, classes: list[str], seed: int,
 
 
 def generate_preset(path: str, n: int, seed: int, mix: dict[str, float] | None = None,
-                    native: bool = False) -> Clips:  # fmt: skip
+                    native: bool = False, programs: Sequence[int] | None = None
+                    ) -> Clips:  # fmt: skip
+    """A preset's clips; one with programs plays those of `programs` (GM numbers) it has in
+    turn, or all of its own."""
     from ganpad.presets import find_preset
 
     preset = find_preset(path)
@@ -129,7 +133,12 @@ def generate_preset(path: str, n: int, seed: int, mix: dict[str, float] | None =
     # The labels some key plays (a class label whose keys all have their own is unheard)
     played = KeyMap.for_preset(preset).played_labels() if preset.conditional else None
     z, labels = _latents(n, preset.latent, names, seed, mix, played)
-    out = [preset.generate(session, z[i : i + 64], labels[i : i + 64]) for i in range(0, n, 64)]
+    own = [p.program for p in preset.programs]
+    chosen = [own.index(p) for p in programs or () if p in own] or list(range(len(own)))
+    turn = np.array(chosen)[np.arange(n) % len(chosen)] if chosen else None
+    out = [preset.generate(session, z[i : i + 64], labels[i : i + 64], None,
+                           None if turn is None else turn[i : i + 64])
+           for i in range(0, n, 64)]  # fmt: skip
     names = [label_class(names[i]) for i in labels] if preset.conditional else None
     return _made(preset.name, np.concatenate(out), names, preset.sample_rate, native)
 
@@ -198,16 +207,38 @@ def load_real(path: str, cache_dir: str = "", labels: str | None = None, rate: i
 
 
 def load_target(target: str, n: int, seed: int, cache_dir: str = "",
-                mix: dict[str, float] | None = None, native: bool = False) -> Clips:  # fmt: skip
-    """Clips of a run, a preset (classes in turn, or in the shares `mix` asks) or a folder;
-    `native`: a generator's at its own rate and length (a folder's at NATIVE_RATE)."""
+                mix: dict[str, float] | None = None, native: bool = False,
+                programs: Sequence[int] | None = None) -> Clips:  # fmt: skip
+    """Clips of a run, a preset (classes in turn, or in the shares `mix` asks; GM `programs`
+    in turn where it has them) or a folder; `native`: a generator's at its own rate and
+    length (a folder's at NATIVE_RATE)."""
     if not _generates(target):
         if native:
             return load_real(target, cache_dir, rate=NATIVE_RATE, samples=NATIVE_SAMPLES)
         return load_real(target, cache_dir)
     if _is_run(target):
         return generate_run(Path(target), n, seed, mix, native)
-    return generate_preset(target, n, seed, mix, native)
+    return generate_preset(target, n, seed, mix, native, programs)
+
+
+def reference_programs(folder: str | Path) -> list[int] | None:
+    """The GM programs a `ganpad data soundfont` note set holds; None for any other folder."""
+    index = Path(folder) / "notes.json"
+    if not index.is_file():
+        return None
+    notes = json.loads(index.read_text(encoding="utf-8"))["notes"]
+    return sorted({int(n["program"]) for n in notes if "program" in n}) or None
+
+
+def generator_programs(target: str) -> list[int]:
+    """The GM programs a preset or run plays by name (its `program` input); [] for none."""
+    from ganpad.presets import find_preset
+
+    if _is_run(target):
+        generator = _run_generator(Path(target))[0]
+        fitted = getattr(generator, "program_fitted", None)
+        return [] if fitted is None else fitted.nonzero()[:, 0].tolist()
+    return [p.program for p in find_preset(target).programs]
 
 
 def baseline(generated: Clips, pitched: bool, seed: int = 0) -> Clips:
@@ -343,9 +374,11 @@ def keyboard_timbre(target: str, reference: Path, seed: int = 0, latents: int = 
                         f"{', '.join(map(str, timbre.PITCHES))}: no keyboard to judge")  # fmt: skip
     z = np.random.default_rng(seed).standard_normal((latents, latent)).astype(np.float32)
     labels = np.array([classes.index(str(p)) for p in pitches], np.int64)
+    programs = generator_programs(target)  # one latent and one program: an instrument
     ours = []
-    for one in z:  # one latent at every pitch
-        clips = play(np.repeat(one[None], len(pitches), 0), labels)
+    for i, one in enumerate(z):  # one latent at every pitch
+        program = programs[i % len(programs)] if programs else None
+        clips = play(np.repeat(one[None], len(pitches), 0), labels, None, program)
         ours.append([timbre.profile(c, rate, p) for c, p in zip(clips, pitches, strict=True)])
     notes = json.loads((reference / "notes.json").read_text(encoding="utf-8"))
     files: dict[tuple[int, int], dict[int, str]] = {}
@@ -359,30 +392,40 @@ def keyboard_timbre(target: str, reference: Path, seed: int = 0, latents: int = 
     theirs = np.stack([[timbre.profile(load_mono(reference / files[k][p], notes["rate"]),
                                        notes["rate"], p) for p in pitches]
                        for k in instruments])  # fmt: skip
-    return {"pitches": pitches, "latents": latents,
+    return {"pitches": pitches, "latents": latents, "programs": programs,
             "instruments": [f"program {p} at velocity {v}" for p, v in instruments],
             "generated": timbre.figures(np.array(ours)),
             "real": timbre.figures(theirs)}  # fmt: skip
 
 
 def _player(target: str) -> tuple:
-    """(play(z, label indices) -> audio [B, T], class names, latent size, rate) of a preset
-    or a run's EMA generator."""
+    """(play(z, label indices[, velocity, GM program]) -> audio [B, T], class names, latent
+    size, rate) of a preset or a run's EMA generator."""
     from ganpad.presets import find_preset
 
     if not _is_run(target):
         preset = find_preset(target)
         session = preset.session()
         names = [c.name for c in preset.labels]
-        return (lambda z, y, v=None: preset.generate(session, z, y, v)), names, preset.latent, \
-            preset.sample_rate  # fmt: skip
+
+        def play_preset(z: np.ndarray, y: np.ndarray, velocity: float | None = None,
+                        program: int | None = None) -> np.ndarray:  # fmt: skip
+            index = None if program is None else preset.program_index(program)
+            return preset.generate(session, z, y, velocity, index)
+
+        return play_preset, names, preset.latent, preset.sample_rate
     generator, cfg, state = _run_generator(Path(target))
 
     @torch.no_grad()
-    def play(z: np.ndarray, y: np.ndarray, velocity: float | None = None) -> np.ndarray:
+    def play(z: np.ndarray, y: np.ndarray, velocity: float | None = None,
+             program: int | None = None) -> np.ndarray:  # fmt: skip
         label = torch.from_numpy(y) if cfg.model.conditional else None
         played = None if velocity is None else torch.full((len(z),), float(velocity))
-        return synthesize(generator, torch.from_numpy(z), label, played)[:, 0].numpy()
+        if program is None:
+            return synthesize(generator, torch.from_numpy(z), label, played)[:, 0].numpy()
+        asked = torch.full((len(z),), int(program))
+        return generator.to_audio(generator(torch.from_numpy(z), label, velocity=played,
+                                            program=asked))[:, 0].numpy()  # fmt: skip
 
     return play, list(state["classes"]), cfg.model.latent, cfg.data.sample_rate
 
@@ -413,7 +456,10 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
                         f"and {against!r}")  # fmt: skip
     model = load_classifier()
     folder, record = resolve(reference)
-    generated = load_target(target, n, seed, cache_dir)
+    # A preset with programs plays the reference's (those it has) in turn, as a musician
+    # would pick the instrument the reference is.
+    asked = reference_programs(folder)
+    generated = load_target(target, n, seed, cache_dir, programs=asked)
     pitched = bool(generated.labels) and all(s.isdigit() for s in generated.labels)
     real = load_real(folder, cache_dir, "pitch" if pitched else None)
     # A conditional generator is scored with its classes in the reference's shares (a
@@ -422,7 +468,7 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
     matched, how = generated, {"seed": seed}
     if generated.labels and real.labels and _generates(target):
         shares = {c: real.labels.count(c) / len(real.labels) for c in set(real.labels)}
-        how = {"seed": seed + 1, "mix": shares}
+        how = {"seed": seed + 1, "mix": shares, "programs": asked}
         matched = load_target(target, n, cache_dir=cache_dir, **how)
     other = None
     if against is not None:  # the other generator with the same latents and class shares
@@ -512,8 +558,9 @@ def program_figures(target: str, seed: int = 0) -> dict:
     play, classes, latent, rate = _player(target)
     if sum(str(p) in classes for p in timbre.PITCHES) < 3:
         raise EvalError(f"{target} plays under 3 of MIDI {', '.join(map(str, timbre.PITCHES))}")
+    programs = generator_programs(target)
     figures = program_judge.generated_identity(play, classes, latent, lambda a: fit(a, rate),
-                                               seed=seed)  # fmt: skip
+                                               seed=seed, programs=programs)  # fmt: skip
     card = json.loads(program_judge.PROGRAM_CARD.read_text(encoding="utf-8"))
     return figures | {"real": card.get("locked_identity", {}),
                       "judge_command": card.get("command")}  # fmt: skip

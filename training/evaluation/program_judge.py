@@ -103,13 +103,23 @@ def real_identity(judge: DrumClassifier, clips: ClipSet) -> dict:
     return locked_identity(np.stack(rows), judge, asked)
 
 
-def generated_identity(play: Callable[[np.ndarray, np.ndarray], np.ndarray], classes: list[str],
-                       latent: int, fit: Callable, latents: int = 20, seed: int = 0,
-                       judge: DrumClassifier | None = None) -> dict:  # fmt: skip
+def generated_identity(play: Callable[..., np.ndarray], classes: list[str], latent: int,
+                       fit: Callable, latents: int = 20, seed: int = 0,
+                       judge: DrumClassifier | None = None,
+                       programs: Sequence[int] = ()) -> dict:  # fmt: skip
     """`locked_identity` of `latents` latents of a notes generator, each played at every one
-    of timbre.PITCHES it has."""
+    of timbre.PITCHES it has. A generator with GM `programs` plays latent i as program
+    i mod their count, and `kept_right` counts the latents heard as that program (of those
+    programs the judge knows)."""
     pitches = [p for p in timbre.PITCHES if str(p) in classes]
     labels = np.array([classes.index(str(p)) for p in pitches], np.int64)
     z = np.random.default_rng(seed).standard_normal((latents, latent)).astype(np.float32)
-    clips = np.stack([fit(play(np.repeat(one[None], len(pitches), 0), labels)) for one in z])
-    return locked_identity(clips, judge or load_program_judge())
+    playing = [programs[i % len(programs)] if programs else None for i in range(latents)]
+    clips = np.stack([fit(play(np.repeat(one[None], len(pitches), 0), labels, None, program))
+                      for one, program in zip(z, playing, strict=True)])  # fmt: skip
+    known = [i for i, p in enumerate(playing) if p in PROGRAMS]
+    if not known:
+        return locked_identity(clips, judge or load_program_judge())
+    asked = [NAMES.index(PROGRAMS[playing[i]]) for i in known]
+    figures = locked_identity(clips[known], judge or load_program_judge(), asked)
+    return figures | {"programs": [playing[i] for i in known]}

@@ -51,6 +51,10 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         raise ValueError("model.velocity moves each label's fitted latent prior: it needs a "
                          "conditional drumsynth or notesynth with model.encoder, not "
                          f"{what}")  # fmt: skip
+    if cfg.programs and (cfg.family != "notesynth" or not cfg.encoder):
+        raise ValueError("model.programs fits a latent Gaussian per GM program to the encoder's "
+                         f"latents: it needs notesynth with model.encoder, not {cfg.family}"
+                         f"{'' if cfg.encoder else ' without an encoder'}")  # fmt: skip
     if cfg.c != 1:
         raise ValueError(f"model.c = {cfg.c}: the data is mono, so every model takes 1 channel")
     if cfg.kernel % 2 == 0:

@@ -32,6 +32,11 @@ VELOCITY_REF = DEFAULT_VELOCITY
 # A label's velocity line is its own when at least this many of its drums have layers of
 # several velocities; with fewer, its group's (a key takes its class's), or none.
 MIN_LAYERED = 2
+# General MIDI's programs: a programs-aware generator keeps a prior row for each (the fitted
+# ones flagged), so its buffers never change shape with the data.
+GM_PROGRAMS = 128
+# A program's prior mean drifts with pitch: by `program_slope` per octave from this MIDI note.
+PITCH_REF = 60.0
 
 
 class ClipEncoder(nn.Module):
@@ -75,8 +80,9 @@ class SynthGenerator(nn.Module):
     spectral = True
 
     def __init__(self, latent: int, rate: int, d: int, encoder: bool, n_labels: int,
-                 velocity: bool = False, heard: int = 0):  # fmt: skip
-        """`heard` > 0: the encoder hears a clip's first this many samples (model.synth_span)."""
+                 velocity: bool = False, heard: int = 0, programs: bool = False):  # fmt: skip
+        """`heard` > 0: the encoder hears a clip's first this many samples (model.synth_span).
+        `programs`: a prior per GM program as well (`fit_programs`), for pitched labels."""
         super().__init__()
         self.encoder = ClipEncoder(latent, rate, d, heard) if encoder else None
         self.rate = rate
@@ -88,11 +94,19 @@ class SynthGenerator(nn.Module):
         self.register_buffer("prior_chol", torch.eye(latent).repeat(labels, 1, 1))
         if velocity:  # how far a label's mean moves per unit of velocity: none until fitted
             self.register_buffer("prior_velocity", torch.zeros(labels, latent))
+        self.programs = programs
+        if programs:  # where a program's notes lie: mean + slope x octaves + velocity line
+            self.register_buffer("program_fitted", torch.zeros(GM_PROGRAMS, dtype=torch.bool))
+            self.register_buffer("program_mean", torch.zeros(GM_PROGRAMS, latent))
+            self.register_buffer("program_slope", torch.zeros(GM_PROGRAMS, latent))
+            self.register_buffer("program_velocity", torch.zeros(GM_PROGRAMS, latent))
+            self.register_buffer("program_chol", torch.eye(latent).repeat(GM_PROGRAMS, 1, 1))
 
     @torch.no_grad()
     def fit_prior(self, audio: torch.Tensor, labels: torch.Tensor | None, batch: int = 64,
                   keep: Sequence[bool] | None = None, velocity: torch.Tensor | None = None,
-                  instrument: torch.Tensor | None = None) -> None:  # fmt: skip
+                  instrument: torch.Tensor | None = None,
+                  program: torch.Tensor | None = None) -> None:  # fmt: skip
         """Fit each label's Gaussian to the encoder's latents of the training clips (after
         Ghosh et al. 2020: a deterministic-leaning autoencoder, then a density fitted ex post).
         A label with no clips takes its group's clips (a key its class's), or keeps its
@@ -103,7 +117,8 @@ class SynthGenerator(nn.Module):
 
         Velocity-aware, with each clip's `velocity` (NaN: unknown) and layered `instrument`
         (-1: none): first each label's velocity line (`fit_velocity`), then the Gaussian of
-        the latents moved along it to VELOCITY_REF.
+        the latents moved along it to VELOCITY_REF. Programs-aware, with each clip's GM
+        `program` (-1: none): each program's prior too (`fit_programs`).
         """
         if self.encoder is None:
             raise ValueError("fit_prior needs the encoder (model.encoder = true)")
@@ -111,15 +126,16 @@ class SynthGenerator(nn.Module):
                            for i in range(0, len(audio), batch)])  # fmt: skip
         labels = torch.zeros(len(codes), dtype=torch.long) if labels is None else labels.cpu()
         labels = labels.to(codes.device)
-        if self.velocity and velocity is not None and instrument is not None:
+        layered = self.velocity and velocity is not None and instrument is not None
+        if layered:
             velocity, instrument = velocity.to(codes.device), instrument.to(codes.device)
+        if self.programs and program is not None:
+            heard = (velocity, instrument) if layered else (None, None)
+            self.fit_programs(codes, labels, program.to(codes.device), *heard)
+        if layered:
             self.fit_velocity(codes, labels, velocity, instrument, keep)
-            known = ~torch.isnan(velocity)
-            shift = torch.where(known, velocity - VELOCITY_REF, torch.zeros_like(velocity))
-            codes = codes - shift[:, None] * self.prior_velocity[labels]
-        latent = codes.shape[1]
+            codes = codes - _velocity_shift(velocity)[:, None] * self.prior_velocity[labels]
         group = self.label_group().to(codes.device)
-        eye = torch.eye(latent, device=codes.device)
         for label in range(len(self.prior_mean)):
             x = codes[labels == label].double()
             if not len(x) and keep is not None and keep[label]:
@@ -128,13 +144,37 @@ class SynthGenerator(nn.Module):
                 x = codes[group[labels] == group[label]].double()
             if not len(x):
                 continue
-            mean = x.mean(0)
-            cov = torch.cov(x.T) if len(x) > 1 else eye.double()
-            shrink = latent / (len(x) + latent)
-            cov = (1 - shrink) * cov + shrink * torch.diag(torch.diag(cov))
-            cov = cov + 1e-6 * eye.double()
-            self.prior_mean[label] = mean.float()
-            self.prior_chol[label] = torch.linalg.cholesky(cov).float()
+            self.prior_mean[label] = x.mean(0).float()
+            self.prior_chol[label] = _shrunk_cholesky(x - x.mean(0)).float()
+
+    @torch.no_grad()
+    def fit_programs(self, codes: torch.Tensor, labels: torch.Tensor, program: torch.Tensor,
+                     velocity: torch.Tensor | None = None,
+                     instrument: torch.Tensor | None = None) -> None:  # fmt: skip
+        """Each GM program's prior, from the latents of its notes: its velocity line (within
+        each note's layers, as `fit_velocity`), then the least-squares line of the latents on
+        pitch (octaves from PITCH_REF: a register's own colour), and the shrunk Gaussian of
+        what is left. One latent then plays the same instrument on every key. A program
+        these notes lack keeps what it had (a fine-tune's preset learnt it)."""
+        octave = (self.label_pitch().to(codes.device)[labels] - PITCH_REF) / 12
+        layers = _centred_layers(codes, velocity, instrument) if velocity is not None else None
+        for p in torch.unique(program[program >= 0]).tolist():
+            rows = program == p
+            x = codes[rows].double()
+            if layers is not None:
+                slope = _layered_slope(rows, instrument, *layers)
+                line = torch.zeros_like(x[0]) if slope is None else slope.double()
+                x = x - _velocity_shift(velocity[rows]).double()[:, None] * line
+                self.program_velocity[p] = line.float()
+            o = octave[rows].double()
+            oc = o - o.mean()
+            spread = (oc**2).sum()
+            slope = (oc[:, None] * (x - x.mean(0))).sum(0) / spread if spread > 0 else 0 * x[0]
+            mean = x.mean(0) - o.mean() * slope
+            self.program_mean[p] = mean.float()
+            self.program_slope[p] = slope.float()
+            self.program_chol[p] = _shrunk_cholesky(x - mean - o[:, None] * slope).float()
+            self.program_fitted[p] = True
 
     @torch.no_grad()
     def fit_velocity(
@@ -149,28 +189,19 @@ class SynthGenerator(nn.Module):
         velocity within each layered drum (so a kit's own sound does not count as velocity).
         A label with fewer than MIN_LAYERED such drums takes its group's line; one that
         `keep` says was learnt before and has none here keeps its own."""
-        layered = (instrument >= 0) & ~torch.isnan(velocity)
-        dv = torch.zeros_like(velocity, dtype=codes.dtype)
-        dz = torch.zeros_like(codes)
-        for drum in torch.unique(instrument[layered]):
-            rows = layered & (instrument == drum)
-            dv[rows] = velocity[rows] - velocity[rows].mean()
-            dz[rows] = codes[rows] - codes[rows].mean(0)
+        layers = _centred_layers(codes, velocity, instrument)
         group = self.label_group().to(codes.device)
-
-        def line(rows: torch.Tensor) -> torch.Tensor | None:
-            rows = rows & layered
-            if len(torch.unique(instrument[rows & (dv != 0)])) < MIN_LAYERED:
-                return None  # (a drum counts with layers of two velocities or more)
-            return (dv[rows, None] * dz[rows]).sum(0) / (dv[rows] ** 2).sum()
-
         for label in range(len(self.prior_velocity)):
-            slope = line(labels == label)
+            slope = _layered_slope(labels == label, instrument, *layers)
             if slope is None and keep is not None and keep[label]:
                 continue  # learnt before, not in these clips' layers
             if slope is None:
-                slope = line(group[labels] == group[label])
+                slope = _layered_slope(group[labels] == group[label], instrument, *layers)
             self.prior_velocity[label] = 0.0 if slope is None else slope
+
+    def label_pitch(self) -> torch.Tensor:
+        """[labels]: each label's MIDI pitch, for a generator whose labels are pitches."""
+        raise ValueError(f"{type(self).__name__}'s labels are not pitches")
 
     def label_group(self) -> torch.Tensor:
         """[labels]: the group whose clips a label with none of its own takes its prior from;
@@ -178,14 +209,29 @@ class SynthGenerator(nn.Module):
         return torch.arange(len(self.prior_mean))
 
     def from_prior(self, z: torch.Tensor, label: torch.Tensor | None,
-                   velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+                   velocity: torch.Tensor | None = None,
+                   program: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """z ~ N(0, I) [B, latent] -> a latent where the label's training clips lie (those
-        played at `velocity` [B], 0..1, for a velocity-aware generator)."""
+        played at `velocity` [B], 0..1, for a velocity-aware generator), or with `program`
+        [B] (GM programs) where that program's notes at the label's pitch lie."""
+        if program is not None:
+            return self._from_program(z, label, velocity, program)
         index = label if label is not None else torch.zeros_like(z[:, 0], dtype=torch.long)
         mean = self.prior_mean[index]
         if self.velocity and velocity is not None:
             mean = mean + (velocity - VELOCITY_REF)[:, None] * self.prior_velocity[index]
         return mean + (self.prior_chol[index] @ z[:, :, None])[:, :, 0]
+
+    def _from_program(self, z: torch.Tensor, label: torch.Tensor | None,
+                      velocity: torch.Tensor | None, program: torch.Tensor
+                      ) -> torch.Tensor:  # fmt: skip
+        if not self.programs or label is None:
+            raise ValueError("a program needs a programs-aware generator and a pitch label")
+        octave = (self.label_pitch()[label] - PITCH_REF) / 12
+        mean = self.program_mean[program] + octave[:, None] * self.program_slope[program]
+        if self.velocity and velocity is not None:
+            mean = mean + (velocity - VELOCITY_REF)[:, None] * self.program_velocity[program]
+        return mean + (self.program_chol[program] @ z[:, :, None])[:, :, 0]
 
     def fit_features(self, audio: torch.Tensor) -> None:
         """Nothing to fit: the critic sees audio."""
@@ -198,12 +244,15 @@ class SynthGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, label: torch.Tensor | None = None,
                 teacher: torch.Tensor | None = None, fakes: bool = True,
-                velocity: torch.Tensor | None = None):  # fmt: skip
-        """z [B, latent] (+ label) -> audio [B, 1, T]. With `teacher` (real clips [B, 1, T],
-        same labels): (audio from z, or None without `fakes`; {"rec": spectral distance of
-        the resynthesised teacher, "kl": KL of its latents from the prior})."""
+                velocity: torch.Tensor | None = None,
+                program: torch.Tensor | None = None):  # fmt: skip
+        """z [B, latent] (+ label, velocity, GM program) -> audio [B, 1, T]. With `teacher`
+        (real clips [B, 1, T], same labels): (audio from z, or None without `fakes`; {"rec":
+        spectral distance of the resynthesised teacher, "kl": KL of its latents from the
+        prior})."""
         # The noise bank's mix comes from z itself: it is randomness, not something to fit.
-        audio = self._synthesize(self.from_prior(z, label, velocity), label, z) if fakes else None
+        latent = self.from_prior(z, label, velocity, program) if fakes else None
+        audio = self._synthesize(latent, label, z) if fakes else None
         if teacher is None:
             return audio
         if self.encoder is None:
@@ -222,3 +271,46 @@ class SynthGenerator(nn.Module):
         # to thousands of cycles, and the inverse DFTs have no bf16 kernels.
         with torch.autocast(z.device.type, enabled=False):
             return self.synthesize(z.float(), label, noise_mix.float())
+
+
+def _velocity_shift(velocity: torch.Tensor) -> torch.Tensor:
+    """How far each clip lies from VELOCITY_REF along a velocity line (0 where unknown)."""
+    known = ~torch.isnan(velocity)
+    return torch.where(known, velocity - VELOCITY_REF, torch.zeros_like(velocity))
+
+
+def _centred_layers(codes: torch.Tensor, velocity: torch.Tensor, instrument: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:  # fmt: skip
+    """(layered mask, velocities and latents each centred on their own instrument's mean):
+    what a velocity line is fitted to, so an instrument's own sound does not count."""
+    layered = (instrument >= 0) & ~torch.isnan(velocity)
+    dv = torch.zeros_like(velocity, dtype=codes.dtype)
+    dz = torch.zeros_like(codes)
+    for drum in torch.unique(instrument[layered]):
+        rows = layered & (instrument == drum)
+        dv[rows] = velocity[rows] - velocity[rows].mean()
+        dz[rows] = codes[rows] - codes[rows].mean(0)
+    return layered, dv, dz
+
+
+def _layered_slope(rows: torch.Tensor, instrument: torch.Tensor, layered: torch.Tensor,
+                   dv: torch.Tensor, dz: torch.Tensor) -> torch.Tensor | None:  # fmt: skip
+    """The least-squares slope of latents on velocity over `rows`' layered clips, or None with
+    fewer than MIN_LAYERED instruments of several velocities among them."""
+    rows = rows & layered
+    if len(torch.unique(instrument[rows & (dv != 0)])) < MIN_LAYERED:
+        return None
+    return (dv[rows, None] * dz[rows]).sum(0) / (dv[rows] ** 2).sum()
+
+
+def _shrunk_cholesky(x: torch.Tensor) -> torch.Tensor:
+    """Cholesky factor of the covariance of centred rows x [n, L] (double), shrunk towards its
+    diagonal by L / (n + L), so few rows still give a usable factor (the identity for one)."""
+    n, latent = x.shape
+    eye = torch.eye(latent, dtype=x.dtype, device=x.device)
+    if n < 2:
+        return eye
+    cov = x.T @ x / (n - 1)
+    shrink = latent / (n + latent)
+    cov = (1 - shrink) * cov + shrink * torch.diag(torch.diag(cov)) + 1e-6 * eye
+    return torch.linalg.cholesky(cov)

@@ -48,7 +48,7 @@ from ganpad.training.models.synthesis import (
 class NoteSynthGenerator(SynthGenerator):
     def __init__(self, cfg: ModelConfig, slice_len: int, n_classes: int, rate: int):
         super().__init__(cfg.latent, rate, cfg.d, cfg.encoder, n_classes, cfg.velocity,
-                         cfg.synth_span)  # fmt: skip
+                         cfg.synth_span, cfg.programs)  # fmt: skip
         if n_classes < 1:
             raise ValueError("notesynth is pitch-conditional: it needs notes labelled by pitch")
         self.n_classes, self.rate, self.samples = n_classes, rate, slice_len
@@ -86,6 +86,9 @@ class NoteSynthGenerator(SynthGenerator):
         except ValueError as exc:
             raise ValueError(f"notesynth needs MIDI pitch labels, got {list(classes)}") from exc
         self.pitch.copy_(torch.tensor(pitches))
+
+    def label_pitch(self) -> torch.Tensor:
+        return self.pitch
 
     def controls(self, z: torch.Tensor, label: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The synthesiser's settings for each note: knot values and its partials' Hz."""

@@ -185,6 +185,7 @@ class Trainer:
         layers = clips.with_velocity()  # what fits a velocity-aware prior
         self.velocity = torch.from_numpy(layers.velocity).to(self.device)
         self.instrument = torch.from_numpy(layers.instrument).to(self.device)
+        self.program = torch.from_numpy(layers.program).to(self.device)
         # For class-balanced batches: clip indices sorted by class, where each class starts.
         self.by_class = torch.argsort(self.labels.cpu(), stable=True)
         counts = torch.bincount(self.labels.cpu(), minlength=len(self.classes))
@@ -590,7 +591,7 @@ class Trainer:
             return
         labels = self.labels if self.cfg.model.conditional else None
         keep = self._learnt_before()
-        layers = {"velocity": self.velocity, "instrument": self.instrument}
+        layers = {"velocity": self.velocity, "instrument": self.instrument, "program": self.program}
         self.G.fit_prior(self.audio, labels, keep=keep, **layers)
         # The EMA's own encoder: its decoder was averaged with it, not with G's (a preset
         # exported from the EMA with G's prior played the wrong latents: lows only).
