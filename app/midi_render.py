@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganpad.app.engine import Engine
+from ganpad.app.engine import Engine, EngineError
 from ganpad.app.keymap import KeyMap
 from ganpad.app.mixer import NOTE_OFF, NOTE_ON, MixerConfig
 from ganpad.app.render import Job
@@ -137,6 +137,19 @@ def _smpte_tick_seconds(division: int) -> float:
     return 1.0 / (fps * ticks)
 
 
+def _of_program(preset: Preset, sounds: list[Job], program: int | None) -> list[Job]:
+    """The sounds of `program` (a preset's program index), or of the one program they hold."""
+    held = sorted({j.program for j in sounds if j.program is not None})
+    gm = ", ".join(str(preset.programs[p].program) for p in held)
+    if program is None and len(held) > 1:
+        raise EngineError(f"the kit holds sounds of GM programs {gm}: choose one (--program)")
+    chosen = [j for j in sounds if j.program == (held[0] if program is None else program)]
+    if not chosen:
+        raise EngineError(f"the kit holds no sounds of GM program "
+                          f"{preset.programs[program].program}, only of {gm}")  # fmt: skip
+    return chosen
+
+
 def render_midi(
     preset: Preset,
     events: list[MidiEvent],
@@ -157,7 +170,8 @@ def render_midi(
     try:
         if kit is not None:
             engine.load_kit(kit)
-        if program is None and sounds:
+        if sounds and preset.programs:  # a rendered kit's sounds of one program, as played
+            sounds = _of_program(preset, sounds, program)
             program = sounds[0].program
         if program is not None:
             engine.set_program(program)

@@ -38,9 +38,9 @@ def cuda_audio(model: ContractGenerator, feed: dict) -> np.ndarray:
 
 
 def _feed(preset, batch: int) -> dict:
-    """A batch of latents for a preset's first label (and velocities where it takes them)."""
-    n_labels = len(preset.labels) if preset.conditional else 0
-    return parity.feeds(preset.latent, n_labels, batch, seed=1, velocity=preset.velocity)[0]
+    """A batch of latents for a preset's first label (velocities and programs where it takes
+    them)."""
+    return parity.preset_feeds(preset, batch, seed=1)[0]
 
 
 def main() -> None:
@@ -54,17 +54,16 @@ def main() -> None:
 
     preset = find_preset(args.preset)
     model = preset_model(args.preset)
-    n_labels = len(preset.labels) if preset.conditional else 0
     with tempfile.TemporaryDirectory() as tmp:
         graphs = {"onnx_fp32": preset.generator_path}
         if not args.quick:
             graphs["onnx_transposed"] = plain_graph(model, preset, Path(tmp) / "plain.onnx")
-            calibration = parity.feeds(preset.latent, n_labels, 8, seed=2, velocity=preset.velocity)
+            calibration = parity.preset_feeds(preset, 8, seed=2)
             for precision in ("fp16", "int8"):
                 graphs[f"onnx_{precision}"] = Path(tmp) / f"{precision}.onnx"
                 convert(precision, preset.generator_path, graphs[f"onnx_{precision}"], calibration)
         sessions = {name: parity.session(path) for name, path in graphs.items()}
-        check = parity.feeds(preset.latent, n_labels, 4, seed=3, velocity=preset.velocity)
+        check = parity.preset_feeds(preset, 4, seed=3)
         errors = {name: parity.max_abs_error(model, path, check) for name, path in graphs.items()}
         if "CUDAExecutionProvider" in ort.get_available_providers():
             sessions["onnx_cuda"] = preset.session(["CUDAExecutionProvider"])

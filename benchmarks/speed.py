@@ -68,12 +68,11 @@ def _runner(engine: str, preset_name: str, tmp: str):
         precision = engine.split("_")[1]
         path = Path(tmp) / f"{precision}.onnx"
         if not path.exists():
-            n = len(preset.labels) if preset.conditional else 0
             convert(
                 precision,
                 poly,
                 path,
-                parity.feeds(preset.latent, n, 8, seed=2, velocity=preset.velocity),
+                parity.preset_feeds(preset, 8, seed=2),
             )
     session = parity.session(path)
     np.seterr(all="ignore")
@@ -88,7 +87,6 @@ def _measure(engine: str, preset_name: str, batches: list[int], repeats: int, tm
     from ganpad.presets import find_preset
 
     preset = find_preset(preset_name)
-    n_labels = len(preset.labels) if preset.conditional else 0
     try:
         run = _runner(engine, preset_name, tmp)
     except Exception as exc:  # torch.compile where it does not work: say so, go on
@@ -97,9 +95,7 @@ def _measure(engine: str, preset_name: str, batches: list[int], repeats: int, tm
     model = preset_model(preset_name)
     rows = []
     for batch in batches:
-        feed = parity.feeds(
-            preset.latent, n_labels, per_label=batch, seed=1, velocity=preset.velocity
-        )[0]
+        feed = parity.preset_feeds(preset, per_label=batch, seed=1)[0]
         with FlopCounterMode(display=False) as counter:
             parity.torch_audio(model, feed)
         flops = counter.get_total_flops()

@@ -118,7 +118,10 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
             "audio is 16000 passes), so it is not exported as a playable preset"
         )
     conditional = run.config.model.conditional
-    model = ContractGenerator(generator, conditional).eval()  # the reference for parity
+    try:
+        model = ContractGenerator(generator, conditional).eval()  # the reference for parity
+    except ValueError as exc:
+        raise ExportError(f"{source}: {exc}") from exc
     graph_model = (
         ContractGenerator(rewrite(generator), conditional).eval() if options.polyphase else model
     )
@@ -132,7 +135,7 @@ def export_preset(source: Path, out: Path, options: ExportOptions) -> ExportRepo
     report = ExportReport(out)
     with atomic_dir(out) as tmp:
         graph = tmp / GENERATOR_FILE
-        export_onnx(graph_model, latent, graph, _graph_metadata(run, name))
+        export_onnx(graph_model, latent, graph, _graph_metadata(run, name, model.programs))
         spectral = getattr(generator, "spectral", False)
         rounding = parity.rounding_error(model, inputs)
         _check(report, "fp32", parity.max_abs_error(model, graph, inputs), spectral, rounding)
@@ -207,8 +210,8 @@ def _ort_speed(path: Path, feed: dict) -> float:
     return parity.clips_per_second(lambda f: sess.run(["audio"], f), feed)
 
 
-def _graph_metadata(run: LoadedRun, name: str) -> dict[str, str]:
-    values = {
+def _graph_metadata(run: LoadedRun, name: str, programs: list[int]) -> dict[str, str]:
+    values: dict[str, object] = {
         "name": name,
         "family": run.config.model.family,
         "sample_rate": run.config.data.sample_rate,
@@ -216,6 +219,8 @@ def _graph_metadata(run: LoadedRun, name: str) -> dict[str, str]:
         "latent": run.config.model.latent,
         "labels": len(run.classes) if run.config.model.conditional else 0,
     }
+    if programs:  # the GM programs the program input indexes, checked against preset.json
+        values["programs"] = ",".join(map(str, programs))
     return {META_PREFIX + k: str(v) for k, v in values.items()}
 
 

@@ -58,6 +58,12 @@ def feeds(
     return out
 
 
+def preset_feeds(preset, per_label: int = 4, seed: int = 0) -> list[dict[str, np.ndarray]]:  # noqa: ANN001
+    """`feeds` for what a preset's graph takes (its labels, velocity and programs)."""
+    n_labels = len(preset.labels) if preset.conditional else 0
+    return feeds(preset.latent, n_labels, per_label, seed, preset.velocity, len(preset.programs))
+
+
 def torch_inputs(feed: dict[str, np.ndarray], double: bool = False) -> list[torch.Tensor]:
     """A feed as the contract generator's arguments: z, then label, velocity and program,
     those it has."""

@@ -103,22 +103,27 @@ class Preset:
             feed["velocity"] = np.broadcast_to(np.asarray(played, np.float32), (n,)).copy()
         if self.programs:
             chosen = np.broadcast_to(np.asarray(0 if program is None else program, np.int64), (n,))
-            if chosen.min() < 0 or chosen.max() >= len(self.programs):
-                raise ValueError(f"program index {chosen.max()} is not one of {self.name}'s "
-                                 f"{len(self.programs)} programs")  # fmt: skip
+            bad = chosen[(chosen < 0) | (chosen >= len(self.programs))]
+            if len(bad):
+                count = len(self.programs)
+                raise ValueError(f"program index {bad[0]} is not one of {self.name}'s {count} "
+                                 f"programs (0..{count - 1})")  # fmt: skip
             feed["program"] = chosen.copy()
         return session.run(["audio"], feed)[0]
 
     def program_index(self, wanted: str | int) -> int:
         """The index of a program the preset plays, by GM number or (part of) its name."""
-        for p in self.programs:
-            if str(wanted).isdigit() and p.program == int(wanted):
-                return p.index
-        matches = [p for p in self.programs if str(wanted).lower() in p.name.lower()]
-        if len(matches) == 1:
-            return matches[0].index
         names = ", ".join(f"{p.program} {p.name}" for p in self.programs) or "none"
-        problem = "names several programs" if matches else "is no program"
+        number = str(wanted).strip()
+        if number.isdigit():  # a number names a GM program, never part of a name ("Pad 1")
+            for p in self.programs:
+                if p.program == int(number):
+                    return p.index
+            raise ValueError(f"{self.name} plays no GM program {number}; it plays: {names}")
+        matches = [p for p in self.programs if number.lower() in p.name.lower()]
+        if len(matches) == 1 and number:
+            return matches[0].index
+        problem = "names several programs" if len(matches) > 1 else "is no program"
         raise ValueError(f"{wanted!r} {problem} of {self.name}; it plays: {names}")
 
     def session(self, providers: list[str] | None = None, threads: int = 0, arena: bool = True):
@@ -236,6 +241,8 @@ def _parse(root: Path, meta: dict[str, Any]) -> Preset:
     if pitch is not None and (not isinstance(pitch, list) or len(pitch) != 2):
         raise PresetError(path, "pitch_range must be [lowest, highest] MIDI pitch")
     programs = _programs(path, meta.get("programs", []))
+    if programs and (meta["kind"] != "notes" or not meta["conditional"]):
+        raise PresetError(path, "programs are for a notes preset (conditional, kind notes)")
     return Preset(
         root=root, name=meta["name"], kind=meta["kind"], family=meta["family"],
         sample_rate=meta["sample_rate"], samples=meta["samples"], latent=meta["latent"],
@@ -252,12 +259,19 @@ def _programs(path: Path, raw: Any) -> tuple[Program, ...]:
     out = []
     for i, row in enumerate(raw):
         number = row.get("program") if isinstance(row, dict) else None
-        if (not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < 128
-                or row.get("index") != i or not isinstance(row.get("name"), str)):  # fmt: skip
+        index = row.get("index") if isinstance(row, dict) else None
+        if (not _whole(number) or not 0 <= number < 128 or not _whole(index) or index != i
+                or not isinstance(row.get("name"), str)):  # fmt: skip
             raise PresetError(path, f"programs[{i}] must be {{\"index\": {i}, \"program\": a GM "
                               f"program 0-127, \"name\": text}}, got {row!r}")  # fmt: skip
+        if number in {p.program for p in out}:
+            raise PresetError(path, f"programs[{i}]: GM program {number} is listed twice")
         out.append(Program(i, number, row["name"]))
     return tuple(out)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def load_preset(root: str | Path, check_graph: bool = True) -> Preset:
@@ -355,9 +369,14 @@ def check_generator(preset: Preset) -> None:
                 preset.root / PRESET_FILE,
                 f"{key} is {getattr(preset, key)} but the graph was exported with {declared[key]}",
             )
+    numbers = ",".join(str(p.program) for p in preset.programs)
+    if "programs" in declared and declared["programs"] != numbers:
+        raise PresetError(preset.root / PRESET_FILE, f"programs are GM {numbers or 'none'} but "
+                          f"the graph was exported with {declared['programs']}")  # fmt: skip
     try:
         z = np.zeros((2, preset.latent), np.float32)
-        audio = preset.generate(session, z, [0, max(0, len(preset.labels) - 1)])
+        last = [0, max(0, len(preset.programs) - 1)] if preset.programs else None
+        audio = preset.generate(session, z, [0, max(0, len(preset.labels) - 1)], None, last)
     except Exception as exc:
         raise PresetError(path, f"fails to run: {exc}") from exc
     if audio.shape != (2, preset.samples):

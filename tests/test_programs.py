@@ -117,6 +117,8 @@ def test_the_preset_plays_each_program_it_learnt(program_preset):
     assert preset.program_index("guitar") == 1 and preset.program_index(0) == 0
     with pytest.raises(ValueError, match="'acoustic' names several programs"):
         preset.program_index("acoustic")
+    with pytest.raises(ValueError, match="plays no GM program 1;"):  # not "Acoustic Guitar 1"
+        preset.program_index("1")
     plays = "'organ' is no program of two-programs; it plays: 0 Acoustic Grand Piano, 24"
     with pytest.raises(ValueError, match=plays):
         preset.program_index("organ")
@@ -144,10 +146,19 @@ def test_a_bad_programs_list_is_refused(program_preset, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(program_preset, broken)
     meta = json.loads((broken / "preset.json").read_text())
-    meta["programs"][1]["program"] = 200
-    (broken / "preset.json").write_text(json.dumps(meta))
-    with pytest.raises(PresetError, match=r"programs\[1\] must be"):
-        load_preset(broken)
+    piano, guitar = meta["programs"]
+    for programs, problem in (
+        ([piano, {**guitar, "program": 200}], r"programs\[1\] must be"),
+        ([piano, {**guitar, "index": True}], r"programs\[1\] must be"),  # a bool, not 1
+        ([piano, {**piano, "index": 1}], "GM program 0 is listed twice"),
+        (
+            [{**guitar, "index": 0}, {**piano, "index": 1}],  # the graph's order is 0, 24
+            "programs are GM 24,0 but the graph was exported with 0,24",
+        ),
+    ):
+        (broken / "preset.json").write_text(json.dumps(meta | {"programs": programs}))
+        with pytest.raises(PresetError, match=problem):
+            load_preset(broken)
     del meta["programs"]  # the graph still takes a program: the json must say so
     (broken / "preset.json").write_text(json.dumps(meta))
     with pytest.raises(PresetError, match="inputs.*program"):
@@ -182,7 +193,9 @@ def test_the_engine_switches_program_and_a_kit_keeps_it(program_preset, tmp_path
     assert read_window_kit(kit, preset)[1] == 1
     other = json.loads(kit.read_text()) | {"program": 40}
     kit.write_text(json.dumps(other))
-    with pytest.raises(EngineError, match=f"{kit}: cannot load kit: 40 is no program of "):
+    with pytest.raises(
+        EngineError, match=f"{kit}: cannot load kit: two-programs plays no GM program 40"
+    ):
         read_window_kit(kit, preset)
 
 
@@ -250,3 +263,41 @@ def test_the_window_offers_the_presets_instruments(qtbot, program_window):
     dialog = win.open_render()
     assert {j.program for j in dialog.jobs(["60", "72"])} == {1}
     dialog.close()
+
+
+def test_eval_says_how_much_of_a_note_sounds_above_8_khz(program_preset, tmp_path):
+    from ganpad.training.evaluation.evaluate import note_highs
+
+    real = tmp_path / "real44"  # a harpsichord: bright enough to have some above 8 kHz
+    assert main(["data", "soundfont", TIMGM, "--out", str(real), "--programs", "6",
+                 "--pitches", "72-75", "--velocities", "100", "--seconds", "0.6",
+                 "--rate", "44100"]) == 0  # fmt: skip
+    highs = note_highs(str(program_preset), str(real))
+    assert highs["generator_rate"] == 16000 and highs["real"] > 1e-4
+    assert highs["generated"] < highs["real"] / 10  # a 16 kHz generator has next to nothing
+    assert note_highs(str(real), str(real))["generated"] == highs["real"]  # a folder: its own
+
+
+def test_programs_need_notes_that_name_them_and_a_preset_gains_them(program_notes, clip_cache,
+                                                                    tmp_path):  # fmt: skip
+    import shutil
+
+    common = ["--model", "notesynth", "--d", "4", "--batch", "4", "--steps", "1",
+              "--set", f"data.cache_dir={clip_cache}", "--set", "train.progress=false",
+              "--set", "model.encoder=true", "--set", "model.latent=8",
+              "--set", "model.synth_knots=12", "--set", "model.synth_bands=8",
+              "--set", "model.synth_harmonics=16"]  # fmt: skip
+    unnamed = tmp_path / "unnamed"  # the same notes, no notes.json: pitches from file names
+    shutil.copytree(program_notes, unnamed, ignore=shutil.ignore_patterns("notes.json"))
+    assert main(["train", "--data", str(unnamed), "--out", str(tmp_path / "r0"), *common,
+                 "--set", "model.programs=true"]) != 0  # fmt: skip
+    # A notes preset without programs fine-tunes into one with them.
+    assert main(["train", "--data", str(program_notes), "--out", str(tmp_path / "r1"),
+                 *common]) == 0  # fmt: skip
+    assert main(["export", str(tmp_path / "r1"), "--out", str(tmp_path / "plain")]) == 0
+    assert main(["train", "--finetune", str(tmp_path / "plain"), "--data", str(program_notes),
+                 "--out", str(tmp_path / "r2"), "--steps", "1", "--set", "train.progress=false",
+                 "--set", f"data.cache_dir={clip_cache}",
+                 "--set", "model.programs=true"]) == 0  # fmt: skip
+    assert main(["export", str(tmp_path / "r2"), "--out", str(tmp_path / "gained")]) == 0
+    assert [p.program for p in load_preset(tmp_path / "gained").programs] == [PIANO, GUITAR]

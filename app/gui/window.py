@@ -510,6 +510,8 @@ class MainWindow(QMainWindow):
         """Render the slot's last sound from its latent and write it (worker thread)."""
         z, tag = engine.played_latent(slot)
         velocity = engine.played_velocity(slot)  # the band it was played in
+        if engine.preset.programs:  # the instrument it played: another is another file
+            tag += f"_p{engine.preset.programs[engine.program].program:03d}"
         tag += "" if velocity is None else f"_v{round(velocity * 127):03d}"
         name, preset = engine.keymap.names[slot], engine.preset.name
         path = Path(platformdirs.user_cache_dir("ganpad")) / "drag" / f"{preset}_{name}_{tag}.wav"

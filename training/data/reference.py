@@ -40,6 +40,7 @@ class NoteSpec:
     pitches: tuple[int, int]  # lowest, highest
     velocities: tuple[int, ...]
     seconds: float
+    rate: int = 16000
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,15 @@ REFERENCES = {
         ),
         Reference(
             "heldout-notes",
-            "the notes the shipped notes preset is judged on: FluidR3_GM's piano, electric "
-            "piano, vibraphone and nylon guitar (programs 0, 4, 11, 24), MIDI 36-84, at "
-            "velocity 90, which it never trained on (it saw 70 and 110), 1.024 s each at 16 kHz",
+            "the notes the shipped notes presets are judged on: FluidR3_GM's piano, electric "
+            "piano, vibraphone, drawbar organ, nylon guitar, acoustic bass, strings, trumpet "
+            "and flute (programs 0, 4, 11, 16, 24, 32, 48, 56, 73), MIDI 36-84, at velocity "
+            "90, which no shipped preset trained on (they saw 40, 70, 110 and 127), 3 s each "
+            "(held 2.25 s) at 44.1 kHz",
             ("fluid-soundfont-gm", "fluidsynth"),
-            notes=NoteSpec("FluidR3_GM.sf2", (0, 4, 11, 24), (36, 84), (90,), 1.024),
+            notes=NoteSpec(
+                "FluidR3_GM.sf2", (0, 4, 11, 16, 24, 32, 48, 56, 73), (36, 84), (90,), 3.0, 44100
+            ),  # fmt: skip
         ),
     )
 }
@@ -108,7 +113,7 @@ def build_reference(name: str, out: Path,
             low, high = spec.pitches
             build_note_set(SOUNDFONTS / spec.soundfont, tmp, list(spec.programs),
                            list(range(low, high + 1)), list(spec.velocities), spec.seconds,
-                           progress=progress)  # fmt: skip
+                           spec.rate, progress=progress)  # fmt: skip
     return out
 
 

@@ -305,12 +305,11 @@ def _layered_slope(rows: torch.Tensor, instrument: torch.Tensor, layered: torch.
 
 def _shrunk_cholesky(x: torch.Tensor) -> torch.Tensor:
     """Cholesky factor of the covariance of centred rows x [n, L] (double), shrunk towards its
-    diagonal by L / (n + L), so few rows still give a usable factor (the identity for one)."""
+    diagonal by L / (n + L), so few rows still give a usable factor (about the identity for
+    one row)."""
     n, latent = x.shape
     eye = torch.eye(latent, dtype=x.dtype, device=x.device)
-    if n < 2:
-        return eye
-    cov = x.T @ x / (n - 1)
+    cov = x.T @ x / (n - 1) if n > 1 else eye
     shrink = latent / (n + latent)
     cov = (1 - shrink) * cov + shrink * torch.diag(torch.diag(cov)) + 1e-6 * eye
     return torch.linalg.cholesky(cov)

@@ -122,3 +122,12 @@ def add_velocity(start: PresetStart, generator: torch.nn.Module) -> PresetStart:
     played before; the run fits them to the data's layered drums."""
     fresh = {"G.prior_velocity": torch.zeros_like(generator.prior_velocity)}
     return replace(start, tensors=start.tensors | fresh)
+
+
+def add_programs(start: PresetStart, generator: torch.nn.Module) -> PresetStart:
+    """A notes preset without programs as the start of a run with them (model.programs): its
+    program tables start unfitted, and the run fits them to the programs its notes name."""
+    fresh = {f"G.{name}": torch.zeros_like(value) for name, value in generator.named_buffers()
+             if name.startswith("program_") and name != "program_chol"}  # fmt: skip
+    fresh["G.program_chol"] = generator.program_chol.clone()  # the identity
+    return replace(start, tensors=start.tensors | fresh)

@@ -29,7 +29,13 @@ from ganpad.training.trainer import checkpoint, distributed
 from ganpad.training.trainer.augment import augment, check_augments
 from ganpad.training.trainer.auxiliary import AuxiliaryTap, accuracy, has_classifier
 from ganpad.training.trainer.crops import crop, crop_starts
-from ganpad.training.trainer.finetune import PresetStart, add_modes, add_velocity, widen_to_keys
+from ganpad.training.trainer.finetune import (
+    PresetStart,
+    add_modes,
+    add_programs,
+    add_velocity,
+    widen_to_keys,
+)
 from ganpad.training.trainer.losses import CriticResult, feature_matching, get_loss
 from ganpad.training.trainer.tblog import TensorBoardLog
 
@@ -154,6 +160,12 @@ class Trainer:
             self._restore(*saved)
         elif start:
             self._start_from(start)
+        fitted = getattr(self.G, "program_fitted", None)
+        if fitted is not None and not fitted.any() and not (self.program >= 0).any():
+            raise TrainError(f"model.programs fits a prior per GM program, and no note in "
+                             f"{config.data.path} names its program: render notes with "
+                             "`ganpad data soundfont` (notes.json), or leave model.programs "
+                             "off")  # fmt: skip
         with torch.no_grad():  # what the critic sees of the real clips (audio, or spectrograms)
             self.real = torch.cat([self.G.features(self.audio[i : i + 64])
                                    for i in range(0, len(self.audio), 64)])  # fmt: skip
@@ -687,6 +699,11 @@ class Trainer:
             start = add_modes(start, self.G)
         if self.cfg.model.velocity and not start.config.model.velocity:
             start = add_velocity(start, self.G)
+        if self.cfg.model.programs != start.config.model.programs:
+            if not self.cfg.model.programs:
+                raise TrainError(f"{start.source} plays programs (GM instruments): keep "
+                                 "model.programs = true")  # fmt: skip
+            start = add_programs(start, self.G)
         try:
             checkpoint.load_module(self.G, start.tensors, "G")
             checkpoint.load_module(self.G_ema, start.tensors, "G")
