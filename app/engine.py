@@ -231,12 +231,14 @@ class Engine:
         v = int(self.mixer.last_variation[self._check_slot(slot)])
         return self.pool.velocity_of(v) if self.preset.velocity and v >= 0 else None
 
-    def render_latent(self, slot: int, z: np.ndarray, velocity: float | None = None) -> np.ndarray:
-        """A slot's sound for a latent (at a velocity, 0..1, where the preset takes one),
-        finished at the device rate. Runs ONNX: call it from a worker thread, never from the
-        audio or GUI thread."""
+    def render_latent(self, slot: int, z: np.ndarray, velocity: float | None = None,
+                      program: int | None = None) -> np.ndarray:  # fmt: skip
+        """A slot's sound for a latent (at a velocity, 0..1, where the preset takes one; as
+        `program`, else the one playing, where it has programs), finished at the device rate.
+        Runs ONNX: call it from a worker thread, never from the audio or GUI thread."""
         played = None if velocity is None else np.array([velocity], np.float32)
-        audio = self.worker.generate(z[None], np.array([self.keymap.label[slot]]), played)[0]
+        label = np.array([self.keymap.label[slot]])
+        audio = self.worker.generate(z[None], label, played, program)[0]
         room = int(self.pool.rooms[slot])
         return finish_clip(audio, self.preset.sample_rate, self.rate, max_frames=room)
 

@@ -140,6 +140,8 @@ def _smpte_tick_seconds(division: int) -> float:
 def _of_program(preset: Preset, sounds: list[Job], program: int | None) -> list[Job]:
     """The sounds of `program` (a preset's program index), or of the one program they hold."""
     held = sorted({j.program for j in sounds if j.program is not None})
+    if not held:
+        raise EngineError(f"the kit's sounds name no program of {preset.name}")
     gm = ", ".join(str(preset.programs[p].program) for p in held)
     if program is None and len(held) > 1:
         raise EngineError(f"the kit holds sounds of GM programs {gm}: choose one (--program)")

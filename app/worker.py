@@ -95,10 +95,12 @@ class GeneratorWorker(threading.Thread):
             jobs.append(self.pool.wanted.popleft())
         return jobs
 
-    def generate(self, z: np.ndarray, labels: np.ndarray, velocity=None) -> np.ndarray:
+    def generate(self, z: np.ndarray, labels: np.ndarray, velocity=None,
+                 program: int | None = None) -> np.ndarray:  # fmt: skip
         """Raw generator output [B, samples] at the preset's rate (at `velocity`, 0..1, where
-        the preset takes one; as the bank's program, where it has programs)."""
-        return self.preset.generate(self.session, z, labels, velocity, self.bank.program)
+        the preset takes one; as `program`, else the bank's, where it has programs)."""
+        program = self.bank.program if program is None else program
+        return self.preset.generate(self.session, z, labels, velocity, program)
 
     def _render(self, jobs: list[tuple[int, int]]) -> None:
         # The generation first: a latent change after this makes fill() refuse the result.

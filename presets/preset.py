@@ -115,7 +115,10 @@ class Preset:
         """The index of a program the preset plays, by GM number or (part of) its name."""
         names = ", ".join(f"{p.program} {p.name}" for p in self.programs) or "none"
         number = str(wanted).strip()
-        if number.isdigit():  # a number names a GM program, never part of a name ("Pad 1")
+        if not number:
+            raise ValueError(f"no program named; {self.name} plays: {names}")
+        # A number names a GM program, never part of a name ("Pad 1").
+        if number.isdecimal() and number.isascii():
             for p in self.programs:
                 if p.program == int(number):
                     return p.index

@@ -510,13 +510,14 @@ class MainWindow(QMainWindow):
         """Render the slot's last sound from its latent and write it (worker thread)."""
         z, tag = engine.played_latent(slot)
         velocity = engine.played_velocity(slot)  # the band it was played in
-        if engine.preset.programs:  # the instrument it played: another is another file
-            tag += f"_p{engine.preset.programs[engine.program].program:03d}"
+        program = engine.program  # the instrument playing now: another is another file
+        if engine.preset.programs:
+            tag += f"_p{engine.preset.programs[program].program:03d}"
         tag += "" if velocity is None else f"_v{round(velocity * 127):03d}"
         name, preset = engine.keymap.names[slot], engine.preset.name
         path = Path(platformdirs.user_cache_dir("ganpad")) / "drag" / f"{preset}_{name}_{tag}.wav"
         if not path.exists():
-            audio = engine.render_latent(slot, z, velocity)
+            audio = engine.render_latent(slot, z, velocity, program)
             write_wav(path, audio, engine.rate, "PCM_24", wav_tags(preset, name, tag))
         return slot, path
 

@@ -152,23 +152,28 @@ def _made(name: str, audio: np.ndarray, labels: list[str] | None, rate: int,
     return Clips(name, audio, labels, rate) if native else Clips(name, fit(audio, rate), labels)
 
 
-@torch.no_grad()
 def _program_turns(labels: np.ndarray, own: Sequence[int],
                    asked: Sequence[int] | None) -> np.ndarray | None:  # fmt: skip
     """The GM program each clip plays, for a generator playing programs `own`: those of
-    `asked` it has (else all of its own), each label's k-th clip the k-th of them in turn, so
-    every program plays every pitch alike; None for a generator without programs."""
+    `asked` it has (else all of its own) in turn within each label, each label starting where
+    the labels before it left off, so every program plays as often as any other (one more at
+    most) and every pitch alike; None for a generator without programs."""
     chosen = [p for p in asked or () if p in own] or list(own)
     if not chosen:
         return None
+    counts = Counter(labels.tolist())
+    start, offset = {}, 0
+    for label in sorted(counts):
+        start[label], offset = offset, offset + counts[label]
     turn = np.zeros(len(labels), np.int64)
     seen: Counter = Counter()
     for i, label in enumerate(labels.tolist()):
-        turn[i] = chosen[seen[label] % len(chosen)]
+        turn[i] = chosen[(start[label] + seen[label]) % len(chosen)]
         seen[label] += 1
     return turn
 
 
+@torch.no_grad()
 def generate_run(run_dir: Path, n: int, seed: int, mix: dict[str, float] | None = None,
                  native: bool = False, programs: Sequence[int] | None = None) -> Clips:  # fmt: skip
     generator, cfg, state = _run_generator(run_dir)
@@ -394,17 +399,27 @@ def timbre_spread(generated: Clips, real: Clips, pitch: str = "60", n: int = 16)
 
 def note_highs(target: str, reference: str, seed: int = 0, cache_dir: str = "",
                programs: Sequence[int] | None = None) -> dict:  # fmt: skip
-    """Median share of a note's energy above NOTE_HIGH_HZ in its first half second, heard at
-    NATIVE_RATE, generated (the reference's `programs` where it has them) beside real."""
+    """How much of a note's energy lies above NOTE_HIGH_HZ in its first half second, heard at
+    NATIVE_RATE: the median, in dB under the whole, generated (the reference's `programs`
+    where it has them) beside real."""
     ours = load_target(target, NOTE_HIGH_N, seed, cache_dir, native=True, programs=programs)
     audio = np.zeros((len(ours.audio), NATIVE_SAMPLES), np.float32)
     for i, clip in enumerate(ours.audio):
         x = resample(np.asarray(clip, np.float32), ours.rate, NATIVE_RATE)[:NATIVE_SAMPLES]
         audio[i, : len(x)] = x
+    fade = int(DataConfig.fade_ms * NATIVE_RATE / 1000)  # cut as the real clips are (ingest)
+    audio[:, -fade:] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
     real = load_real(reference, cache_dir, "pitch", NATIVE_RATE, NATIVE_SAMPLES)
-    share = {name: round(float(np.median(high_band_share(x, NATIVE_RATE, NOTE_HIGH_HZ))), 5)
-             for name, x in (("generated", audio), ("real", real.audio))}  # fmt: skip
-    return {"above_hz": NOTE_HIGH_HZ, "generator_rate": ours.rate} | share
+
+    def db(clips: np.ndarray) -> float:
+        share = high_band_share(clips, NATIVE_RATE, NOTE_HIGH_HZ)
+        return round(float(np.median(10 * np.log10(np.maximum(share, 1e-12)))), 1)
+
+    index = Path(reference) / "notes.json"
+    rate = json.loads(index.read_text(encoding="utf-8")).get("rate") if index.is_file() else None
+    heard = rate is None or rate > 2 * NOTE_HIGH_HZ  # a 16 kHz reference has nothing there
+    return {"above_hz": NOTE_HIGH_HZ, "generator_rate": ours.rate, "generated_db": db(audio),
+            "real_db": db(real.audio) if heard else None}  # fmt: skip
 
 
 def keyboard_timbre(target: str, reference: Path, seed: int = 0, latents: int = 10) -> dict:
@@ -862,10 +877,11 @@ def markdown(report: dict) -> str:
                   f"| real | {r['variety_db']:.2f} | {r['consistency']:.2f} |"]  # fmt: skip
     highs = report.get("note_highs")
     if highs:
-        lines += ["", f"Share of a note's energy above {highs['above_hz'] / 1000:g} kHz (first "
-                  f"0.5 s, median): generated {highs['generated']:.4f} (a "
+        lines += ["", f"A note's energy above {highs['above_hz'] / 1000:g} kHz (first 0.5 s, "
+                  f"median, dB under the whole): generated {highs['generated_db']:.1f} (a "
                   f"{highs['generator_rate']} Hz generator), real "
-                  f"{highs['real']:.4f}."]  # fmt: skip
+                  + ("-" if highs["real_db"] is None else f"{highs['real_db']:.1f}")
+                  + "."]  # fmt: skip
     spread = report.get("timbre_spread")
     if spread:
         lines += ["", f"Spectral centroid spread at MIDI {spread['pitch']}: "
