@@ -39,6 +39,7 @@ def record_evaluation(preset_dir: Path, report: dict) -> None:
         "velocity_brightness",
         "key_identity",
         "program_identity",
+        "note_highs",
         "paired",
         "warnings",
     ):
