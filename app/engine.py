@@ -353,8 +353,6 @@ def read_window_kit(path: str | Path, preset: Preset) -> tuple[list[dict], int]:
             raise ValueError(f"kit is for preset {kit.get('preset')!r}, not {preset.name!r}")
         LatentBank(KeyMap.for_preset(preset).slots, preset.latent).load_json(kit["slots"])
         number = kit.get("program")
-        if number is not None and (isinstance(number, bool) or not isinstance(number, int)):
-            raise ValueError(f"program {number!r} is not a GM program number")
         program = 0 if number is None else preset.program_index(number)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise EngineError(f"{path}: cannot load kit: {exc}") from exc

@@ -131,7 +131,10 @@ def jobs_from_kit(preset: Preset, kit: dict, names: Sequence[str] = ()) -> list[
             raise ValueError(f"sound {i} names no program, and {preset.name} plays several")
         if number is not None and not preset.programs:
             raise ValueError(f"sound {i}: program {number!r}, and {preset.name} has none")
-        program = None if number is None else preset.program_index(_gm_number(number, i))
+        try:
+            program = None if number is None else preset.program_index(number)
+        except ValueError as exc:
+            raise ValueError(f"sound {i}: {exc}") from exc
         jobs.append(Job(keymap.names.index(name), name, seed, z,
                         None if velocity is None else float(velocity), program))  # fmt: skip
     if names:
@@ -140,12 +143,6 @@ def jobs_from_kit(preset: Preset, kit: dict, names: Sequence[str] = ()) -> list[
             raise ValueError(f"holds no sounds of {missing}")
         jobs = [j for j in jobs if j.name in names]
     return jobs
-
-
-def _gm_number(number: object, index: int) -> int:
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise ValueError(f"sound {index}: program {number!r} is not a GM program number")
-    return number
 
 
 def program_of(preset: Preset, job: Job) -> int | None:

@@ -114,6 +114,8 @@ class Preset:
     def program_index(self, wanted: str | int) -> int:
         """The index of a program the preset plays, by GM number or (part of) its name."""
         names = ", ".join(f"{p.program} {p.name}" for p in self.programs) or "none"
+        if isinstance(wanted, bool) or not isinstance(wanted, int | str):  # a file's value
+            raise ValueError(f"program {wanted!r} is not a GM program number or name")
         number = str(wanted).strip()
         if not number:
             raise ValueError(f"no program named; {self.name} plays: {names}")

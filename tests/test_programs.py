@@ -119,6 +119,8 @@ def test_the_preset_plays_each_program_it_learnt(program_preset):
         preset.program_index("acoustic")
     with pytest.raises(ValueError, match="plays no GM program 1;"):  # not "Acoustic Guitar 1"
         preset.program_index("1")
+    with pytest.raises(ValueError, match="True is not a GM program number"):
+        preset.program_index(True)  # a kit file's `"program": true`
     plays = "'organ' is no program of two-programs; it plays: 0 Acoustic Grand Piano, 24"
     with pytest.raises(ValueError, match=plays):
         preset.program_index("organ")
