@@ -3,7 +3,6 @@ JACK."""
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import sys
@@ -66,10 +65,18 @@ class Engine:
         frames = [preset.frames_of(int(label), device_rate) for label in self.keymap.label]
         bands = VELOCITY_BANDS if preset.velocity else 1
         per_band = max(2, -(-variations // bands)) if bands > 1 else variations
+        if preset.kind == "notes" and bands > 1:
+            # Its keys play one locked timbre, whose renders are all alike: a played buffer
+            # stays fresh, so one per band serves every note (half the memory and start-up of
+            # two: 84 MB for 49 keys of 3 s at 48 kHz), whatever `variations` asks. A key
+            # unlocked by hand re-renders after each note; a repeat meanwhile replays the old
+            # one while it rings, else plays another band's.
+            per_band = 1
         self.pool = VoicePool(self.keymap.slots, bands * per_band, frames, bands)
         self.bank = LatentBank(self.keymap.slots, preset.latent, seed)
         if preset.kind == "notes":  # one instrument across the keyboard, as a player expects
             self.bank.lock_all(self.bank.new_seed())
+            self.pool.keep[:] = True
         self.mixer = Mixer(
             self.pool,
             device_rate,
@@ -170,13 +177,16 @@ class Engine:
 
     # ---- playing -----------------------------------------------------------------------------
 
-    def _post(self, kind: int, slot: int, velocity: int = 0) -> None:
-        """Hand an event to the audio thread (any thread). A full ring means no callback is
-        running to take it: the event is dropped, as a stopped instrument would drop it. The
-        voices that started since the last look go to `mixer.started` on the way."""
+    def _post(self, kind: int, slot: int, velocity: int = 0) -> bool:
+        """Hand an event to the audio thread (any thread); False if dropped. A full ring means
+        no callback is running to take it: the event is dropped, as a stopped instrument would
+        drop it. The voices that started since the last look go to `mixer.started` on the way."""
         self.mixer.drain_notes()
-        with contextlib.suppress(OverflowError):
+        try:
             self.mixer.post(kind, slot, velocity)
+        except OverflowError:
+            return False
+        return True
 
     def note_on(self, note: int, velocity: int = 100) -> int:
         """Play a MIDI note; returns the slot it triggered, or -1 if the preset has none for it."""
@@ -255,15 +265,19 @@ class Engine:
 
     def last_seed(self, slot: int) -> int:
         """Seed of the variation the slot played last (or of a ready one, before any)."""
-        v = int(self.mixer.last_variation[self._check_slot(slot)])
-        return int(self.pool.seed[slot, max(v, 0)])
+        # The mixer's copy: the pool's buffer may hold a fresh render since (an unlocked key)
+        if int(self.mixer.last_variation[self._check_slot(slot)]) >= 0:
+            return int(self.mixer.last_seed[slot])
+        return int(self.pool.seed[slot, 0])
 
     def _invalidate(self, slot: int) -> None:
         """Re-render a slot's variations. While audio runs, the audio thread does the
         bookkeeping (it owns the pool's flags); without a stream nothing else touches them."""
         self.worker.poke()
+        self.pool.keep[slot] = self.bank.fixed(slot)
         if self.stream is not None and self.stream.active:
-            self._post(INVALIDATE, slot)
+            if not self._post(INVALIDATE, slot):  # lost: each buffer renders anew once played
+                self.pool.keep[slot] = False
         else:
             self.pool.invalidate(slot)
 
@@ -294,6 +308,11 @@ class Engine:
         seeds = {(s.seed, s.morph_to, s.amount) for s in self.bank.slots}
         only = seeds.pop() if len(seeds) == 1 else None
         return only[0] if only and only[0] != FRESH else None
+
+    def cycle(self, slot: int, sounds: list[tuple[np.ndarray, int]]) -> None:
+        """Play these (latent, seed) pairs in turn on the slot, as a sampler's round robins."""
+        self.bank.cycle(self._check_slot(slot), sounds)
+        self._invalidate(slot)
 
     def unlock(self, slot: int) -> None:
         self.bank.unlock(self._check_slot(slot))

@@ -69,6 +69,10 @@ class LatentBank:
             z = slerp(z, latent_for_seed(state.morph_to, self.size), state.amount)
         return z
 
+    def fixed(self, slot: int) -> bool:
+        """Every draw of the slot is one latent (locked or morphed, not cycling)."""
+        return self.slots[slot].locked and slot not in self.cycles
+
     def current(self, slot: int) -> tuple[np.ndarray, int] | None:
         """(latent, seed) a locked slot plays, drawing nothing; None for a slot that rolls
         fresh sounds or cycles. A morph's seed stands for the pair and the amount."""

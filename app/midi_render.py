@@ -180,7 +180,7 @@ def render_midi(
         # A sound's velocity layers are one sound to the engine, which plays its own bands.
         unique = list({(j.slot, j.seed): j for j in sounds or ()}.values())
         for slot in sorted({j.slot for j in unique}):
-            engine.bank.cycle(slot, [(j.z, j.seed) for j in unique if j.slot == slot])
+            engine.cycle(slot, [(j.z, j.seed) for j in unique if j.slot == slot])
         worker, mixer = engine.worker, engine.mixer
         worker.render_wanted()
         end = max(e.frame for e in events) + int(engine.pool.rooms.max())

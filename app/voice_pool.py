@@ -41,6 +41,9 @@ class PoolState(NamedTuple):
     wanted: np.ndarray  # ring records (slot, variation, ...) for the worker
     wanted_index: np.ndarray
     flags: np.ndarray  # int64 [8]
+    # bool [slots]: every render of the slot is one sound (a locked latent), so a buffer stays
+    # fresh after it is played: re-rendering it would give the same samples
+    keep: np.ndarray
 
 
 # A velocity-aware preset's variations come in this many velocity bands (MIDI 1-42, 43-84,
@@ -82,7 +85,8 @@ def take(p: PoolState, slot: int, velocity: int) -> int:
         chosen = _choose(p, slot, 0, variations)
     if chosen >= 0:
         p.users[slot, chosen] += 1
-        p.stale[slot, chosen] = True
+        if not p.keep[slot]:  # set, never cleared: an invalidation's stale flag must hold
+            p.stale[slot, chosen] = True
         p.cursor[slot] = chosen + 1
     return chosen
 
@@ -140,7 +144,7 @@ TABLE = len(PoolState._fields) + 4
 
 @njit(cache=True, nogil=True)
 def from_table(t, at: int) -> PoolState:
-    slots, variations, frames, wanted = t[at + 12], t[at + 13], t[at + 14], t[at + 15]
+    slots, variations, frames, wanted = t[at + 13], t[at + 14], t[at + 15], t[at + 16]
     grid = (slots, variations)
     return PoolState(
         carray(as_f32(t[at]), (frames,)),
@@ -155,6 +159,7 @@ def from_table(t, at: int) -> PoolState:
         carray(as_i64(t[at + 9]), (wanted, WIDTH)),
         carray(as_i64(t[at + 10]), (16,)),
         carray(as_i64(t[at + 11]), (8,)),
+        carray(as_bool(t[at + 12]), (slots,)),
     )
 
 
@@ -181,6 +186,7 @@ class VoicePool:
             wanted=records,
             wanted_index=index,
             flags=np.zeros(8, np.int64),
+            keep=np.zeros(slots, bool),
         )
         self.flags[BANDS] = bands
         self._returned = Ring(records, index)  # the audio thread's hand-backs

@@ -126,8 +126,17 @@ def test_a_notes_engine_opens_with_one_timbre_on_every_key(tiny_notes, tiny_pres
         assert timbre is not None and {s.seed for s in engine.bank.slots} == {timbre}
         assert engines[1].timbre() == timbre  # seeded: the same
         assert engine.lock_timbre(77) == 77 and engine.timbre() == 77
+        # a locked key's renders are all alike, so a played one is not rendered again
+        assert engine.pool.keep.all()
+        engine.worker.render_wanted()
+        engine.pool.release(0, engine.pool.take(0, 100))
+        assert not engine.pool.wanted
         engine.unlock(0)
         assert engine.timbre() is None  # one key rolls fresh sounds: no common timbre
+        assert not engine.pool.keep[0] and engine.pool.keep[1:].all()
+        engine.worker.render_wanted()
+        engine.pool.release(0, engine.pool.take(0, 100))
+        assert list(engine.pool.wanted) == [(0, 0)]  # a fresh sound for the next note
         assert drums.timbre() is None and not any(s.locked for s in drums.bank.slots)
     finally:
         for e in [*engines, drums]:

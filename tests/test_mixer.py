@@ -234,6 +234,25 @@ def test_hand_backs_survive_a_full_ring():
     assert list(pool.wanted) == [(0, 1)]
 
 
+def test_a_kept_slots_played_buffer_stays_fresh_until_its_latent_changes():
+    """A locked slot renders one sound: played, its buffer is not rendered again; invalidated,
+    it is, even when taken once more while a voice still reads it."""
+    pool = VoicePool(2, 1, 8)
+    pool.wanted.clear()
+    pool.keep[0] = True
+    for slot in (0, 1):
+        assert pool.fill(slot, 0, np.ones(8, np.float32), 5, 0)
+    for slot in (0, 1):
+        pool.release(slot, pool.take(slot))
+    assert list(pool.wanted) == [(1, 0)] and pool.filled[0, 0] and not pool.filled[1, 0]
+    assert pool.take(0) == 0 == pool.take(0)  # two voices on one buffer
+    pool.invalidate(0)
+    assert pool.take(0) == 0  # still the only one there, played until re-rendered
+    for _ in range(3):
+        pool.release(0, 0)
+    assert list(pool.wanted) == [(1, 0), (0, 0)] and not pool.filled[0, 0]
+
+
 def test_the_portaudio_callback_mixes_a_block_longer_than_its_buffer(filled_pool):
     """The compiled PortAudio callback, through its address table as PortAudio calls it, on a
     block four times the mixer's buffer (PortAudio may vary its blocks): the same interleaved
