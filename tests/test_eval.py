@@ -23,6 +23,7 @@ from ganpad.training.evaluation.evaluate import (
 )
 from ganpad.training.evaluation.metrics import (
     frechet_distance,
+    in_tune,
     inception_score,
     kid,
     kid_difference,
@@ -30,6 +31,7 @@ from ganpad.training.evaluation.metrics import (
     pitch_metrics,
     spectral_features,
     track_pitch,
+    track_pitch_pyin,
 )
 
 TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2"
@@ -99,6 +101,11 @@ def test_pitch_accuracy_of_soundfont_notes_is_near_one():
     assert result["pitch_entropy"] == pytest.approx(np.log2(len(pitches)), abs=0.3)
     noise = np.random.default_rng(3).standard_normal((6, 16384)).astype(np.float32) * 0.3
     assert np.isnan(track_pitch(noise, 16000)).all()
+    # pYIN, the evaluation's own tracker, at the notes' native 44.1 kHz
+    native = np.stack([n[:44100] for n in (render_note(TIMGM, 0, p, 100, 1.0, 44100)
+                                          for p in pitches)])  # fmt: skip
+    assert in_tune(track_pitch_pyin(native, 44100), np.array(pitches, float)).mean() >= 0.9
+    assert np.isnan(track_pitch_pyin(noise, 16000)).all()
 
 
 def test_eval_command_reports_ratios_and_files(

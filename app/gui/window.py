@@ -48,6 +48,7 @@ HEADLINE = (
     ("logmel_frechet", "log-mel FD"),
     ("logmel_kid", "log-mel KID"),
     ("pitch_accuracy", "pitch accuracy"),
+    ("pitch_accuracy_pyin", "pitch accuracy by pYIN"),
 )
 
 
