@@ -16,8 +16,8 @@ from ganpad.app.render import RenderError, plan, read_kit, render
 from ganpad.cli import main
 from ganpad.export.graph import preset_model
 from ganpad.presets import PresetError, load_preset
-from ganpad.training.config import ModelConfig
-from ganpad.training.data.ingest import load_clips
+from ganpad.training.config import DataConfig, ModelConfig
+from ganpad.training.data.ingest import _cache_key, load_clips
 from ganpad.training.models import build_models, check_config
 from ganpad.training.models.autoencoding import PITCH_REF, VELOCITY_REF
 
@@ -99,6 +99,33 @@ def test_a_programs_prior_follows_pitch_and_velocity_within_its_notes():
     want = torch.stack([mean[1] - slope[1] + (1.0 - VELOCITY_REF) * line[1],
                         mean[0] + slope[0] + (0.2 - VELOCITY_REF) * line[0]])  # fmt: skip
     torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+def test_the_velocity_tilt_brightens_played_notes_and_leaves_resynthesis_alone():
+    from ganpad.training.evaluation.diagnostics import spectral_centroid
+
+    cfg = _model()
+    cfg.velocity_tilt = 0.5
+    generator = build_models(cfg, 16384, 3, 16000)[0].eval()
+    generator.fit_labels(["48", "60", "72"])
+    z, label = torch.randn(4, 8), torch.tensor([0, 1, 2, 1])
+    mix = torch.randn(4, 8)
+    with torch.no_grad():
+        hard, soft, mid = (generator.synthesize(z, label, mix, torch.full((4,), v))[:, 0]
+                           for v in (1.0, 0.3, VELOCITY_REF))  # fmt: skip
+        plain = generator.synthesize(z, label, mix)[:, 0]
+    ratio = spectral_centroid(hard.numpy(), 16000) / spectral_centroid(soft.numpy(), 16000)
+    assert (ratio > 1.1).all(), ratio
+    torch.testing.assert_close(mid, plain)  # MIDI 100 is the data's own timbre
+    teacher, losses = torch.randn(4, 1, 16384) * 0.1, []
+    for tilt in (0.5, 0.0):  # a resynthesis copies the real note: no tilt on the copy
+        generator.velocity_tilt = tilt
+        torch.manual_seed(1)
+        losses.append(generator(z, label, teacher, fakes=False, velocity=torch.ones(4))[1]["rec"])
+    assert losses[0] == losses[1]
+    with pytest.raises(ValueError, match="velocity_tilt.*needs notesynth with model.velocity"):
+        check_config(ModelConfig(family="notesynth", d=4, conditional=True, encoder=True,
+                                 velocity_tilt=0.5), 16384)  # fmt: skip
 
 
 def test_programs_need_a_notesynth_with_an_encoder():
@@ -201,6 +228,27 @@ def test_the_engine_switches_program_and_a_kit_keeps_it(program_preset, tmp_path
         read_window_kit(kit, preset)
 
 
+def test_a_notes_engine_keeps_one_sound_per_velocity_band(program_preset):
+    """Its keys share one locked timbre: one buffer a band serves every note, and a played one
+    is not rendered again; a key unlocked by hand renders a new sound after each note."""
+    engine = Engine(load_preset(program_preset), seed=3)  # --variations 4 asks for more
+    try:
+        pool, slot = engine.pool, engine.keymap.slot_for(60)
+        assert (pool.bands, pool.variations) == (3, 3) and pool.keep.all()
+        engine.worker.render_wanted()
+        v = pool.take(slot, 127)
+        pool.release(slot, v)
+        assert v == 2 and not pool.wanted and pool.filled.all()
+        engine.unlock(slot)
+        assert not pool.keep[slot] and pool.keep.sum() == pool.slots - 1
+        engine.worker.render_wanted()
+        pool.release(slot, pool.take(slot, 127))
+        assert list(pool.wanted) == [(slot, 2)]
+        assert pool.take(slot, 127) in (0, 1)  # before that is ready: another band's
+    finally:
+        engine.close()
+
+
 def test_a_render_names_its_program_and_writes_an_sfz_per_program(program_preset, tmp_path):
     preset = load_preset(program_preset)
     for program in (0, 1):
@@ -281,7 +329,7 @@ def test_eval_says_how_much_of_a_note_sounds_above_8_khz(program_preset, tmp_pat
 
 
 def test_programs_need_notes_that_name_them_and_a_preset_gains_them(program_notes, clip_cache,
-                                                                    tmp_path):  # fmt: skip
+                                                                    tmp_path, capsys):  # fmt: skip
     import shutil
 
     common = ["--model", "notesynth", "--d", "4", "--batch", "4", "--steps", "1",
@@ -303,6 +351,32 @@ def test_programs_need_notes_that_name_them_and_a_preset_gains_them(program_note
                  "--set", "model.programs=true"]) == 0  # fmt: skip
     assert main(["export", str(tmp_path / "r2"), "--out", str(tmp_path / "gained")]) == 0
     assert [p.program for p in load_preset(tmp_path / "gained").programs] == [PIANO, GUITAR]
+    # A pack of your own notes, named by no notes.json, becomes the instrument you name; not
+    # naming it would fine-tune priors the graph never plays.
+    yours = [
+        "train",
+        "--finetune",
+        str(tmp_path / "gained"),
+        "--data",
+        str(unnamed),
+        "--steps",
+        "1",
+        "--set",
+        "train.progress=false",
+        "--set",
+        f"data.cache_dir={clip_cache}",
+    ]
+    assert main([*yours, "--out", str(tmp_path / "r3")]) != 0
+    assert "--set data.program=N" in capsys.readouterr().err
+    assert main([*yours, "--out", str(tmp_path / "r4"), "--set", "data.program=81"]) == 0
+    assert main(["export", str(tmp_path / "r4"), "--out", str(tmp_path / "yours")]) == 0
+    assert [p.program for p in load_preset(tmp_path / "yours").programs] == [PIANO, GUITAR, 81]
+    assert main([*yours, "--out", str(tmp_path / "r5"), "--set", "data.program=128"]) != 0
+    assert "data.program = 128" in capsys.readouterr().err
+    wav = next(unnamed.rglob("*.wav"))  # the program is no part of a clip's cached audio
+    assert _cache_key(wav, DataConfig(labels="pitch", program=81)) == _cache_key(
+        wav, DataConfig(labels="pitch")
+    )
 
 
 def test_eval_spreads_every_program_over_the_pitches_evenly():

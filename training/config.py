@@ -39,6 +39,9 @@ class DataConfig:
     # as right ones (12 each), 0.6 -> 0.7 drops 2 wrong for 12 right.
     autolabel_min_confidence: float = 0.6
     autolabel: bool = True  # False: a clip nothing names is left out (the classifier's own data)
+    # pitch: the GM program (0..127) of the notes whose notes.json names none (a pack of your
+    # own), so a model.programs preset learns them as that instrument; -1: none
+    program: int = -1
 
 
 @dataclass
@@ -88,6 +91,11 @@ class ModelConfig:
     # (ganpad data soundfont's notes.json), drifting with pitch and velocity, chosen by the
     # graph's `program` input, so a musician asks for "a piano" rather than a region of z
     programs: bool = False
+    # notesynth with velocity: played notes (not resynthesis) weight harmonic k by
+    # k^(tilt x (velocity - 100/127)), velocity in 0..1, renormalised: harder brighter, as a
+    # sampler's velocity-to-filter modulator, where the data's layers are not (FluidR3's
+    # piano). 0.5: k^0.11 at velocity 1, k^-0.24 at 0.3; 0: off
+    velocity_tilt: float = 0.0
 
 
 @dataclass

@@ -360,6 +360,10 @@ def _onset(audio: np.ndarray, peak: float, cfg: DataConfig) -> int:
     return max(0, first - int(cfg.preroll_ms * cfg.sample_rate / 1000))
 
 
+# DataConfig fields that do not change a clip's audio: left out of its cache key
+NOT_AUDIO = {"path", "cache_dir", "exclude_kits", "labels", "autolabel_min_confidence", "program"}
+
+
 def _cache_key(path: Path, cfg: DataConfig) -> str:
     stat = path.stat()
     params = {
@@ -372,7 +376,7 @@ def _cache_key(path: Path, cfg: DataConfig) -> str:
             # Only what shapes the audio: labels are never cached, but decided afresh on every
             # load (corrections file, kit, names, classifier), so none can be served stale.
             for k, v in asdict(cfg).items()
-            if k not in {"path", "cache_dir", "exclude_kits", "labels", "autolabel_min_confidence"}
+            if k not in NOT_AUDIO
         },
     }
     return hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()
@@ -485,6 +489,9 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
     if not 0.0 <= cfg.autolabel_min_confidence <= 1.0:
         raise ValueError(f"data.autolabel_min_confidence = {cfg.autolabel_min_confidence} "
                          "(a probability: 0 to 1)")  # fmt: skip
+    if cfg.program != -1 and (cfg.labels != "pitch" or not 0 <= cfg.program < 128):
+        raise ValueError(f"data.program = {cfg.program}: the GM program (0..127) of pitched "
+                         "notes (data.labels = \"pitch\"), or -1 for none")  # fmt: skip
     root = Path(cfg.path)
     sources, skipped = find_sources(root, cfg.exclude_kits)
     pitched = cfg.labels == "pitch"
@@ -514,7 +521,7 @@ def load_clips(cfg: DataConfig, workers: int | None = None) -> ClipSet:
         paths.append(str(source.path))
         keys.append(-1 if pitched or source.key is None or label != source.label else source.key)
         layers.append(notes.get(str(source.path.resolve()), (source.velocity, source.instrument)))
-        program.append(programs.get(str(source.path.resolve()), -1))
+        program.append(programs.get(str(source.path.resolve()), cfg.program))
     if cfg.labels == "drum-keys":  # every GM key its own label; always the same 55 labels
         labels = [KEY_LABELS[k] if k >= 0 else c for c, k in zip(labels, keys, strict=True)]
         classes = KEYED_LABELS

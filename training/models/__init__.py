@@ -55,6 +55,11 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         raise ValueError("model.programs fits a latent Gaussian per GM program to the encoder's "
                          f"latents: it needs notesynth with model.encoder, not {cfg.family}"
                          f"{'' if cfg.encoder else ' without an encoder'}")  # fmt: skip
+    if cfg.velocity_tilt and (cfg.family != "notesynth" or not cfg.velocity):
+        raise ValueError(f"model.velocity_tilt = {cfg.velocity_tilt} brightens a notesynth's "
+                         "harmonics with the velocity input: it needs notesynth with "
+                         f"model.velocity, not {cfg.family}"
+                         f"{'' if cfg.velocity else ' without it'}")  # fmt: skip
     if cfg.c != 1:
         raise ValueError(f"model.c = {cfg.c}: the data is mono, so every model takes 1 channel")
     if cfg.kernel % 2 == 0:

@@ -252,7 +252,8 @@ class SynthGenerator(nn.Module):
         prior})."""
         # The noise bank's mix comes from z itself: it is randomness, not something to fit.
         latent = self.from_prior(z, label, velocity, program) if fakes else None
-        audio = self._synthesize(latent, label, z) if fakes else None
+        played = velocity if self.velocity else None  # a resynthesis plays what it copies
+        audio = self._synthesize(latent, label, z, played) if fakes else None
         if teacher is None:
             return audio
         if self.encoder is None:
@@ -265,12 +266,12 @@ class SynthGenerator(nn.Module):
             "kl": gaussian_kl(mean, log_var),
         }
 
-    def _synthesize(self, z: torch.Tensor, label: torch.Tensor | None,
-                    noise_mix: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def _synthesize(self, z: torch.Tensor, label: torch.Tensor | None, noise_mix: torch.Tensor,
+                    velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         # Always in float32, also under bf16 autocast: a partial's phase sums Hz x seconds
         # to thousands of cycles, and the inverse DFTs have no bf16 kernels.
         with torch.autocast(z.device.type, enabled=False):
-            return self.synthesize(z.float(), label, noise_mix.float())
+            return self.synthesize(z.float(), label, noise_mix.float(), velocity)
 
 
 def _velocity_shift(velocity: torch.Tensor) -> torch.Tensor:

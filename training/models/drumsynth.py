@@ -246,10 +246,10 @@ class DrumSynthGenerator(SynthGenerator):
             "envelope": exp_sigmoid(envelope, GAIN_TOP),
         }
 
-    def synthesize(self, z: torch.Tensor, label: torch.Tensor | None,
-                   noise_mix: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def synthesize(self, z: torch.Tensor, label: torch.Tensor | None, noise_mix: torch.Tensor,
+                   velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Decoder latent [B, latent] (+ label [B]), noise-bank mix source [B, >= noises] ->
-        audio [B, 1, T]."""
+        audio [B, 1, T] (velocity: moved the latent already, nothing more here)."""
         c = self.controls(z, label)
         mix = unit_mix(noise_mix, self.noise.noises)
         band_gain, partial_amp = self.knots.interpolate_each(c["band_gain"], c["partial_amp"])

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ganpad.training.config import ModelConfig
-from ganpad.training.models.autoencoding import SynthGenerator
+from ganpad.training.models.autoencoding import VELOCITY_REF, SynthGenerator
 from ganpad.training.models.synthesis import (
     GAIN_TOP,
     NOISE_SEED,
@@ -53,6 +53,7 @@ class NoteSynthGenerator(SynthGenerator):
             raise ValueError("notesynth is pitch-conditional: it needs notes labelled by pitch")
         self.n_classes, self.rate, self.samples = n_classes, rate, slice_len
         self.harmonics, self.bands = cfg.synth_harmonics, cfg.synth_bands
+        self.velocity_tilt = float(cfg.velocity_tilt)
         span, tail = cfg.synth_span, cfg.synth_tail_knots  # a longer clip: see DrumSynth
         self.knots = Knots(cfg.synth_knots, slice_len, rate, span=span, tail=tail)
         self.slow_knots = Knots(max(3, cfg.synth_knots // 3), slice_len, rate, span=span,
@@ -90,8 +91,10 @@ class NoteSynthGenerator(SynthGenerator):
     def label_pitch(self) -> torch.Tensor:
         return self.pitch
 
-    def controls(self, z: torch.Tensor, label: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """The synthesiser's settings for each note: knot values and its partials' Hz."""
+    def controls(self, z: torch.Tensor, label: torch.Tensor | None,
+                 velocity: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+        """The synthesiser's settings for each note (played at `velocity`, 0..1, where the
+        velocity tilt is on): knot values and its partials' Hz."""
         if label is None:
             raise ValueError("this generator is pitch-conditional: pass a label")
         h = self.net(torch.cat([z, self.one_hot[label]], dim=1))
@@ -103,6 +106,8 @@ class NoteSynthGenerator(SynthGenerator):
         weights = self.distribution(h).view(b, self.harmonics, self.slow_knots.own)
         weights = torch.softmax(self.slow_knots.extend(weights, None), dim=1)  # a tail holds it
         weights = weights * audible[:, :, None]
+        if velocity is not None and self.velocity_tilt:
+            weights = weights * self._tilt(velocity)[:, :, None]
         weights = weights / (weights.sum(dim=1, keepdim=True) + 1e-7)
         return {
             "amplitude": exp_sigmoid(
@@ -115,11 +120,16 @@ class NoteSynthGenerator(SynthGenerator):
             "harmonic_hz": hz,
         }
 
-    def synthesize(self, z: torch.Tensor, label: torch.Tensor | None,
-                   noise_mix: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    def _tilt(self, velocity: torch.Tensor) -> torch.Tensor:
+        """[B, H]: each harmonic's weight at this velocity, 1 at MIDI 100 (VELOCITY_REF)."""
+        exponent = self.velocity_tilt * (velocity.float() - VELOCITY_REF)
+        return torch.exp(exponent[:, None] * torch.log(self.k)[None, :])
+
+    def synthesize(self, z: torch.Tensor, label: torch.Tensor | None, noise_mix: torch.Tensor,
+                   velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Decoder latent [B, latent], pitch index [B], noise-bank mix source [B, >= noises]
-        -> audio [B, 1, T]."""
-        c = self.controls(z, label)
+        (+ velocity [B] for the tilt) -> audio [B, 1, T]."""
+        c = self.controls(z, label, velocity)
         tones = weighted_partials(c["harmonic_hz"], self.phase0, c["distribution"],
                                   self.slow_knots.hats(), self.rate)  # fmt: skip
         tones = tones * self.knots.interpolate(c["amplitude"])

@@ -160,12 +160,14 @@ class Trainer:
             self._restore(*saved)
         elif start:
             self._start_from(start)
-        fitted = getattr(self.G, "program_fitted", None)
-        if fitted is not None and not fitted.any() and not (self.program >= 0).any():
+        if getattr(self.G, "programs", False) and not (self.program >= 0).any():
+            # A programs graph always plays a program's prior: notes in none would be unheard
             raise TrainError(f"model.programs fits a prior per GM program, and no note in "
                              f"{config.data.path} names its program: render notes with "
-                             "`ganpad data soundfont` (notes.json), or leave model.programs "
-                             "off")  # fmt: skip
+                             "`ganpad data soundfont` (notes.json), or say which GM program "
+                             "(0..127) they are with --set data.program=N"
+                             + ("" if saved or (start and start.config.model.programs)
+                                else ", or leave model.programs off"))  # fmt: skip
         with torch.no_grad():  # what the critic sees of the real clips (audio, or spectrograms)
             self.real = torch.cat([self.G.features(self.audio[i : i + 64])
                                    for i in range(0, len(self.audio), 64)])  # fmt: skip
