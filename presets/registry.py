@@ -11,7 +11,7 @@ import platformdirs
 from ganpad.presets.preset import PRESET_FILE, Preset, PresetError, load_preset
 
 DEFAULT_PRESET = "drums-drumsynth-44k"
-DEFAULT_NOTES_PRESET = "notes-notesynth-16k"
+DEFAULT_NOTES_PRESET = "notes-notesynth-44k"
 # `--preset drums` or `--preset notes`: the shipped default of that kind.
 DEFAULTS = {"drums": DEFAULT_PRESET, "notes": DEFAULT_NOTES_PRESET}
 

@@ -238,9 +238,9 @@ def test_preset_panel_shows_the_headline_figures_and_their_reference():
         assert figure in drums
     notes = describe(find_preset(DEFAULT_NOTES_PRESET))
     assert "evaluation against heldout-notes" in notes
-    assert "pitch accuracy 1 (real 1, baseline 1)" in notes
-    assert "log-mel FD 84.4 (real 59.7, baseline 1469)" in notes
-    assert "locked latents that stay one instrument 0.55 (real 0.89)" in notes
+    assert "pitch accuracy by pYIN 0.9 (real 0.864, baseline 1)" in notes
+    assert "log-mel FD 37.7 (real 47.8, baseline 2239)" in notes
+    assert "locked latents that stay one instrument 1.00 (real 0.89)" in notes
     assert "IS " not in notes and "evaluation:" not in notes + drums
 
 

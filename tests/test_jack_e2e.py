@@ -36,11 +36,12 @@ def _expected(preset, kit, note: int, velocity: int) -> np.ndarray:
     return np.clip(clip * (velocity / 127) ** 1.6 * 0.8, -1, 1)
 
 
-# A drum preset's kick, snare, kick; the shipped notes preset's C4, G4, C5.
+# A drum preset's kick, snare, kick; the shipped notes preset's C4, G4, C5, each after the
+# one before has ended (its notes ring 3 s, no note-off is sent, and a hit is matched alone).
 # The first waits 0.6 s more: clients joining and connecting make JACK report xruns, and on a
 # loaded machine the report can reach the recorder that much later.
 NOTES = {"drums": ["36:127:600", "38:100:1200", "36:64:1200"],
-         "notes": ["60:127:600", "67:100:1200", "72:64:1200"]}  # fmt: skip
+         "notes": ["60:127:600", "67:100:3100", "72:64:3100"]}  # fmt: skip
 
 
 # Where each backend's audio leaves: PortAudio's JACK client, or ganpad's own.
@@ -111,7 +112,8 @@ def _play_and_capture(jack_server, folder: Path, tmp_path: Path, kind: str,
     try:
         line = play.stdout.readline()
         assert line.startswith("playing"), play.stderr.read()
-        capture = Capture(jack_server, seconds=8.0, midi=True)
+        waits = sum(float(n.split(":")[2]) for n in NOTES[kind]) / 1000
+        capture = Capture(jack_server, seconds=waits + 3.0, midi=True)
         assert f"through {backend}" in line, line
         source = [p.name for p in capture.client.get_ports(SOURCES[backend], is_output=True,
                                                            is_audio=True)]  # fmt: skip

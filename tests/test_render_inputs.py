@@ -161,7 +161,7 @@ def test_preset_names_win_over_folders_of_that_name(tmp_path, monkeypatch):
     assert main(["render", "--preset", "notes", "--out", "n", "--notes", "60", "--count", "1",
                  "--quiet"]) == 0  # fmt: skip
     assert len(list((tmp_path / "d" / DEFAULT_PRESET).rglob("*.wav"))) == 3  # velocity layers
-    assert len(list((tmp_path / "n" / DEFAULT_NOTES_PRESET).rglob("*.wav"))) == 1
+    assert len(list((tmp_path / "n" / DEFAULT_NOTES_PRESET).rglob("*.wav"))) == 3  # layers too
     assert find_preset("drums") == find_preset(DEFAULT_PRESET)
     with pytest.raises(ValueError, match="missing"):
         find_preset("./drums")  # written as a path, it is the folder
