@@ -266,9 +266,8 @@ class Engine:
     def last_seed(self, slot: int) -> int:
         """Seed of the variation the slot played last (or of a ready one, before any)."""
         # The mixer's copy: the pool's buffer may hold a fresh render since (an unlocked key)
-        if int(self.mixer.last_variation[self._check_slot(slot)]) >= 0:
-            return int(self.mixer.last_seed[slot])
-        return int(self.pool.seed[slot, 0])
+        seed = int(self.mixer.last_seed[self._check_slot(slot)])
+        return seed if seed >= 0 else int(self.pool.seed[slot, 0])
 
     def _invalidate(self, slot: int) -> None:
         """Re-render a slot's variations. While audio runs, the audio thread does the

@@ -76,11 +76,20 @@ def rendered_velocity(velocity: int, bands: int = VELOCITY_BANDS) -> float:
 @njit(cache=True, nogil=True)
 def take(p: PoolState, slot: int, velocity: int) -> int:
     """A buffer to play for a MIDI velocity: a fresh one of its band if any, else one of its
-    band played before, else (nothing of the band rendered yet) any; -1 if none is ready."""
+    band played before, else (nothing of the band rendered yet) any; -1 if none is ready. A
+    kept slot plays its current sound from another band before an invalidated one of its own
+    (a morph dragged while the last preview rings)."""
     variations = p.filled.shape[1]
     bands = max(1, p.flags[BANDS])
     count = variations // bands
-    chosen = _choose(p, slot, band_of(velocity, bands) * count, count)
+    first = band_of(velocity, bands) * count
+    chosen = -1
+    if p.keep[slot]:  # its latent's sound from any band before its old latent's from its own
+        chosen = _current(p, slot, first, count)
+        if chosen < 0:
+            chosen = _current(p, slot, 0, variations)
+    if chosen < 0:
+        chosen = _choose(p, slot, first, count)
     if chosen < 0 and bands > 1:
         chosen = _choose(p, slot, 0, variations)
     if chosen >= 0:
@@ -105,6 +114,16 @@ def _choose(p: PoolState, slot: int, first: int, count: int) -> int:
         if chosen < 0:
             chosen = v
     return chosen
+
+
+@njit(cache=True, nogil=True)
+def _current(p: PoolState, slot: int, first: int, count: int) -> int:
+    """A kept slot's buffer among first..first+count-1 that holds its latent's sound now (not
+    stale: voices may share it), or -1."""
+    for v in range(first, first + count):
+        if p.filled[slot, v] and not p.stale[slot, v]:
+            return v
+    return -1
 
 
 @njit(cache=True, nogil=True)

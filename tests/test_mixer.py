@@ -253,6 +253,22 @@ def test_a_kept_slots_played_buffer_stays_fresh_until_its_latent_changes():
     assert list(pool.wanted) == [(1, 0), (0, 0)] and not pool.filled[0, 0]
 
 
+def test_a_kept_slot_plays_its_new_sound_from_another_band_before_its_old_one():
+    """One buffer a band: after a latent change, a note whose band still rings the old sound
+    takes the new one from another band once that is rendered (a morph being dragged)."""
+    pool = VoicePool(1, 3, 8, bands=3)
+    pool.wanted.clear()
+    pool.keep[0] = True
+    for v in range(3):
+        pool.fill(0, v, np.ones(8, np.float32), 1, 0)
+    assert pool.take(0, 127) == 2  # rings on
+    pool.invalidate(0)
+    assert pool.take(0, 127) == 2  # nothing new yet: the old sound rather than none
+    assert pool.fill(0, 0, np.ones(8, np.float32), 2, 1)
+    assert pool.take(0, 127) == 0 == pool.take(0, 127)  # the new sound, shared
+    assert pool.users[0].tolist() == [2, 0, 2]
+
+
 def test_the_portaudio_callback_mixes_a_block_longer_than_its_buffer(filled_pool):
     """The compiled PortAudio callback, through its address table as PortAudio calls it, on a
     block four times the mixer's buffer (PortAudio may vary its blocks): the same interleaved
