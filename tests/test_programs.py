@@ -353,19 +353,9 @@ def test_programs_need_notes_that_name_them_and_a_preset_gains_them(program_note
     assert [p.program for p in load_preset(tmp_path / "gained").programs] == [PIANO, GUITAR]
     # A pack of your own notes, named by no notes.json, becomes the instrument you name; not
     # naming it would fine-tune priors the graph never plays.
-    yours = [
-        "train",
-        "--finetune",
-        str(tmp_path / "gained"),
-        "--data",
-        str(unnamed),
-        "--steps",
-        "1",
-        "--set",
-        "train.progress=false",
-        "--set",
-        f"data.cache_dir={clip_cache}",
-    ]
+    yours = ["train", "--finetune", str(tmp_path / "gained"), "--data", str(unnamed),
+             "--steps", "1", "--set", "train.progress=false",
+             "--set", f"data.cache_dir={clip_cache}"]  # fmt: skip
     assert main([*yours, "--out", str(tmp_path / "r3")]) != 0
     assert "--set data.program=N" in capsys.readouterr().err
     assert main([*yours, "--out", str(tmp_path / "r4"), "--set", "data.program=81"]) == 0
