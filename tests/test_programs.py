@@ -363,6 +363,12 @@ def test_programs_need_notes_that_name_them_and_a_preset_gains_them(program_note
     assert [p.program for p in load_preset(tmp_path / "yours").programs] == [PIANO, GUITAR, 81]
     assert main([*yours, "--out", str(tmp_path / "r5"), "--set", "data.program=128"]) != 0
     assert "data.program = 128" in capsys.readouterr().err
+    mixed = tmp_path / "mixed"  # one note more that notes.json does not name: told
+    shutil.copytree(program_notes, mixed)
+    shutil.copy(next(unnamed.rglob("*_060_*.wav")), mixed / "extra_C4.wav")
+    assert main(["train", "--data", str(mixed), "--out", str(tmp_path / "r6"), *common,
+                 "--set", "model.programs=true"]) == 0  # fmt: skip
+    assert "note: 1 notes name no GM program" in capsys.readouterr().err
     wav = next(unnamed.rglob("*.wav"))  # the program is no part of a clip's cached audio
     assert _cache_key(wav, DataConfig(labels="pitch", program=81)) == _cache_key(
         wav, DataConfig(labels="pitch")

@@ -92,7 +92,11 @@ def train_command(args: argparse.Namespace) -> int:
         trainer = Trainer(config, args.out, resume=args.resume, start=start)
         if trainer.is_main:
             print(trainer.clips.report.format(), file=sys.stderr)
-        if trainer.is_main:
+            unnamed = int((trainer.program < 0).sum()) if trainer.cfg.model.programs else 0
+            if unnamed:  # in a mixed set: trained on, but in no program's prior
+                print(f"note: {unnamed} notes name no GM program: they train the synth, but "
+                      "no instrument of the preset plays them (--set data.program=N makes "
+                      "them one)", file=sys.stderr)  # fmt: skip
             _record_command(Path(args.out))
         result = trainer.train()
     except (ConfigError, TrainError, PresetError, CheckpointError, FileNotFoundError,
