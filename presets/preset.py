@@ -126,7 +126,7 @@ class Preset:
                     return p.index
             raise ValueError(f"{self.name} plays no GM program {number}; it plays: {names}")
         matches = [p for p in self.programs if number.lower() in p.name.lower()]
-        if len(matches) == 1 and number:
+        if len(matches) == 1:
             return matches[0].index
         problem = "names several programs" if len(matches) > 1 else "is no program"
         raise ValueError(f"{wanted!r} {problem} of {self.name}; it plays: {names}")
