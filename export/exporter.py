@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from ganpad.presets import (
     load_preset,
 )
 from ganpad.programs import program_name
-from ganpad.training.config import RunConfig, from_dict, to_dict
+from ganpad.training.config import ConfigError, RunConfig, apply_overrides, from_dict, to_dict
 from ganpad.training.data.drumkit import kit_licenses
 from ganpad.training.data.soundfont import soundfont_license
 from ganpad.training.data.soundfont_drums import rendered_fonts
@@ -43,6 +44,8 @@ PRESET_CHECKPOINT_FORMAT = "ganpad-preset-checkpoint/1"
 # A label's length (preset.json labels[i].samples): the furthest this many hits at each of the
 # player's velocity bands ring above its trim level, a block on, in blocks of LENGTH_BLOCK.
 LENGTH_LATENTS = 32
+# What `regraph_preset` may change: settings the graph reads and the weights do not depend on.
+GRAPH_SETTINGS = ("model.velocity_tilt",)
 LENGTH_BLOCK = 1024
 
 
@@ -387,11 +390,13 @@ def _license(run: LoadedRun, options: ExportOptions) -> dict[str, Any]:
     return {"data": "; ".join(sources) + "; per-kit licences below", "kits": kits}
 
 
-def regraph_preset(folder: Path) -> ExportReport:
+def regraph_preset(folder: Path, overrides: Sequence[str] = ()) -> ExportReport:
     """Write a preset's graph anew from its own checkpoint with this exporter: the same weights
     and sound (checked against PyTorch as an export is), the graph this version builds (faster
     operators). preset.json gets the new graph's error and speed; nothing else changes, and the
-    old graph stays if a check fails."""
+    old graph stays if a check fails. `overrides` ("model.velocity_tilt=0.25") may change
+    GRAPH_SETTINGS, which the weights do not depend on; the preset's config records them (its
+    stored evaluation is then the old graph's until `ganpad eval` is run again)."""
     import onnx
 
     from ganpad.training.trainer.finetune import load_preset_start
@@ -403,7 +408,11 @@ def regraph_preset(folder: Path) -> ExportReport:
     conditional = start.config.model.conditional
     n_labels = len(start.classes) if conditional else 0
     cfg = start.config
-    generator, _ = build_models(cfg.model, cfg.data.slice_len, n_labels, cfg.data.sample_rate)
+    _graph_overrides(cfg, overrides)
+    try:
+        generator, _ = build_models(cfg.model, cfg.data.slice_len, n_labels, cfg.data.sample_rate)
+    except ValueError as exc:
+        raise ExportError(f"{folder}: {exc}") from exc
     checkpoint.load_module(generator, start.tensors, "G")
     model = ContractGenerator(generator.eval(), conditional).eval()
     polyphase = preset.meta.get("graph") == "polyphase"
@@ -422,9 +431,38 @@ def regraph_preset(folder: Path) -> ExportReport:
             lambda f: parity.torch_audio(model, f), bench
         )
         report.speed["onnx_fp32"] = _ort_speed(tmp, bench)
-    meta_path = Path(folder) / PRESET_FILE
+        # The config before the graph: a run cut short in between leaves a config that the
+        # next regraph builds, never a graph its config does not describe.
+        _record(Path(folder), report, cfg, overrides)
+    return report
+
+
+def _record(folder: Path, report: ExportReport, cfg: RunConfig, overrides: Sequence[str]) -> None:
+    """preset.json's graph figures; and each override in checkpoint.json's config, which a
+    fine-tune from the preset starts from, and in preset.json's record of it."""
+    state_path, meta_path = folder / CHECKPOINT_STATE_FILE, folder / PRESET_FILE
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    state = json.loads(state_path.read_text(encoding="utf-8"))
     meta["metrics"]["onnx_max_abs_error"] = report.errors
     meta["metrics"]["clips_per_s_batch16_cpu"] = {k: round(v, 2) for k, v in report.speed.items()}
+    configs = [state["config"], meta.get("training", {}).get("config")]
+    for item in overrides:
+        section, key = item.partition("=")[0].strip().split(".")
+        for config in filter(None, configs):
+            config[section][key] = getattr(getattr(cfg, section), key)
+    if overrides:
+        atomic_write_text(state_path, json.dumps(state, indent=1) + "\n")
     atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
-    return report
+
+
+def _graph_overrides(cfg: RunConfig, overrides: Sequence[str]) -> None:
+    """Apply `overrides` to `cfg`, each one of GRAPH_SETTINGS."""
+    for item in overrides:
+        name = item.partition("=")[0].strip()
+        if name not in GRAPH_SETTINGS:
+            raise ExportError(f"regraph: {name!r} is not one of {', '.join(GRAPH_SETTINGS)}, "
+                              "the settings a preset's weights do not depend on")  # fmt: skip
+    try:
+        apply_overrides(cfg, list(overrides))
+    except ConfigError as exc:
+        raise ExportError(f"regraph: {exc}") from exc

@@ -145,6 +145,33 @@ def locked_kit(preset, seed0: int = 11) -> dict:
     return {"format": "ganpad-kit/1", "preset": preset.name, "slots": slots}
 
 
+def check_velocity_tilt(generator, z, label, mix, rate: int, teacher) -> tuple:
+    """A synth with model.velocity_tilt, played hard (1.0), soft (0.3) and at MIDI 100: MIDI
+    100 plays what no velocity plays, a resynthesis is untilted; returns (hard/soft centroid
+    ratio per clip, hard/soft level in dB per clip)."""
+    import torch
+
+    from ganpad.training.evaluation.diagnostics import spectral_centroid
+    from ganpad.training.models.autoencoding import VELOCITY_REF
+
+    n, tilt = len(z), generator.velocity_tilt
+    with torch.no_grad():
+        hard, soft, mid = (generator.synthesize(z, label, mix, torch.full((n,), v))[:, 0]
+                           for v in (1.0, 0.3, VELOCITY_REF))  # fmt: skip
+        plain = generator.synthesize(z, label, mix)[:, 0]
+    torch.testing.assert_close(mid, plain)  # MIDI 100 is the data's own sound
+    losses = []
+    for t in (tilt, 0.0):  # a resynthesis copies the real sound: no tilt on the copy
+        generator.velocity_tilt = t
+        torch.manual_seed(1)
+        losses.append(generator(z, label, teacher, fakes=False, velocity=torch.ones(n))[1]["rec"])
+    generator.velocity_tilt = tilt
+    assert losses[0] == losses[1]
+    ratio = spectral_centroid(hard.numpy(), rate) / spectral_centroid(soft.numpy(), rate)
+    level = 10 * torch.log10((hard**2).mean(1) / (soft**2).mean(1))
+    return ratio, level
+
+
 @pytest.fixture(scope="session")
 def timgm_kits(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """TimGM6mb's GM drum kits rendered key by key, as Hydrogen kit folders."""

@@ -150,6 +150,31 @@ def test_modes_ring_at_their_fixed_frequencies(gmrock, clip_cache, tmp_path):
         add_modes(replace(start, config=moded), trainer.G)
 
 
+def test_mode_classes_leave_the_other_drums_as_they_sound_without_modes():
+    cfg = _config("", "", keys=True).model
+    cfg.synth_modes, cfg.mode_classes = 8, ["cymbal", "percussion"]
+    generator = build_models(cfg, 8192, len(KEYED_LABELS), 16000)[0].eval()
+    plain = copy.deepcopy(generator)
+    with torch.no_grad():  # loud lines and quieter noise for every label ...
+        generator.mode_label.weight.fill_(0.05)
+        generator.noise_label.weight.fill_(-0.01)
+    names = ["kick", "snare", "low_tom", "cymbal", "cowbell", "ride_bell"]
+    label = torch.tensor([KEYED_LABELS.index(n) for n in names])
+    z, mix = torch.randn(len(names), 16), torch.randn(len(names), 16)
+    with torch.no_grad():
+        moded, was = generator.synthesize(z, label, mix), plain.synthesize(z, label, mix)
+    change = (moded - was).abs().amax(dim=(1, 2))
+    assert (change[:3] == 0).all()  # ... but those the classes leave out play as before
+    assert (change[3:] > 1e-3).all(), change
+    for wrong, error in (
+        (["cowbell"], "cowbell is not a drum class"),
+        (["cymbal"], "needs drumsynth with model.synth_modes and model.keys"),
+    ):
+        bad = replace(cfg, mode_classes=wrong, keys=wrong == ["cowbell"])  # fmt: skip
+        with pytest.raises(ValueError, match=error):
+            build_models(bad, 8192, len(KEYED_LABELS) if bad.keys else 8, 16000)
+
+
 def test_a_label_with_no_clips_takes_its_class_prior_unless_a_preset_learnt_it():
     cfg = _config("", "", keys=True).model
     generator = build_models(cfg, 4096, len(KEYED_LABELS), 16000)[0].eval()

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import check_velocity_tilt
 
 from ganpad.app.engine import Engine
 from ganpad.app.midi_render import MidiEvent, render_midi
@@ -157,6 +158,56 @@ def test_a_velocity_aware_preset_plays_hard_and_soft_differently(
         engine.close()
     assert np.abs(played["snare", 20] - played["snare", 127]).max() > 1e-4
     np.testing.assert_allclose(played["kick", 20], played["kick", 127], atol=1e-6)
+
+
+def test_the_drums_velocity_tilt_brightens_played_hits_keeping_their_power():
+    cfg = _config(None, None).model
+    cfg.synth_components, cfg.synth_fine_bands, cfg.synth_modes = 2, 16, 8
+    cfg.velocity_tilt = 0.5
+    generator = build_models(cfg, 8192, len(DRUM_CLASSES), 16000)[0].eval()
+    z, label, mix = torch.randn(6, 16), torch.arange(6), torch.randn(6, 16)
+    ratio, level = check_velocity_tilt(generator, z, label, mix, 16000,
+                                       torch.randn(6, 1, 8192) * 0.1)  # fmt: skip
+    assert (ratio > 1.05).all(), ratio
+    assert level.abs().max() < 3.0, level  # brighter, not louder: gain is the engine's
+    cfg.velocity = False
+    with pytest.raises(ValueError, match="velocity_tilt.*drumsynth with model.velocity"):
+        build_models(cfg, 8192, len(DRUM_CLASSES), 16000)
+
+
+def test_regraph_gives_a_preset_a_velocity_tilt_and_nothing_else(velocity_preset, tmp_path):
+    import json
+    import shutil
+
+    from ganpad.export.exporter import ExportError, regraph_preset
+    from ganpad.training.evaluation.diagnostics import spectral_centroid
+    from ganpad.training.trainer.finetune import load_preset_start
+
+    folder = tmp_path / "tilted"
+    shutil.copytree(velocity_preset, folder)
+    preset = load_preset(folder)
+    snare = [label.name for label in preset.labels].index("snare")
+    z = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)
+
+    def brightness(p) -> float:
+        session, rate = p.session(), p.sample_rate
+        hard, soft = (p.generate(session, z, [snare] * 4, v) for v in (1.0, 0.3))
+        return float(np.median(spectral_centroid(hard, rate) / spectral_centroid(soft, rate)))
+
+    weights = (folder / "checkpoint.safetensors").read_bytes()
+    before = brightness(preset)
+    graph = preset.generator_path.read_bytes()
+    with pytest.raises(ExportError, match="'model.d' is not one of model.velocity_tilt"):
+        regraph_preset(folder, ["model.d=8"])
+    with pytest.raises(ExportError, match="velocity_tilt"):
+        regraph_preset(folder, ["model.velocity_tilt=loud"])
+    assert preset.generator_path.read_bytes() == graph  # a refused change leaves it all
+    regraph_preset(folder, ["model.velocity_tilt=0.5"])
+    assert brightness(load_preset(folder)) > before * 1.05
+    assert (folder / "checkpoint.safetensors").read_bytes() == weights
+    assert load_preset_start(str(folder)).config.model.velocity_tilt == 0.5  # fine-tunes keep it
+    meta = json.loads((folder / "preset.json").read_text())
+    assert meta["training"]["config"]["model"]["velocity_tilt"] == 0.5
 
 
 def test_every_velocity_falls_in_the_band_whose_range_holds_it():

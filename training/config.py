@@ -73,6 +73,9 @@ class ModelConfig:
     # drumsynth: sinusoids at fixed frequencies (geometric from 60 Hz to 16 kHz) whose
     # amplitudes the network sets on a coarse knot grid: the lines of metal, wood and skins
     synth_modes: int = 0
+    # drumsynth with modes: the drum classes whose labels (keys included) play them and have
+    # their noise balanced over them; empty: every label. The rest sound as without modes
+    mode_classes: list[str] = field(default_factory=list)
     # drumsynth/notesynth: > 0, the samples the synth_knots knots span (a shorter clip's length),
     # with synth_tail_knots more after them to the clip's end, where a cymbal or a note rings on; a
     # preset made longer so plays its first synth_span samples as before (docs/models.md)
@@ -91,10 +94,12 @@ class ModelConfig:
     # (ganpad data soundfont's notes.json), drifting with pitch and velocity, chosen by the
     # graph's `program` input, so a musician asks for "a piano" rather than a region of z
     programs: bool = False
-    # notesynth with velocity: played notes (not resynthesis) weight harmonic k by
-    # k^(tilt x (velocity - 100/127)), velocity in 0..1, renormalised: harder brighter, as a
-    # sampler's velocity-to-filter modulator, where the data's layers are not (FluidR3's
-    # piano). 0.5: k^0.11 at velocity 1, k^-0.24 at 0.3; 0: off
+    # notesynth or drumsynth with velocity: played sounds (not resynthesis) get brighter with
+    # velocity (0..1), as from a sampler's velocity-to-filter modulator, where the data's layers
+    # do not (FluidR3's piano, the layered kicks). Notes weight harmonic k by
+    # k^(tilt x (velocity - 100/127)), renormalised (0.5: k^0.11 at velocity 1, k^-0.24 at 0.3);
+    # drums tilt their spectrum about its mean ln Hz, which moves about tilt x (velocity -
+    # 100/127), power kept (DrumSynthGenerator._tilted). 0: off; MIDI 100 is never changed
     velocity_tilt: float = 0.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ganpad.drums import DRUM_CLASSES
 from ganpad.training.config import ModelConfig
 from ganpad.training.models.crop_critics import CropCritics
 from ganpad.training.models.drumsynth import DrumSynthGenerator
@@ -55,10 +56,10 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         raise ValueError("model.programs fits a latent Gaussian per GM program to the encoder's "
                          f"latents: it needs notesynth with model.encoder, not {cfg.family}"
                          f"{'' if cfg.encoder else ' without an encoder'}")  # fmt: skip
-    if cfg.velocity_tilt and (cfg.family != "notesynth" or not cfg.velocity):
-        raise ValueError(f"model.velocity_tilt = {cfg.velocity_tilt} brightens a notesynth's "
-                         "harmonics with the velocity input: it needs notesynth with "
-                         f"model.velocity, not {cfg.family}"
+    if cfg.velocity_tilt and (cfg.family not in SYNTHS or not cfg.velocity):
+        raise ValueError(f"model.velocity_tilt = {cfg.velocity_tilt} brightens a synth's "
+                         "partials and bands with the velocity input: it needs notesynth or "
+                         f"drumsynth with model.velocity, not {cfg.family}"
                          f"{'' if cfg.velocity else ' without it'}")  # fmt: skip
     if cfg.c != 1:
         raise ValueError(f"model.c = {cfg.c}: the data is mono, so every model takes 1 channel")
@@ -100,6 +101,14 @@ def _check_synth(cfg: ModelConfig, slice_len: int) -> None:
     if cfg.synth_modes < 0 or (cfg.synth_modes and cfg.family != "drumsynth"):
         raise ValueError(f"model.synth_modes = {cfg.synth_modes}: 0 or more, and only for "
                          f"drumsynth (this is {cfg.family})")  # fmt: skip
+    if cfg.mode_classes:
+        unknown = sorted(set(cfg.mode_classes) - set(DRUM_CLASSES))
+        if unknown:
+            raise ValueError(f"model.mode_classes: {', '.join(unknown)} is not a drum class "
+                             f"({', '.join(DRUM_CLASSES)})")  # fmt: skip
+        if not (cfg.family == "drumsynth" and cfg.synth_modes and cfg.keys):
+            raise ValueError("model.mode_classes chooses which drums play the modes: it needs "
+                             "drumsynth with model.synth_modes and model.keys")  # fmt: skip
     if cfg.synth_knots < 3:
         raise ValueError(f"model.synth_knots = {cfg.synth_knots}: must be at least 3")
     if cfg.synth_span < 0 or cfg.synth_tail_knots < 0:

@@ -18,6 +18,8 @@ dense 32d, leaky ReLU 0.2  (x3)
                                       plus a table read by the label alone (its own lines),
                                       and a label table of noise gains (band and component)
 audio = DC-block(band noise + components + partials + modes) * tail fade        [T]
+(model.velocity_tilt: a played hit tilts its spectrum about its own mean log frequency, which
+moves by about tilt x (velocity - 100/127) natural-log units, its power kept: harder brighter)
 
 The components (model.synth_components) are noises of fine, fixed spectrum each under its own
 envelope: the K coarse bands cannot draw the inharmonic lines of a hat or a cymbal, nor the
@@ -46,7 +48,7 @@ from torch import nn
 
 from ganpad.drums import DRUM_CLASSES, KEY_LABELS, KEYED_LABELS, label_class, label_key
 from ganpad.training.config import ModelConfig
-from ganpad.training.models.autoencoding import SynthGenerator
+from ganpad.training.models.autoencoding import VELOCITY_REF, SynthGenerator
 from ganpad.training.models.synthesis import (
     GAIN_TOP,
     NOISE_SEED,
@@ -83,6 +85,12 @@ MODE_START = 1e-4
 # beside class weights trained for thousands of steps) move the network this many times
 # faster (the equalised learning rate's trick). At 1, 300 steps at 2e-4 moved them 0.003.
 KEY_CODE = 8.0
+# model.velocity_tilt divides by a clip's variance of ln Hz (`_tilted`), no less than this:
+# a quarter octave's standard deviation, so a near pure tone is not tilted without bound.
+MIN_SPREAD = (0.25 * math.log(2.0)) ** 2
+# ... and weights no element more than 12 dB up or down: a hat whose power sits high has a
+# small spread, and without a bound its quietest low band took half a soft hit's power.
+TILT_MAX = math.log(4.0)
 TOP_FRACTION = 0.45  # highest partial frequency, as a fraction of the rate
 
 
@@ -119,6 +127,7 @@ class DrumSynthGenerator(SynthGenerator):
             )
         self.n_classes, self.rate, self.samples = n_classes, rate, slice_len
         self.keyed = cfg.keys
+        self.velocity_tilt = float(cfg.velocity_tilt)
         self.bands, self.partials = cfg.synth_bands, cfg.synth_partials
         span, tail = cfg.synth_span, cfg.synth_tail_knots
         self.knots = Knots(cfg.synth_knots, slice_len, rate, span=span, tail=tail)
@@ -170,6 +179,11 @@ class DrumSynthGenerator(SynthGenerator):
             hz = np.geomspace(MODE_HZ[0], top, self.modes)
             self.register_buffer("mode_hz", torch.from_numpy(hz).float(), persistent=False)
             self.register_buffer("mode_fall", tail_fall(self.mode_hz)[:, None], persistent=False)
+            # model.mode_classes: 1 for a label that plays modes and balances its noise, 0 for
+            # one that sounds as without them (a kick, a clap)
+            on = [label_class(name) in cfg.mode_classes for name in KEYED_LABELS]
+            on = torch.tensor(on if cfg.mode_classes else [True] * max(n_classes, 1)).float()
+            self.register_buffer("mode_on", on, persistent=False)
         self.top_hz = TOP_FRACTION * rate
         with torch.no_grad():  # partials start spread over 50 Hz .. 2 kHz, flat in time
             self.partial_freq.weight.mul_(0.1)
@@ -180,8 +194,8 @@ class DrumSynthGenerator(SynthGenerator):
         # Each noise band's least fall in a tail (highs die first); components' and partials'
         # follow their own frequency in `controls`.
         hz = band_centres(rate, cfg.synth_bands, cfg.synth_band_scale)
-        self.register_buffer("band_fall", tail_fall(torch.from_numpy(hz).float())[:, None],
-                             persistent=False)  # fmt: skip
+        self.register_buffer("band_hz", torch.from_numpy(hz).float(), persistent=False)
+        self.register_buffer("band_fall", tail_fall(self.band_hz)[:, None], persistent=False)
         fine = band_centres(rate, cfg.synth_fine_bands, "linear")
         self.register_buffer("fine_hz", torch.from_numpy(fine).float(), persistent=False)
         self.mute_noise = False  # train.modes_first: the modes' stage hears the tones alone
@@ -193,8 +207,10 @@ class DrumSynthGenerator(SynthGenerator):
             return super().label_group()
         return self.one_hot[:, : len(DRUM_CLASSES)].argmax(1)
 
-    def controls(self, z: torch.Tensor, label: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """The synthesiser's knot values for each clip."""
+    def controls(self, z: torch.Tensor, label: torch.Tensor | None,
+                 velocity: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+        """The synthesiser's knot values for each clip (played at `velocity`, 0..1, where the
+        velocity tilt is on)."""
         x = z
         if self.n_classes:
             if label is None:
@@ -205,17 +221,70 @@ class DrumSynthGenerator(SynthGenerator):
         pos = torch.sigmoid(knots.extend(self.partial_freq(h).view(b, self.partials, j), None))
         code = x[:, z.shape[1] :] if self.n_classes else None
         band_gain, envelope = self.band_gain(h).view(b, self.bands, j), 0.0
+        on = self.mode_on[label][:, None, None] if self.modes and code is not None else 1.0
         if self.modes and code is not None:
-            offset = MODE_RATE * self.noise_label(code)[:, :, None]
+            offset = MODE_RATE * self.noise_label(code)[:, :, None] * on
             band_gain, envelope = band_gain + offset[:, : self.bands], offset[:, self.bands :]
         partial_amp = self.partial_amp(h).view(b, self.partials, j)
         partial_hz = LOW_HZ * torch.exp(pos * math.log(self.top_hz / LOW_HZ))
         partial_fall = tail_fall(partial_hz[..., j - 1 : j])  # at the span's last knot
-        return {
+        c = {
             "band_gain": exp_sigmoid(knots.extend(band_gain, self.band_fall), GAIN_TOP),
             "partial_amp": exp_sigmoid(knots.extend(partial_amp, partial_fall), GAIN_TOP),
             "partial_hz": partial_hz,
-        } | self._component_controls(h, code, envelope)
+        } | self._component_controls(h, code, envelope, on)
+        if velocity is not None and self.velocity_tilt:
+            c = self._tilted(c, velocity)
+        return c
+
+    def _tilted(
+        self, c: dict[str, torch.Tensor], velocity: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """`c` played at `velocity`: each band, component bin, partial and mode weighted by
+        exp(e x (ln Hz - the clip's mean ln Hz)), then every amplitude scaled so the clip's power
+        stays; at MIDI 100 nothing changes. e is tilt x (velocity - VELOCITY_REF) over twice the
+        clip's variance of ln Hz, so the mean ln Hz moves by about tilt x (velocity -
+        VELOCITY_REF) whatever the drum: one slope would move a snare's broad noise many times
+        as far as a kick's narrow body (measured: 2.5x against 1.15x at one setting). No weight
+        passes 4 or 1/4 (TILT_MAX), which bounds the move for a narrow sound."""
+        power, log_hz = self._elements(c)
+        total = power.sum(1, keepdim=True)
+        mean = (power * log_hz).sum(1, keepdim=True) / total
+        spread = (power * (log_hz - mean) ** 2).sum(1, keepdim=True) / total
+        exponent = self.velocity_tilt * (velocity.float()[:, None] - VELOCITY_REF)
+        exponent = (exponent / (2 * spread.clamp_min(MIN_SPREAD)))[:, :, None]  # [B, 1, 1]
+        mean = mean[:, :, None]
+
+        def weight(hz: torch.Tensor) -> torch.Tensor:
+            return torch.exp((exponent * (torch.log(hz) - mean)).clamp(-TILT_MAX, TILT_MAX))
+
+        out = dict(c)
+        out["band_gain"] = c["band_gain"] * weight(self.band_hz[None, :, None])
+        out["partial_amp"] = c["partial_amp"] * weight(c["partial_hz"])
+        if self.components:
+            out["spectrum"] = c["spectrum"] * weight(self.fine_hz[None, None, :])
+        if self.modes:
+            out["mode_amp"] = c["mode_amp"] * weight(self.mode_hz[None, :, None])
+        scale = torch.sqrt(total / (self._elements(out)[0].sum(1, keepdim=True) + 1e-12))
+        for name in ("band_gain", "partial_amp", "envelope", "mode_amp"):
+            if name in out:
+                out[name] = out[name] * scale[:, :, None]
+        return out
+
+    def _elements(self, c: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """([B, N] power, [B, N] ln Hz) of each band, partial, component bin and mode, each
+        band and bin a unit noise and each partial and mode a unit sine, over the knots."""
+        b = c["band_gain"].shape[0]
+        parts = [((c["band_gain"] ** 2).mean(-1), self.band_hz),
+                 (0.5 * (c["partial_amp"] ** 2).mean(-1), c["partial_hz"].mean(-1))]  # fmt: skip
+        if self.components:
+            bins = (c["envelope"] ** 2).mean(-1)[:, :, None] * c["spectrum"] ** 2
+            parts.append((bins.flatten(1), self.fine_hz.repeat(self.components)))
+        if self.modes:
+            parts.append((0.5 * (c["mode_amp"] ** 2).mean(-1), self.mode_hz))
+        power = torch.cat([p for p, _ in parts], dim=1)
+        log_hz = torch.cat([torch.log(hz).expand(b, -1) for _, hz in parts], dim=1)
+        return power, log_hz
 
     def mode_parameters(self) -> list[nn.Parameter]:
         """What sets the modes' amplitudes: the head on the hidden state and the label's table."""
@@ -226,14 +295,19 @@ class DrumSynthGenerator(SynthGenerator):
         return list(self.noise_label.parameters()) if self.modes else []
 
     def _component_controls(
-        self, h: torch.Tensor, code: torch.Tensor | None, envelope: torch.Tensor | float = 0.0
+        self,
+        h: torch.Tensor,
+        code: torch.Tensor | None,
+        envelope: torch.Tensor | float = 0.0,
+        on: torch.Tensor | float = 1.0,
     ) -> dict[str, torch.Tensor]:
         b, r = h.shape[0], self.components
         modes = {}
         if self.modes:
             logits = self.mode_amp(h) + (self.mode_label(code) if code is not None else 0.0)
             amp = MODE_RATE * logits.view(b, self.modes, self.slow_knots.own)
-            modes = {"mode_amp": exp_sigmoid(self.slow_knots.extend(amp, self.mode_fall), GAIN_TOP)}
+            amp = exp_sigmoid(self.slow_knots.extend(amp, self.mode_fall), GAIN_TOP)
+            modes = {"mode_amp": amp * on}
         if not self.components:
             return modes
         envelope = self.envelope(h).view(b, r, self.knots.own) + envelope
@@ -249,8 +323,8 @@ class DrumSynthGenerator(SynthGenerator):
     def synthesize(self, z: torch.Tensor, label: torch.Tensor | None, noise_mix: torch.Tensor,
                    velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """Decoder latent [B, latent] (+ label [B]), noise-bank mix source [B, >= noises] ->
-        audio [B, 1, T] (velocity: moved the latent already, nothing more here)."""
-        c = self.controls(z, label)
+        audio [B, 1, T] (velocity: moved the latent already; here only the velocity tilt)."""
+        c = self.controls(z, label, velocity)
         mix = unit_mix(noise_mix, self.noise.noises)
         band_gain, partial_amp = self.knots.interpolate_each(c["band_gain"], c["partial_amp"])
         noise = self.noise(mix, band_gain)
