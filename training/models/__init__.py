@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -56,6 +58,8 @@ def check_config(cfg: ModelConfig, slice_len: int) -> None:
         raise ValueError("model.programs fits a latent Gaussian per GM program to the encoder's "
                          f"latents: it needs notesynth with model.encoder, not {cfg.family}"
                          f"{'' if cfg.encoder else ' without an encoder'}")  # fmt: skip
+    if not math.isfinite(cfg.velocity_tilt):
+        raise ValueError(f"model.velocity_tilt = {cfg.velocity_tilt}: must be a finite number")
     if cfg.velocity_tilt and (cfg.family not in SYNTHS or not cfg.velocity):
         raise ValueError(f"model.velocity_tilt = {cfg.velocity_tilt} brightens a synth's "
                          "partials and bands with the velocity input: it needs notesynth or "
