@@ -44,9 +44,9 @@ PRESET_CHECKPOINT_FORMAT = "ganpad-preset-checkpoint/1"
 # A label's length (preset.json labels[i].samples): the furthest this many hits at each of the
 # player's velocity bands ring above its trim level, a block on, in blocks of LENGTH_BLOCK.
 LENGTH_LATENTS = 32
+LENGTH_BLOCK = 1024
 # What `regraph_preset` may change: settings the graph reads and the weights do not depend on.
 GRAPH_SETTINGS = ("model.velocity_tilt",)
-LENGTH_BLOCK = 1024
 
 
 class ExportError(RuntimeError):
@@ -460,9 +460,9 @@ def _graph_overrides(cfg: RunConfig, overrides: Sequence[str]) -> None:
     for item in overrides:
         name = item.partition("=")[0].strip()
         if name not in GRAPH_SETTINGS:
-            raise ExportError(f"regraph: {name!r} is not one of {', '.join(GRAPH_SETTINGS)}, "
+            raise ExportError(f"{name!r} is not one of {', '.join(GRAPH_SETTINGS)}, "
                               "the settings a preset's weights do not depend on")  # fmt: skip
     try:
         apply_overrides(cfg, list(overrides))
     except ConfigError as exc:
-        raise ExportError(f"regraph: {exc}") from exc
+        raise ExportError(str(exc)) from exc
