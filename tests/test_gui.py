@@ -233,7 +233,7 @@ def test_preset_panel_shows_the_headline_figures_and_their_reference():
                    "log-mel FD 53 ", "class accuracy 0.87",
                    "percussion keys heard right 0.00 (real 0.53)",
                    "crashes ring 2.49 s (real 2.50 s)",
-                   "hard snares 1.17x as bright as soft (real 1.28)",
+                   "hard snares 1.42x as bright as soft (real 1.28)",
                    "over 5 runs, each fine-tuning the one before"):  # fmt: skip
         assert figure in drums
     notes = describe(find_preset(DEFAULT_NOTES_PRESET))
