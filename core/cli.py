@@ -255,8 +255,14 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                    help="--programs: the SoundFont whose notes it trains on")  # fmt: skip
     j.add_argument("--test-fonts", nargs="+",
                    help="SoundFonts it is tested on, a source it never saw (default: MuseScore "
-                        "General Lite's kits; --programs: TimGM6mb's notes)")  # fmt: skip
+                        "General Lite's kits; --programs: TimGM6mb's notes; with --out, the "
+                        "run's kits may share the font's family: a fit check)")  # fmt: skip
     j.add_argument("--epochs", type=int, default=40)
+    j.add_argument(
+        "--out",
+        help="write the key judge's weights and card into this folder, "
+        "not over eval's: a guide for train.guide_judge, trained on a run's kits",
+    )
     j.set_defaults(func=_lazy("ganpad.training.cli", "judge_command"))
 
 

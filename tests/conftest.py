@@ -145,6 +145,24 @@ def locked_kit(preset, seed0: int = 11) -> dict:
     return {"format": "ganpad-kit/1", "preset": preset.name, "slots": slots}
 
 
+def tiny_drumsynth(gmrock: Path, clip_cache: Path, keys: bool):
+    """A d=4 DrumSynth with an encoder in the adversarial stage, on GMRockKit at 16 kHz."""
+    from ganpad.training.config import ADVERSARIAL_STAGE, RunConfig, set_value
+
+    cfg = RunConfig()
+    for key, value in ADVERSARIAL_STAGE.items():
+        set_value(cfg, key, value)
+    cfg.data.path, cfg.data.cache_dir = str(gmrock), str(clip_cache)
+    cfg.data.labels = "drum-keys" if keys else "drums"
+    m = cfg.model
+    m.family, m.d, m.latent, m.conditional, m.encoder, m.keys = "drumsynth", 4, 16, True, True, keys
+    m.synth_bands, m.synth_partials, m.synth_knots = 8, 2, 12
+    t = cfg.train
+    t.batch_size, t.log_every, t.checkpoint_every, t.sample_every = 4, 1, 2, 0
+    t.progress, t.critic_warmup, t.steps = False, 0, 2
+    return cfg
+
+
 def check_velocity_tilt(generator, z, label, mix, rate: int, teacher) -> tuple:
     """A synth with model.velocity_tilt, played hard (1.0), soft (0.3) and at MIDI 100: MIDI
     100 plays what no velocity plays, a resynthesis is untilted; returns (hard/soft centroid

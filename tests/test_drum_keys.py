@@ -12,12 +12,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_drumsynth
 
 from ganpad.app.keymap import KeyMap
 from ganpad.app.render import plan
 from ganpad.drums import DRUM_CLASSES, GM_NOTE_CLASS, KEY_LABELS, KEYED_LABELS, label_class
 from ganpad.presets import PresetError
-from ganpad.training.config import ADVERSARIAL_STAGE, RunConfig, set_value
 from ganpad.training.data.ingest import load_clips
 from ganpad.training.evaluation.evaluate import _latents
 from ganpad.training.evaluation.key_judge import label_for_key
@@ -25,22 +25,6 @@ from ganpad.training.models import build_models
 from ganpad.training.models.drumsynth import KEY_CODE, label_codes
 from ganpad.training.trainer.finetune import PresetStart, add_modes, widen_to_keys
 from ganpad.training.trainer.loop import Trainer, TrainError
-
-
-def _config(gmrock, clip_cache, keys: bool) -> RunConfig:
-    """A d=4 DrumSynth with an encoder in the adversarial stage, on GMRockKit at 16 kHz."""
-    cfg = RunConfig()
-    for key, value in ADVERSARIAL_STAGE.items():
-        set_value(cfg, key, value)
-    cfg.data.path, cfg.data.cache_dir = str(gmrock), str(clip_cache)
-    cfg.data.labels = "drum-keys" if keys else "drums"
-    m = cfg.model
-    m.family, m.d, m.latent, m.conditional, m.encoder, m.keys = "drumsynth", 4, 16, True, True, keys
-    m.synth_bands, m.synth_partials, m.synth_knots = 8, 2, 12
-    t = cfg.train
-    t.batch_size, t.log_every, t.checkpoint_every, t.sample_every = 4, 1, 2, 0
-    t.progress, t.critic_warmup, t.steps = False, 0, 2
-    return cfg
 
 
 def test_a_key_label_is_its_class_and_its_key():
@@ -59,7 +43,7 @@ def test_a_key_label_is_its_class_and_its_key():
 
 
 def test_drum_keys_label_named_keys_and_keep_every_label(gmrock, clip_cache):
-    cfg = _config(gmrock, clip_cache, keys=True).data
+    cfg = tiny_drumsynth(gmrock, clip_cache, keys=True).data
     clips = load_clips(cfg)
     assert clips.classes == KEYED_LABELS
     names = [clips.classes[i] for i in clips.labels]
@@ -75,7 +59,7 @@ def test_a_labels_file_may_name_a_key(gmrock, clip_cache, tmp_path):
     shutil.copy(gmrock / "Kick-Hard.wav", tmp_path / "pack" / "sample01.wav")
     labels = tmp_path / "pack" / "ganpad-labels.json"
     labels.write_text(json.dumps({"sample01.wav": "low_conga"}))
-    cfg = _config(tmp_path / "pack", clip_cache, keys=True).data
+    cfg = tiny_drumsynth(tmp_path / "pack", clip_cache, keys=True).data
     assert [KEYED_LABELS[i] for i in load_clips(cfg).labels] == ["low_conga"]
     cfg.labels = "drums"
     assert load_clips(cfg).classes == ("percussion",)
@@ -85,7 +69,7 @@ def test_a_labels_file_may_name_a_key(gmrock, clip_cache, tmp_path):
 
 
 def test_model_keys_needs_drum_keys_data(gmrock, clip_cache, tmp_path):
-    cfg = _config(gmrock, clip_cache, keys=True)
+    cfg = tiny_drumsynth(gmrock, clip_cache, keys=True)
     cfg.data.labels = "drums"
     with pytest.raises(TrainError, match="drum-keys"):
         Trainer(cfg, tmp_path / "run")
@@ -94,7 +78,7 @@ def test_model_keys_needs_drum_keys_data(gmrock, clip_cache, tmp_path):
 def test_a_class_preset_widened_to_keys_first_plays_each_key_as_its_class(
     gmrock, clip_cache, tmp_path
 ):
-    classes = Trainer(_config(gmrock, clip_cache, keys=False), tmp_path / "classes")
+    classes = Trainer(tiny_drumsynth(gmrock, clip_cache, keys=False), tmp_path / "classes")
     classes.train()
     tensors = {f"G.{k}": v for k, v in classes.G.state_dict().items()}
     tensors |= {f"D.{k}": v for k, v in classes.D.state_dict().items()}
@@ -102,7 +86,7 @@ def test_a_class_preset_widened_to_keys_first_plays_each_key_as_its_class(
 
     with pytest.raises(PresetError, match="not drum classes"):
         widen_to_keys(replace(start, classes=["36", "37"]), 16)
-    keyed = Trainer(_config(gmrock, clip_cache, keys=True), tmp_path / "keys", start=start)
+    keyed = Trainer(tiny_drumsynth(gmrock, clip_cache, keys=True), tmp_path / "keys", start=start)
     assert keyed.classes == KEYED_LABELS
     z = torch.randn(3, 16)
     for key in (56, 38, 46):  # a percussion key, a snare, an open hat: as their class played
@@ -117,7 +101,7 @@ def test_a_class_preset_widened_to_keys_first_plays_each_key_as_its_class(
 
 
 def test_modes_ring_at_their_fixed_frequencies(gmrock, clip_cache, tmp_path):
-    cfg = _config("", "", keys=False).model
+    cfg = tiny_drumsynth("", "", keys=False).model
     cfg.synth_modes = 16
     generator = build_models(cfg, 16384, 3, 16000)[0].eval()
     with torch.no_grad():
@@ -132,11 +116,11 @@ def test_modes_ring_at_their_fixed_frequencies(gmrock, clip_cache, tmp_path):
     assert peak == pytest.approx(float(generator.mode_hz[9]), rel=0.01)
 
     # A preset without modes fine-tunes into a model with them, first sounding as it did.
-    classes = Trainer(_config(gmrock, clip_cache, keys=False), tmp_path / "classes")
+    classes = Trainer(tiny_drumsynth(gmrock, clip_cache, keys=False), tmp_path / "classes")
     tensors = {f"G.{k}": v for k, v in classes.G.state_dict().items()}
     tensors |= {f"D.{k}": v for k, v in classes.D.state_dict().items()}
     start = PresetStart(copy.deepcopy(classes.cfg), list(classes.classes), tensors, tmp_path)
-    moded = _config(gmrock, clip_cache, keys=False)
+    moded = tiny_drumsynth(gmrock, clip_cache, keys=False)
     moded.model.synth_modes = 8
     trainer = Trainer(moded, tmp_path / "modes", start=start)
     z, label = torch.randn(3, 16), torch.tensor([0, 1, 2])
@@ -151,7 +135,7 @@ def test_modes_ring_at_their_fixed_frequencies(gmrock, clip_cache, tmp_path):
 
 
 def test_mode_classes_leave_the_other_drums_as_they_sound_without_modes():
-    cfg = _config("", "", keys=True).model
+    cfg = tiny_drumsynth("", "", keys=True).model
     cfg.synth_modes, cfg.mode_classes = 8, ["cymbal", "percussion"]
     generator = build_models(cfg, 8192, len(KEYED_LABELS), 16000)[0].eval()
     plain = copy.deepcopy(generator)
@@ -176,7 +160,7 @@ def test_mode_classes_leave_the_other_drums_as_they_sound_without_modes():
 
 
 def test_a_label_with_no_clips_takes_its_class_prior_unless_a_preset_learnt_it():
-    cfg = _config("", "", keys=True).model
+    cfg = tiny_drumsynth("", "", keys=True).model
     generator = build_models(cfg, 4096, len(KEYED_LABELS), 16000)[0].eval()
     audio = torch.randn(6, 1, 4096)
     cowbell, claves, kick = (KEYED_LABELS.index(n) for n in ("cowbell", "claves", "kick"))
@@ -197,7 +181,7 @@ def test_a_keyed_preset_plays_each_trained_key_and_the_class_for_the_rest(
     from ganpad.presets import load_preset
 
     run = tmp_path / "run"
-    cfg = _config(gmrock, clip_cache, keys=True)
+    cfg = tiny_drumsynth(gmrock, clip_cache, keys=True)
     cfg.model.synth_modes = 4  # in the graph too, within the parity check's error
     Trainer(cfg, run).train()
     export_preset(run, tmp_path / "keyed", ExportOptions())
@@ -251,7 +235,7 @@ def test_the_key_judge_plays_a_runs_own_key_label():
 def test_the_modes_stage_trains_the_mode_head_alone_with_the_noise_muted(
     gmrock, clip_cache, tmp_path
 ):
-    cfg = _config(gmrock, clip_cache, keys=False)
+    cfg = tiny_drumsynth(gmrock, clip_cache, keys=False)
     cfg.model.synth_modes = 8
     t = cfg.train
     t.modes_first, t.noise_balance, t.modes_lr, t.adversarial_from = 2, 1, 1e-3, 4
@@ -300,7 +284,7 @@ def test_the_modes_stage_trains_the_mode_head_alone_with_the_noise_muted(
     ],
 )
 def test_the_modes_stage_settings_are_checked(gmrock, clip_cache, tmp_path, settings, error):
-    cfg = _config(gmrock, clip_cache, keys=False)
+    cfg = tiny_drumsynth(gmrock, clip_cache, keys=False)
     cfg.model.synth_modes = 8
     for key, value in settings.items():
         setattr(cfg.train, key, value)

@@ -225,8 +225,15 @@ def judge_command(args: argparse.Namespace) -> int:
     import tempfile
 
     if args.programs:
+        if args.out:
+            print("ganpad judge: --out writes a key judge; the program judge has no guide use",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         return program_judge_command(args)
-    from ganpad.training.data.reference import resolve
+    if args.out and (problem := _guide_out_problem(args)):
+        print(f"ganpad judge: {problem}", file=sys.stderr)
+        return 2
+    from ganpad.training.data.reference import copies_of_named, resolve
     from ganpad.training.data.soundfont import SoundFontError
     from ganpad.training.data.soundfont_drums import build_drum_kits
     from ganpad.training.evaluation.key_judge import JUDGE_CARD, JUDGE_WEIGHTS, train_judge
@@ -238,19 +245,29 @@ def judge_command(args: argparse.Namespace) -> int:
             for folder in train:
                 if not Path(folder).is_dir():
                     raise FileNotFoundError(f"--data {folder}: no such folder")
-            tests = _test_sets(fonts, Path(tmp), build_drum_kits)
+            kits = _kits_in(train)
+            if args.out and (leaks := copies_of_named(kits, "heldout-drums")):
+                raise ValueError(f"--data holds kits of heldout-drums or of its SoundFonts' family "
+                                 f"({', '.join(leaks)}): a guide trained on them would teach the "
+                                 "run the evaluation's reference")  # fmt: skip
+            # A guide (--out) is trained on a run's kits, which may hold the test font's family.
+            claim = " (the guide's test)" if args.out else " (never trained on)"
+            tests = _test_sets(fonts, Path(tmp), build_drum_kits, claim)
             result, identity = train_judge(train, tests, epochs=args.epochs)
         except (SoundFontError, ValueError, FileNotFoundError) as exc:
             print(f"ganpad judge: {exc}", file=sys.stderr)
             return 2
     sources = {Path(d).name: f"kits of {d}, GM keys from their names" for d in args.data}
+    weights, card = JUDGE_WEIGHTS, JUDGE_CARD
+    if args.out:
+        weights, card = (Path(args.out) / p.name for p in (JUDGE_WEIGHTS, JUDGE_CARD))
     _save_judge(
         result,
-        identity,
+        {"key_identity": identity, "kits": kits},  # kits: what check_guide looks for leaks in
         sources,
-        JUDGE_WEIGHTS,
-        JUDGE_CARD,
-        "key_identity",
+        weights,
+        card,
+        identity,
         lambda f: f"per key {f['mean']}, on percussion keys {f['percussion_mean']}",
     )
     return 0
@@ -278,29 +295,56 @@ def program_judge_command(args: argparse.Namespace) -> int:
             return 2
     sources = {Path(args.train_font).stem: f"notes of {args.train_font}, programs {programs}, "
                f"velocities {list(pj.TRAIN_VELOCITIES)}"}  # fmt: skip
-    _save_judge(result, identity, sources, pj.PROGRAM_WEIGHTS, pj.PROGRAM_CARD,
-                "locked_identity", lambda f: f"instruments kept up the keyboard {f['kept']}, "
-                f"as their own program {f['kept_right']}")  # fmt: skip
+    _save_judge(result, {"locked_identity": identity}, sources, pj.PROGRAM_WEIGHTS,
+                pj.PROGRAM_CARD, identity, lambda f: "instruments kept up the keyboard "
+                f"{f['kept']}, as their own program {f['kept_right']}")  # fmt: skip
     return 0
 
 
-def _test_sets(fonts: list[str], tmp: Path, build) -> dict[str, Path]:  # noqa: ANN001
+def _guide_out_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with `judge --out` before anything is rendered or trained, or None."""
+    from ganpad.atomic import folder_problem
+    from ganpad.training.evaluation.key_judge import JUDGE_WEIGHTS
+
+    if "heldout-drums" in args.data:
+        return ("--out writes a guide, which learns from a run's kits: name them with --data "
+                "(heldout-drums, the default, is the evaluation's reference)")  # fmt: skip
+    if Path(args.out).resolve() == JUDGE_WEIGHTS.parent.resolve():
+        return f"--out {args.out}: that is where eval's own judge lives; choose another folder"
+    if problem := folder_problem(args.out):
+        return f"--out {args.out}: {problem}"
+    return None
+
+
+def _kits_in(folders: list[str]) -> list[str]:
+    """The kit names of the data folders, each folder's own name among them."""
+    from ganpad.training.data.ingest import find_sources
+
+    kits = set()
+    for folder in folders:
+        kits |= {s.kit for s in find_sources(Path(folder))[0] if s.kit} | {Path(folder).name}
+    return sorted(kits)
+
+
+def _test_sets(fonts: list[str], tmp: Path, build,  # noqa: ANN001
+               claim: str = " (never trained on)") -> dict[str, Path]:  # fmt: skip
     """Each test SoundFont rendered by `build(font, folder)`, by the name the card gives it."""
     tests = {}
     for i, font in enumerate(fonts):
         folder = tmp / f"test{i}"
         build(font, folder)
-        tests[f"{Path(font).stem} (never trained on)"] = folder
+        tests[f"{Path(font).stem}{claim}"] = folder
     return tests
 
 
-def _save_judge(result, identity: dict, sources: dict, weights: Path, card: Path, key: str,
+def _save_judge(result, extra: dict, sources: dict, weights: Path, card: Path, identity: dict,
                 describe) -> None:  # noqa: ANN001  # fmt: skip
-    """A judge's weights and card (with its figures on each test source), and a summary."""
+    """A judge's weights and card (with `extra`, its figures on each test source among them),
+    and a summary of `identity`, those figures."""
     from ganpad.training.evaluation.classifier import save_classifier
 
     save_classifier(result, shlex.join(["ganpad", *sys.argv[1:]]), sources, weights, card,
-                    test_kits=[], extra={key: identity})  # fmt: skip
+                    test_kits=[], extra=extra)  # fmt: skip
     for source, acc in result.test_accuracy.items():
         print(f"{source}: accuracy {acc:.3f}; {describe(identity[source])}")
     print(f"train accuracy {result.train_accuracy:.3f}; card in {card}")

@@ -146,6 +146,12 @@ class TrainConfig:
     # > 0: the mode head's own learning rate; its logits step MODE_RATE times this (3e-5:
     # 3e-3, which tools/modes_stage.py measured to work, where train.lr's 2e-4 steps 2e-2)
     modes_lr: float = 0.0
+    # model.keys: a frozen judge of the GM instrument groups, trained on the run's own kits
+    # (`ganpad judge --data KITS --out DIR`: DIR/key_judge.safetensors), asks each fake on a
+    # key's label to sound like the key's group, at this weight (trainer/guide.py; 0: off)
+    guide_judge: str = ""
+    lambda_guide: float = 0.0
+    guide_augment: bool = False  # the judge hears each fake through its training augmentation
     balance_classes: bool = False  # draw the class uniformly, then a clip of it
     ema_decay: float = 0.999
     seed: int = 0

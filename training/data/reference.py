@@ -159,6 +159,18 @@ def copies_of_reference(trained_kits: list[str], reference_folder: str | Path) -
         held.add(_key(xml.parent.name))
         with contextlib.suppress(ValueError):
             held.add(_key(read_kit(xml.parent)[0]))
+    return _copies(trained_kits, held)
+
+
+def copies_of_named(trained_kits: list[str], reference: str) -> list[str]:
+    """copies_of_reference by the definition of a named reference, unbuilt: its Hydrogen kits
+    and the kits rendered from its SoundFonts (named for the font) or their family's."""
+    ref = _known(reference)
+    held = {_key(k) for k in ref.hydrogen_kits} | {_key(Path(f).stem) for f in ref.soundfonts}
+    return _copies(trained_kits, held)
+
+
+def _copies(trained_kits: list[str], held: set[str]) -> list[str]:
     stems = {_key(stem) for family in FONT_FAMILIES
              if any(h.startswith(_key(f)) for h in held for f in family)
              for stem in family}  # fmt: skip

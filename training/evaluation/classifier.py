@@ -195,21 +195,22 @@ def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     to a third wet)."""
     b, n = x.shape
     spectrum = torch.fft.rfft(x, n=2 * n)
-    hz = torch.fft.rfftfreq(2 * n, 1 / RATE).clamp_min(20.0)
-    tilt = torch.from_numpy(rng.uniform(-0.5, 0.5, (b, 1))).float()  # 0.5: 3 dB / octave
+    on = {"device": x.device, "dtype": torch.float32}  # the guide augments fakes on the GPU
+    hz = torch.fft.rfftfreq(2 * n, 1 / RATE, device=x.device).clamp_min(20.0)
+    tilt = torch.as_tensor(rng.uniform(-0.5, 0.5, (b, 1)), **on)  # 0.5: 3 dB / octave
     spectrum = spectrum * (hz / 1000.0) ** tilt
-    cutoff = torch.from_numpy(np.where(rng.random((b, 1)) < 1 / 3, rng.uniform(4e3, 8e3, (b, 1)),
-                                       1e9)).float()  # fmt: skip
+    cutoff = torch.as_tensor(np.where(rng.random((b, 1)) < 1 / 3, rng.uniform(4e3, 8e3, (b, 1)),
+                                      1e9), **on)  # fmt: skip
     spectrum = spectrum / (1 + (hz / cutoff) ** 8)  # a 4-pole-like roll-off
-    t = torch.arange(n) / RATE
-    rt60 = torch.from_numpy(rng.uniform(0.05, 0.5, (b, 1))).float()
-    room = torch.from_numpy(rng.standard_normal((b, n))).float() * torch.exp(-6.9 * t / rt60)
+    t = torch.arange(n, device=x.device) / RATE
+    rt60 = torch.as_tensor(rng.uniform(0.05, 0.5, (b, 1)), **on)
+    room = torch.as_tensor(rng.standard_normal((b, n)), **on) * torch.exp(-6.9 * t / rt60)
     room = room / room.norm(dim=1, keepdim=True)
-    wet = torch.from_numpy(rng.uniform(0, 1 / 3, (b, 1)) * (rng.random((b, 1)) < 0.5)).float()
+    wet = torch.as_tensor(rng.uniform(0, 1 / 3, (b, 1)) * (rng.random((b, 1)) < 0.5), **on)
     spectrum = spectrum * ((1 - wet) + wet * torch.fft.rfft(room, n=2 * n))
     y = torch.fft.irfft(spectrum, n=2 * n)[:, :n]
     y = y / y.abs().amax(dim=1, keepdim=True).clamp_min(1e-6) * x.abs().amax(dim=1, keepdim=True)
-    gain = torch.from_numpy(10 ** (rng.uniform(-12, 0, (b, 1)) / 20)).float()
+    gain = torch.as_tensor(10 ** (rng.uniform(-12, 0, (b, 1)) / 20), **on)
     shift = int(rng.integers(0, 320))
     return torch.nn.functional.pad(y, (shift, 0))[:, :n] * gain
 

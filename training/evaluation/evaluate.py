@@ -591,6 +591,11 @@ def evaluate(target: str, reference: str, n: int = 1000, out: Path | None = None
         keys = key_figures(target, seed) if key_judge.JUDGE_WEIGHTS.is_file() else {}
         if keys.get("per_key"):  # labels that name no drum class play no GM key
             report["key_identity"] = keys
+            if _guided(target):
+                report["warnings"].append(
+                    f"{generated.name} was trained with a key-group guide (train.lambda_guide), "
+                    "a judge built as the key judge is: its per-key identity may flatter it; "
+                    "listen, and read the grid")  # fmt: skip
     if other is not None:
         report["paired"] = {"against": against, "n": len(other.audio)}
         report["paired"] |= paired_kid(matched.audio, other.audio, real, model)
@@ -804,8 +809,11 @@ def generator_rate(target: str) -> int:
     return find_preset(target).sample_rate
 
 
-def _trained_kits(target: str) -> list[str]:
-    """The kits a preset or a run trained on, and those of the presets it was fine-tuned from."""
+def _lineage(target: str) -> list[dict]:
+    """The training records of a preset or a run and of the presets it was fine-tuned from,
+    newest first (data, config); [] for clips."""
+    import tomllib
+
     from ganpad.presets import PresetError, find_preset
     from ganpad.training.trainer.loop import DATA_REPORT, STARTED_FROM
 
@@ -813,18 +821,33 @@ def _trained_kits(target: str) -> list[str]:
         return []
     run = Path(target)
     if _is_run(target):
-        training = {"data": _json_or_none(run / DATA_REPORT),
+        try:
+            config = tomllib.loads((run / "config.toml").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            config = None
+        training = {"data": _json_or_none(run / DATA_REPORT), "config": config,
                     "started_from": _json_or_none(run / STARTED_FROM)}  # fmt: skip
     else:
         try:
             training = find_preset(target, check_graph=False).meta.get("training", {})
         except (PresetError, FileNotFoundError):
             return []
-    kits = []
+    records = []
     while training:  # back through the presets it was fine-tuned from
-        kits += (training.get("data") or {}).get("kits", [])
+        records.append(training)
         training = (training.get("started_from") or {}).get("training")
-    return kits
+    return records
+
+
+def _trained_kits(target: str) -> list[str]:
+    """The kits a preset or a run trained on, and those of the presets it was fine-tuned from."""
+    return [kit for r in _lineage(target) for kit in (r.get("data") or {}).get("kits", [])]
+
+
+def _guided(target: str) -> bool:
+    """Whether a key-group guide (train.lambda_guide) trained the target or what it came from."""
+    return any(((r.get("config") or {}).get("train") or {}).get("lambda_guide", 0) > 0
+               for r in _lineage(target))  # fmt: skip
 
 
 def _json_or_none(path: Path) -> dict | None:

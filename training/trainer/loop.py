@@ -36,6 +36,7 @@ from ganpad.training.trainer.finetune import (
     add_velocity,
     widen_to_keys,
 )
+from ganpad.training.trainer.guide import GroupGuide, check_guide
 from ganpad.training.trainer.losses import CriticResult, feature_matching, get_loss
 from ganpad.training.trainer.tblog import TensorBoardLog
 
@@ -136,6 +137,7 @@ class Trainer:
                             config.data.sample_rate)  # fmt: skip
         self.G, self.D = g.to(self.device), d.to(self.device)
         self.auxiliary = has_classifier(self.D)  # AC-GAN: the critic also names the class
+        self.guide = _guide(config, self.classes, self.device, self.dist.rank)
         if config.train.lambda_fm and not hasattr(self.D, "forward_features"):
             raise TrainError(
                 f"train.lambda_fm: the {config.model.family} critic does not expose its "
@@ -230,7 +232,8 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """n_critic critic updates, then one generator update and the EMA update; before
-        train.adversarial_from, the generator update alone, on its resynthesis losses."""
+        train.adversarial_from, the generator update alone, on its resynthesis losses (and the
+        key-group guide's, train.lambda_guide)."""
         t = self.cfg.train
         if self.step < t.modes_first:  # the modes alone, the noise muted
             return self._stage_step(self.G.mode_parameters(), muted=True)
@@ -243,10 +246,15 @@ class Trainer:
             return _logged(result, torch.zeros(()))
         real, label = self._batch()
         with self._autocast():
-            fake, extras = fake_batch(self.G_train, real, self._z(), label, fakes=adversarial)
+            play_fakes = adversarial or self.guide is not None
+            fake, extras = fake_batch(self.G_train, real, self._z(), label, fakes=play_fakes)
             g_loss = torch.zeros((), device=self.device)
             if adversarial:
                 g_loss = self._adversarial_loss(fake, real, label, result.parts)
+            if self.guide is not None:
+                guide = self.guide(fake, label, self.step)
+                g_loss = g_loss + t.lambda_guide * guide
+                result.parts["guide"] = guide.detach()
             for name, extra in extras.items():  # lambda_match, lambda_rec, lambda_kl
                 g_loss = g_loss + getattr(t, f"lambda_{name}") * extra
                 result.parts[name] = extra.detach()
@@ -794,6 +802,7 @@ def _check_stage(config: RunConfig) -> None:
     for key in ("crop_s", "critic_warmup", "grad_clip", "eval_rollback", "lr_warmup"):
         if getattr(t, key) < 0:
             raise TrainError(f"train.{key} = {getattr(t, key)}: must be 0 (off) or more")
+    _check_guide(config)
     if t.crop_s and config.model.family not in SYNTHS:
         raise TrainError(f"train.crop_s = {t.crop_s}: only the drumsynth and notesynth critics "
                          f"take crops, not {config.model.family}'s")  # fmt: skip
@@ -812,6 +821,45 @@ def _check_stage(config: RunConfig) -> None:
                          f"train.eval_every too (it is {t.eval_every})")  # fmt: skip
     if t.eval_every and t.eval_n < 3:
         raise TrainError(f"train.eval_n = {t.eval_n}: KID needs at least 3 clips")
+
+
+def _check_guide(config: RunConfig) -> None:
+    """train.lambda_guide's settings and judge, checked before any data is read."""
+    t = config.train
+    if t.lambda_guide < 0 or not math.isfinite(t.lambda_guide):
+        raise TrainError(f"train.lambda_guide = {t.lambda_guide}: must be 0 (off) or more")
+    if not t.lambda_guide:
+        if t.guide_judge or t.guide_augment:
+            raise TrainError("train.guide_judge and train.guide_augment act with "
+                             "train.lambda_guide > 0, which is 0 (off)")  # fmt: skip
+        return
+    if not (config.model.keys and config.model.conditional):
+        raise TrainError(
+            "train.lambda_guide asks each GM key's label for its group: it "
+            'needs a label per key (model.keys = true, data.labels = "drum-keys")'
+        )
+    if not t.guide_judge:
+        raise TrainError(
+            "train.lambda_guide: name the judge with train.guide_judge (train "
+            "one on the run's kits: `ganpad judge --data KITS --out DIR`)"
+        )
+    try:
+        check_guide(t.guide_judge)
+    except (FileNotFoundError, ValueError) as exc:
+        raise TrainError(str(exc)) from exc
+
+
+def _guide(config: RunConfig, classes: tuple[str, ...], device: torch.device,
+           rank: int) -> GroupGuide | None:  # fmt: skip
+    """train.lambda_guide's judge (its settings checked by _check_guide); None when off."""
+    t = config.train
+    if not t.lambda_guide:
+        return None
+    try:
+        return GroupGuide(t.guide_judge, classes, config.data.sample_rate, t.guide_augment,
+                          (t.seed, rank)).to(device)  # fmt: skip
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise TrainError(f"train.guide_judge = {t.guide_judge!r}: {exc}") from exc
 
 
 def _check_modes_stage(config: RunConfig) -> None:
