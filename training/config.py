@@ -125,6 +125,9 @@ class TrainConfig:
     lambda_match: float = 1.0  # wavenet-gan: weight of the matching (likelihood) loss
     lambda_rec: float = 1.0  # synths with model.encoder: weight of the resynthesis distance
     lambda_kl: float = 0.05  # synths with model.encoder: weight of the latents' KL term
+    # synths with model.encoder: weight of the resynthesis's texture distance (how peaked each
+    # third-octave band is: lines against noise, which lambda_rec's band sums cannot see)
+    lambda_texture: float = 0.0
     adversarial_from: int = 0  # steps of resynthesis alone before critic and adversary join
     lambda_aux: float = 1.0  # critics with a classifier head (gansynth): AC-GAN term weight
     lambda_fm: float = 0.0  # feature matching: L1 between real and fake mean critic features

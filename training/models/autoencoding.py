@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ganpad.presets.preset import DEFAULT_VELOCITY
-from ganpad.training.trainer.losses import gaussian_kl, spectral_distance
+from ganpad.training.trainer.losses import gaussian_kl, spectral_distance, texture_distance
 
 MEL_BANDS = 64
 # The velocity a label's prior mean stands for: MIDI 100, what a SoundFont render, a single
@@ -87,6 +87,7 @@ class SynthGenerator(nn.Module):
         self.encoder = ClipEncoder(latent, rate, d, heard) if encoder else None
         self.rate = rate
         self.velocity = velocity
+        self.texture = False  # train.lambda_texture: a resynthesis is also judged on texture
         # Where a label's latents live, as the encoder placed the training clips: z ~ N(0, I)
         # is mapped to mean + chol @ z before synthesis. The standard normal until fitted.
         labels = max(1, n_labels)
@@ -249,7 +250,7 @@ class SynthGenerator(nn.Module):
         """z [B, latent] (+ label, velocity, GM program) -> audio [B, 1, T]. With `teacher`
         (real clips [B, 1, T], same labels): (audio from z, or None without `fakes`; {"rec":
         spectral distance of the resynthesised teacher, "kl": KL of its latents from the
-        prior})."""
+        prior, and with `texture` "texture": its texture_distance})."""
         # The noise bank's mix comes from z itself: it is randomness, not something to fit.
         latent = self.from_prior(z, label, velocity, program) if fakes else None
         played = velocity if self.velocity else None  # a resynthesis plays what it copies
@@ -261,10 +262,11 @@ class SynthGenerator(nn.Module):
         mean, log_var = self.encoder(teacher)
         sample = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
         copy = self._synthesize(sample, label, torch.randn_like(sample))
-        return audio, {
-            "rec": spectral_distance(copy, teacher, self.rate),
-            "kl": gaussian_kl(mean, log_var),
-        }
+        extras = {"rec": spectral_distance(copy, teacher, self.rate),
+                  "kl": gaussian_kl(mean, log_var)}  # fmt: skip
+        if self.texture:  # train.lambda_texture
+            extras["texture"] = texture_distance(copy, teacher, self.rate)
+        return audio, extras
 
     def _synthesize(self, z: torch.Tensor, label: torch.Tensor | None, noise_mix: torch.Tensor,
                     velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip

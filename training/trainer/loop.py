@@ -137,6 +137,7 @@ class Trainer:
                             config.data.sample_rate)  # fmt: skip
         self.G, self.D = g.to(self.device), d.to(self.device)
         self.auxiliary = has_classifier(self.D)  # AC-GAN: the critic also names the class
+        self.G.texture = config.train.lambda_texture > 0
         self.guide = _guide(config, self.classes, self.device, self.dist.rank)
         if config.train.lambda_fm and not hasattr(self.D, "forward_features"):
             raise TrainError(
@@ -281,7 +282,7 @@ class Trainer:
                 extras = fake_batch(self.G_train, real, self._z(), label, fakes=False)[1]
         finally:
             self.G.mute_noise = False
-        loss = t.lambda_rec * extras["rec"]
+        loss = t.lambda_rec * extras["rec"] + t.lambda_texture * extras.get("texture", 0.0)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.G.parameters()))  # all of them, as DDP expects
         trained = {id(p) for p in params}
@@ -292,7 +293,8 @@ class Trainer:
         self._set_lr(self.opt_g, 0)
         self.opt_g.step()
         self._update_ema()
-        return _logged(CriticResult(torch.zeros(()), {"rec": extras["rec"].detach()}), loss)
+        parts = {k: extras[k].detach() for k in ("rec", "texture") if k in extras}
+        return _logged(CriticResult(torch.zeros(()), parts), loss)
 
     def _critic_steps(self) -> CriticResult:
         t = self.cfg.train
@@ -812,6 +814,12 @@ def _check_stage(config: RunConfig) -> None:
                          f"at {rate} Hz")  # fmt: skip
     if t.freeze_encoder and not config.model.encoder:
         raise TrainError("train.freeze_encoder: this model has no encoder (model.encoder)")
+    if t.lambda_texture < 0 or not math.isfinite(t.lambda_texture):
+        raise TrainError(f"train.lambda_texture = {t.lambda_texture}: must be 0 (off) or more")
+    if t.lambda_texture and not (config.model.family in SYNTHS and config.model.encoder):
+        raise TrainError("train.lambda_texture judges resynthesised clips: it needs a synth "
+                         f"with model.encoder = true, not {config.model.family} with encoder "
+                         f"= {config.model.encoder}")  # fmt: skip
     _check_modes_stage(config)
     if 0 < t.eval_rollback <= 1:
         raise TrainError(f"train.eval_rollback = {t.eval_rollback}: a factor over the best KID, "
