@@ -273,15 +273,17 @@ class Trainer:
 
     def _stage_step(self, params: list[torch.nn.Parameter], muted: bool) -> dict[str, float]:
         """train.modes_first and noise_balance: only `params` learn, by resynthesis (with the
-        noise muted for the modes' stage)."""
+        noise muted for the modes' stage, and then no texture term: the modes alone are all
+        lines, and it would ask them to sound like the clip's noise too)."""
         t = self.cfg.train
         real, label = self._batch()
-        self.G.mute_noise = muted
+        texture = self.G.texture
+        self.G.mute_noise, self.G.texture = muted, texture and not muted
         try:
             with self._autocast():
                 extras = fake_batch(self.G_train, real, self._z(), label, fakes=False)[1]
         finally:
-            self.G.mute_noise = False
+            self.G.mute_noise, self.G.texture = False, texture
         loss = t.lambda_rec * extras["rec"] + t.lambda_texture * extras.get("texture", 0.0)
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward(inputs=list(self.G.parameters()))  # all of them, as DDP expects
@@ -819,7 +821,7 @@ def _check_stage(config: RunConfig) -> None:
     if t.lambda_texture and not (config.model.family in SYNTHS and config.model.encoder):
         raise TrainError("train.lambda_texture judges resynthesised clips: it needs a synth "
                          f"with model.encoder = true, not {config.model.family} with encoder "
-                         f"= {config.model.encoder}")  # fmt: skip
+                         f"= {str(config.model.encoder).lower()}")  # fmt: skip
     _check_modes_stage(config)
     if 0 < t.eval_rollback <= 1:
         raise TrainError(f"train.eval_rollback = {t.eval_rollback}: a factor over the best KID, "
