@@ -194,20 +194,23 @@ def texture_distance(x: torch.Tensor, y: torch.Tensor, rate: int, fft: int = 204
     n = int(fft * 2.0 ** round(math.log2(rate / 16000)))
     # In float32 under autocast too: a flatness is a small difference of two large logs.
     with torch.autocast(x.device.type, enabled=False):
-        members = _third_octaves(n, rate).to(x.device)  # [K, F]
-        count = members.sum(dim=1, keepdim=True)
-        window = torch.hann_window(n, device=x.device)
-        flat, energy = [], None
-        for a in (x, y):
-            spec = torch.stft(a, n, n // 4, window=window, return_complex=True)
-            power = spec.abs().pow(2) + 1e-12
-            mean = torch.einsum("kf,bfn->bkn", members, power) / count
-            log_mean = torch.einsum("kf,bfn->bkn", members, power.log()) / count
-            flat.append(log_mean - mean.log())
-            energy = mean
+        flat_x, _ = _band_flatness(x, n, rate)
+        flat_y, energy = _band_flatness(y, n, rate)
         loud = energy.flatten(1).amax(dim=1).view(-1, 1, 1)
         heard = (energy > (TEXTURE_FLOOR * loud).clamp(min=TEXTURE_SILENCE)).float()
-        return ((flat[0] - flat[1]).abs() * heard).sum() / heard.sum().clamp(min=1.0)
+        return ((flat_x - flat_y).abs() * heard).sum() / heard.sum().clamp(min=1.0)
+
+
+def _band_flatness(audio: torch.Tensor, n_fft: int, rate: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log flatness, mean power) [B, K, frames] of audio [B, T] in each band of _third_octaves."""
+    members = _third_octaves(n_fft, rate).to(audio.device)  # [K, F]
+    count = members.sum(dim=1, keepdim=True)
+    window = torch.hann_window(n_fft, device=audio.device)
+    spec = torch.stft(audio, n_fft, n_fft // 4, window=window, return_complex=True)
+    power = spec.abs().pow(2) + 1e-12
+    mean = torch.einsum("kf,bfn->bkn", members, power) / count
+    log_mean = torch.einsum("kf,bfn->bkn", members, power.log()) / count
+    return log_mean - mean.log(), mean
 
 
 _OCTAVES_CACHE: dict[tuple[int, int], torch.Tensor] = {}
