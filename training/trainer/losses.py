@@ -161,9 +161,7 @@ def spectral_distance(x: torch.Tensor, y: torch.Tensor, rate: int,
     """
     x, y = x.reshape(x.shape[0], -1).float(), y.reshape(y.shape[0], -1).float()
     total = x.new_zeros(())
-    # The sizes are for 16 kHz: at other rates, the power of two nearest the same duration.
-    scale = 2.0 ** round(math.log2(rate / 16000))
-    for n in (int(n * scale) for n in ffts):
+    for n in (at_rate(n, rate) for n in ffts):
         window = torch.hann_window(n, device=x.device)
         bands = _mel_filters(n, rate, max(16, n // 16)).to(x.device)
         mx, my = (torch.sqrt(bands @ torch.stft(a, n, n // 4, window=window,
@@ -186,12 +184,12 @@ def texture_distance(x: torch.Tensor, y: torch.Tensor, rate: int, fft: int = 204
 
     spectral_distance sums power over bands, so it cannot tell a cymbal's dense lines from
     noise of the same envelope; this can (noise about -0.58 in log flatness, lines far lower),
-    whatever the lines' exact frequencies. `fft` is for 16 kHz, scaled as spectral_distance's
+    whatever the lines' exact frequencies. `fft` is for 16 kHz (`at_rate`, as spectral_distance's)
     (4096 points, 93 ms, at 44.1 kHz). The mean is over every heard band and frame of the
     batch, so a long cymbal weighs more than a short click.
     """
     x, y = x.reshape(x.shape[0], -1).float(), y.reshape(y.shape[0], -1).float()
-    n = int(fft * 2.0 ** round(math.log2(rate / 16000)))
+    n = at_rate(fft, rate)
     # In float32 under autocast too: a flatness is a small difference of two large logs.
     with torch.autocast(x.device.type, enabled=False):
         flat_x, _ = _band_flatness(x, n, rate)
@@ -231,6 +229,12 @@ def _third_octaves(n_fft: int, rate: int) -> torch.Tensor:
                              f"or more fits under 0.45 of {rate} Hz")  # fmt: skip
         _OCTAVES_CACHE[(n_fft, rate)] = torch.stack(rows).float()
     return _OCTAVES_CACHE[(n_fft, rate)]
+
+
+def at_rate(n_fft: int, rate: int) -> int:
+    """An STFT size given for 16 kHz, at `rate`: the power-of-two multiple nearest the same
+    duration (the loss's sizes are for 16 kHz)."""
+    return int(n_fft * 2.0 ** round(math.log2(rate / 16000)))
 
 
 _MEL_CACHE: dict[tuple[int, int, int], torch.Tensor] = {}
