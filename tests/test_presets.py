@@ -143,6 +143,9 @@ def test_presets_command_marks_a_truncated_graph_broken(tiny_preset, tmp_path, m
     assert capsys.readouterr().out.strip() == str(user)
 
 
+KEYED_DRUMS = "drums-keys-44k"  # every GM drum key its own label (#27)
+
+
 def test_shipped_default_preset_plays_every_class():
     preset = find_preset(DEFAULT_PRESET)
     assert preset.kind == "drums" and preset.conditional and find_preset("drums") == preset
@@ -163,6 +166,42 @@ def test_shipped_default_preset_plays_every_class():
     reference = preset.meta["metrics"]["evaluation"]["reference"]
     assert reference["name"] == "heldout-drums" and "hydrogen-data" in reference["packages"]
     assert set(preset.meta["training"]["final_losses"]) >= {"steps", "loss/rec"}
+
+
+def test_shipped_keyed_drums_give_each_gm_key_its_own_instrument():
+    """`drums-keys-44k`: a label per GM drum key, each key playing its own. Through its ONNX
+    graph, a cowbell rings in lines where maracas hiss, a crash rings on where a closed hat
+    stops, and a hard snare is brighter than a soft one (#27's figures, one sound each)."""
+    from ganpad.app.keymap import KeyMap
+    from ganpad.drums import KEY_LABELS, KEYED_LABELS
+    from ganpad.training.evaluation.diagnostics import band_flatness, spectral_centroid
+
+    preset = find_preset(KEYED_DRUMS)
+    assert preset.kind == "drums" and preset.velocity and preset.sample_rate == 44100
+    assert [label.name for label in preset.labels] == list(KEYED_LABELS)
+    # 128 modes' tables and 55 labels beside the default's graph: 19 MB, the weights 10 MB
+    assert preset.generator_path.stat().st_size + preset.checkpoint_path.stat().st_size < 30e6
+    keymap = KeyMap.for_preset(preset)
+    assert all(keymap.names[keymap.slot_for(key)] == name for key, name in KEY_LABELS.items())
+    session, n = preset.session(), 8
+    z = np.random.default_rng(2).standard_normal((n, preset.latent)).astype(np.float32)
+
+    def play(key: int, velocity: float | None = None) -> np.ndarray:
+        label = np.full(n, keymap.slot_for(key), np.int64)
+        return preset.generate(session, z, label, velocity)
+
+    rate = preset.sample_rate
+    cowbell, maracas = (np.median(band_flatness(play(k), rate)) for k in (56, 70))
+    # the same latents: the 8-class default plays one percussion sound for both (a ratio of 1)
+    assert cowbell < 0.8 * maracas, f"cowbell {cowbell:.2f}, maracas {maracas:.2f} flat"
+    crash, hat = (np.median(decay_time(play(k), rate)) for k in (49, 42))
+    assert crash > 1.8 and hat < 0.6, f"crash rings {crash:.2f} s, closed hat {hat:.2f} s"
+    hard, soft = (spectral_centroid(play(38, v), rate) for v in (1.0, 0.3))
+    assert np.median(hard / soft) > 1.1
+    training, evaluation = preset.meta["training"], preset.meta["metrics"]["evaluation"]
+    assert "GMRockKit" in training["data"]["held_out_kits"]
+    assert evaluation["reference"]["name"] == "heldout-drums"
+    assert evaluation["key_identity"]["percussion_mean"] > 0.3  # the old default: 0.003
 
 
 @pytest.fixture(scope="module")
