@@ -18,7 +18,14 @@ from ganpad.presets import (
     load_preset,
     provider_name,
 )
-from ganpad.training.evaluation.diagnostics import comb_peak, dc_ratio, decay_time, high_band_share
+from ganpad.training.evaluation.diagnostics import (
+    band_flatness,
+    comb_peak,
+    dc_ratio,
+    decay_time,
+    high_band_share,
+    spectral_centroid,
+)
 from ganpad.training.evaluation.metrics import track_pitch
 
 
@@ -174,7 +181,6 @@ def test_shipped_keyed_drums_give_each_gm_key_its_own_instrument():
     stops, and a hard snare is brighter than a soft one (#27's figures, one sound each)."""
     from ganpad.app.keymap import KeyMap
     from ganpad.drums import KEY_LABELS, KEYED_LABELS
-    from ganpad.training.evaluation.diagnostics import band_flatness, spectral_centroid
 
     preset = find_preset(KEYED_DRUMS)
     assert preset.kind == "drums" and preset.velocity and preset.sample_rate == 44100
