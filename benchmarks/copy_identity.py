@@ -53,8 +53,7 @@ def main() -> None:
         real = torch.from_numpy(clips.audio[pick])[:, None]
         label = torch.full((len(pick),), names.index(KEY_LABELS[key]))
         with torch.no_grad():
-            mean, _ = generator.encoder(real)
-            copy = generator._synthesize(mean, label, torch.randn_like(mean))  # noqa: SLF001
+            copy = generator.resynthesize(real, label, sample=False)[0]
             rec = float(spectral_distance(copy, real, rate))
         group = GROUPS.index(KEY_GROUP[key])
         heard = [predict(judge, fit(a[:, 0].numpy(), rate))[0].argmax(1) for a in (real, copy)]

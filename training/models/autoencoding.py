@@ -257,16 +257,24 @@ class SynthGenerator(nn.Module):
         audio = self._synthesize(latent, label, z, played) if fakes else None
         if teacher is None:
             return audio
-        if self.encoder is None:
-            raise ValueError("this generator has no encoder: set model.encoder = true")
-        mean, log_var = self.encoder(teacher)
-        sample = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean)
-        copy = self._synthesize(sample, label, torch.randn_like(sample))
+        copy, mean, log_var = self.resynthesize(teacher, label)
         extras = {"rec": spectral_distance(copy, teacher, self.rate),
                   "kl": gaussian_kl(mean, log_var)}  # fmt: skip
         if self.texture:  # train.lambda_texture
             extras["texture"] = texture_distance(copy, teacher, self.rate)
         return audio, extras
+
+    def resynthesize(
+        self, teacher: torch.Tensor, label: torch.Tensor | None, sample: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Real clips [B, 1, T] (and their labels) -> (their copies through the encoder and the
+        synthesiser, the latents' mean, log-variance); `sample`: a latent drawn as training
+        draws it, else the mean."""
+        if self.encoder is None:
+            raise ValueError("this generator has no encoder: set model.encoder = true")
+        mean, log_var = self.encoder(teacher)
+        latent = mean + torch.exp(0.5 * log_var) * torch.randn_like(mean) if sample else mean
+        return self._synthesize(latent, label, torch.randn_like(latent)), mean, log_var
 
     def _synthesize(self, z: torch.Tensor, label: torch.Tensor | None, noise_mix: torch.Tensor,
                     velocity: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
