@@ -258,6 +258,8 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
                         "General Lite's kits; --programs: TimGM6mb's notes; with --out, the "
                         "run's kits may share the font's family: a fit check)")  # fmt: skip
     j.add_argument("--epochs", type=int, default=40)
+    j.add_argument("--members", type=int, default=5,
+                   help="key judge: CNNs trained from seeds 0.. that vote together")  # fmt: skip
     j.add_argument(
         "--out",
         help="write the key judge's weights and card into this folder, "

@@ -4,16 +4,21 @@ and the shipped judge on real kits."""
 import json
 
 import numpy as np
+import torch
+from safetensors.torch import save_file
 
 from ganpad.drums import GM_NOTE_CLASS, GM_NOTE_NAMES
+from ganpad.training.evaluation.classifier import CLIP, RATE, DrumClassifier, cut_tails
 from ganpad.training.evaluation.evaluate import fit
 from ganpad.training.evaluation.key_judge import (
     GROUPS,
     JUDGE_CARD,
     KEY_GROUP,
     PERCUSSION_KEYS,
+    Ensemble,
     key_identity,
     label_for_key,
+    load_group_judge,
     load_judge,
     load_keyed,
 )
@@ -68,3 +73,43 @@ def test_the_shipped_judge_hears_real_kits_and_its_card_says_how_well(gmrock, cl
     keys = {str(k) for g in present for k, kg in KEY_GROUP.items() if kg == g}
     assert set(figures["per_key"]) == keys  # as report.json keeps them
     assert figures["mean"] > 0.7
+
+
+def test_the_tail_cut_silences_a_share_of_clips_where_they_fall_to_the_level():
+    """The judges learn that a one-shot trimmed at -40 dB and one left ringing are one
+    instrument: the cut clip is silent from where its envelope falls 40 dB, the rest untouched."""
+    t = torch.arange(RATE) / RATE
+    ring = torch.randn(64, RATE, generator=torch.Generator().manual_seed(0)) * torch.exp(-10 * t)
+    cut = cut_tails(ring, np.random.default_rng(0), share=0.5, levels_db=(-40.0, -40.0))
+    changed = (cut != ring).any(dim=1)
+    assert 16 < int(changed.sum()) < 48  # about half of them
+    ends = torch.stack([row.nonzero().max() for row in cut[changed]]) / RATE
+    # exp(-10 t) falls 40 dB at 0.46 s; the 10 ms envelope of noise ends within a frame or two
+    assert ends.min() > 0.42 and ends.max() < 0.5
+    assert torch.equal(cut[~changed], ring[~changed])
+
+
+def test_an_ensemble_judge_votes_by_mean_probability_and_loads_as_saved(tmp_path):
+    torch.manual_seed(0)
+    members = [DrumClassifier(len(GROUPS)).eval() for _ in range(3)]
+    ensemble = Ensemble(members).eval()
+    audio = torch.randn(4, CLIP) * 0.1
+    with torch.no_grad():
+        mean = torch.stack([torch.softmax(m(audio), dim=1) for m in members]).mean(0)
+        assert torch.allclose(torch.softmax(ensemble(audio), dim=1), mean, atol=1e-5)
+    path = tmp_path / "judge.safetensors"
+    save_file({k: v.contiguous() for k, v in ensemble.state_dict().items()}, str(path))
+    loaded = load_group_judge(path)
+    assert isinstance(loaded, Ensemble) and len(loaded.members) == 3
+    with torch.no_grad():
+        assert torch.allclose(loaded(audio), ensemble(audio))
+    single = tmp_path / "one.safetensors"  # the first judges and guides: one CNN
+    save_file({k: v.contiguous() for k, v in members[0].state_dict().items()}, str(single))
+    assert isinstance(load_group_judge(single), DrumClassifier)
+    (tmp_path / "bad.safetensors").write_bytes(b"not weights")
+    try:
+        load_group_judge(tmp_path / "bad.safetensors")
+    except RuntimeError as exc:
+        assert "bad.safetensors" in str(exc)
+    else:
+        raise AssertionError("a broken judge file loaded")

@@ -207,17 +207,24 @@ def test_shipped_keyed_drums_give_each_gm_key_its_own_instrument():
     training, evaluation = preset.meta["training"], preset.meta["metrics"]["evaluation"]
     assert "GMRockKit" in training["data"]["held_out_kits"]
     assert evaluation["reference"]["name"] == "heldout-drums"
-    assert evaluation["key_identity"]["percussion_mean"] > 0.3  # the old default: 0.003
+    # #27's bar: 0.8 times what a real kit the judge never heard scores (the default: 0.02)
+    identity = evaluation["key_identity"]
+    (real,) = identity["real"].values()
+    for figure in ("mean", "percussion_mean"):
+        assert identity[figure] >= 0.8 * real[figure], figure
 
 
 @pytest.fixture(scope="module")
 def default_drums():
-    """20 hits per class from the shipped default drum preset, as the instrument plays them."""
+    """20 hits per label from the shipped default drum preset, as the instrument plays them."""
     preset = find_preset(DEFAULT_PRESET)
     n = 20 * len(preset.labels)
     z = np.random.default_rng(1).standard_normal((n, preset.latent)).astype(np.float32)
     labels = np.arange(n, dtype=np.int64) % len(preset.labels)
-    audio = preset.generate(preset.session(), z, labels)
+    session = preset.session()
+    # in batches: the graph holds every mode's ring for every clip at once
+    audio = np.concatenate([preset.generate(session, z[i : i + 64], labels[i : i + 64])
+                            for i in range(0, n, 64)])  # fmt: skip
     return preset, audio, np.array([preset.labels[i].name for i in labels])
 
 

@@ -253,7 +253,7 @@ def judge_command(args: argparse.Namespace) -> int:
             # A guide (--out) is trained on a run's kits, which may hold the test font's family.
             claim = " (the guide's test)" if args.out else " (never trained on)"
             tests = _test_sets(fonts, Path(tmp), build_drum_kits, claim)
-            result, identity = train_judge(train, tests, epochs=args.epochs)
+            result, identity = train_judge(train, tests, epochs=args.epochs, members=args.members)
         except (SoundFontError, ValueError, FileNotFoundError) as exc:
             print(f"ganpad judge: {exc}", file=sys.stderr)
             return 2

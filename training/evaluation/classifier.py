@@ -35,6 +35,7 @@ CARD = ASSET_DIR / "drum_classifier.json"
 TEST_KITS = ("GMRockKit", "TR808EmulationKit", "Audiophob")
 CLIP = 16384
 RATE = 16000
+AUGMENTATION = "gain, shift, EQ tilt, low-pass, short room, tail cut (classifier.augment)"
 
 
 def _block(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
@@ -191,8 +192,8 @@ def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """What changes from kit to kit and room to room, not from class to class: gain
     (-12..0 dB), a shift of up to 20 ms, an EQ tilt of up to 3 dB per octave either way about
     1 kHz, on a third of the clips a low-pass from 4 to 8 kHz (a duller sample or a cheaper
-    converter), and on half a short room (exponentially decaying noise, RT60 0.05-0.5 s, up
-    to a third wet)."""
+    converter), on half a short room (exponentially decaying noise, RT60 0.05-0.5 s, up
+    to a third wet), and on half a tail cut (`cut_tails`)."""
     b, n = x.shape
     spectrum = torch.fft.rfft(x, n=2 * n)
     on = {"device": x.device, "dtype": torch.float32}  # the guide augments fakes on the GPU
@@ -208,11 +209,31 @@ def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     room = room / room.norm(dim=1, keepdim=True)
     wet = torch.as_tensor(rng.uniform(0, 1 / 3, (b, 1)) * (rng.random((b, 1)) < 0.5), **on)
     spectrum = spectrum * ((1 - wet) + wet * torch.fft.rfft(room, n=2 * n))
-    y = torch.fft.irfft(spectrum, n=2 * n)[:, :n]
+    y = cut_tails(torch.fft.irfft(spectrum, n=2 * n)[:, :n], rng)
     y = y / y.abs().amax(dim=1, keepdim=True).clamp_min(1e-6) * x.abs().amax(dim=1, keepdim=True)
     gain = torch.as_tensor(10 ** (rng.uniform(-12, 0, (b, 1)) / 20), **on)
     shift = int(rng.integers(0, 320))
     return torch.nn.functional.pad(y, (shift, 0))[:, :n] * gain
+
+
+def cut_tails(y: torch.Tensor, rng: np.random.Generator, share: float = 0.5,
+              levels_db: tuple[float, float] = (-65.0, -35.0)) -> torch.Tensor:  # fmt: skip
+    """On a `share` of the clips, silence from where the 10 ms envelope last reaches a random
+    level in `levels_db` under its peak (a 5 ms fade): one pack trims its one-shots tight,
+    a SoundFont renderer leaves its reverb ringing, and neither is the instrument. Without
+    it the key judge heard FluidR3's hi bongo cut at -50 dB as a cowbell."""
+    b, n = y.shape
+    frame, fade = RATE // 100, RATE // 200
+    usable = n // frame * frame
+    level = 10 * torch.log10(y[:, :usable].reshape(b, -1, frame).pow(2).mean(2) + 1e-20)
+    db = torch.as_tensor(rng.uniform(*levels_db, (b, 1)), device=y.device, dtype=level.dtype)
+    loud = level >= level.amax(dim=1, keepdim=True) + db
+    last = loud.shape[1] - 1 - loud.flip(1).to(torch.int64).argmax(dim=1)  # last loud frame
+    on = torch.as_tensor(rng.random(b) < share, device=y.device)
+    end = torch.where(on, (last + 1) * frame, torch.full_like(last, n + fade))
+    t = torch.arange(n, device=y.device)
+    ramp = ((end[:, None] - t) / fade).clamp(0, 1)
+    return y * torch.sin(ramp * torch.pi / 2) ** 2
 
 
 def save_classifier(result: TrainedClassifier, command: str, sources: dict[str, str],
@@ -230,7 +251,7 @@ def save_classifier(result: TrainedClassifier, command: str, sources: dict[str, 
         "trained_on": sources,
         "train_clips": result.clips,
         "test_kits": list(test_kits),
-        "augmentation": "gain, shift, EQ tilt, low-pass, short room (classifier.augment)",
+        "augmentation": AUGMENTATION,
         "train_accuracy": round(result.train_accuracy, 4),
         "test_accuracy": {k: round(v, 4) for k, v in result.test_accuracy.items()},
         "test_accuracy_per_class": {

@@ -22,8 +22,8 @@ from torch.nn import functional as F
 
 from ganpad.drums import label_key
 from ganpad.training.data.reference import copies_of_named
-from ganpad.training.evaluation.classifier import CLIP, RATE, augment, load_classifier
-from ganpad.training.evaluation.key_judge import GROUPS, JUDGE_WEIGHTS, KEY_GROUP
+from ganpad.training.evaluation.classifier import CLIP, RATE, augment
+from ganpad.training.evaluation.key_judge import GROUPS, JUDGE_WEIGHTS, KEY_GROUP, load_group_judge
 
 FADE_S = 0.005  # the cut before resampling fades out, so the FFT's wrap adds no click
 
@@ -81,7 +81,7 @@ class GroupGuide(nn.Module):
                  seed: Sequence[int] = (0,)):  # fmt: skip
         super().__init__()
         self.augmented, self.seed = augmented, tuple(seed)
-        self.judge = load_classifier(check_guide(path), len(GROUPS)).requires_grad_(False)
+        self.judge = load_group_judge(check_guide(path)).requires_grad_(False)
         self.register_buffer("group", label_groups(names), persistent=False)
         # Exact band-limited resampling by FFT on a window whose length fits both rates.
         step = math.gcd(rate, RATE)
