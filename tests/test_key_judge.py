@@ -55,6 +55,7 @@ def test_the_shipped_judge_hears_real_kits_and_its_card_says_how_well(gmrock, cl
     figures on a SoundFont it never heard, above the 1-in-24 of guessing."""
     card = json.loads(JUDGE_CARD.read_text())
     assert card["classes"] == list(GROUPS)
+    assert len(load_judge().members) == card["members"] > 1  # an ensemble, as its card says
     (unseen,) = card["key_identity"].values()
     assert unseen["mean"] > 2 / len(GROUPS)
     clips = load_keyed(gmrock, str(clip_cache))

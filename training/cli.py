@@ -263,7 +263,8 @@ def judge_command(args: argparse.Namespace) -> int:
         weights, card = (Path(args.out) / p.name for p in (JUDGE_WEIGHTS, JUDGE_CARD))
     _save_judge(
         result,
-        {"key_identity": identity, "kits": kits},  # kits: what check_guide looks for leaks in
+        # kits: what check_guide looks for leaks in
+        {"key_identity": identity, "kits": kits, "members": args.members},
         sources,
         weights,
         card,
