@@ -18,7 +18,7 @@ from pathlib import Path
 from ganpad.training.data.ingest import load_clips
 from ganpad.training.data.reference import resolve
 from ganpad.training.data.soundfont_drums import build_drum_kits
-from ganpad.training.evaluation import classifier
+from ganpad.training.evaluation.classifier import train_classifier
 from ganpad.training.evaluation.evaluate import _run_generator, fit
 from ganpad.training.evaluation.key_judge import (
     Ensemble,
@@ -50,20 +50,17 @@ def main() -> None:
             clips, audio=fit(clips.audio, cfg.data.sample_rate)
         )
     print("per-key identity, all keys / percussion keys, on:", ", ".join(tests))
-    cut = classifier.cut_tails
 
     def row(name: str, judge) -> None:  # noqa: ANN001
         figures = [real_identity(judge, clips) for clips in tests.values()]
         print(f"{name:<28}", "  ".join(f"{f['mean']:.3f} / {f['percussion_mean']:.3f}"
                                        for f in figures), flush=True)  # fmt: skip
 
-    for tail_cut in (False, True):
-        classifier.cut_tails = cut if tail_cut else (lambda y, rng, **_: y)
+    for share, name in ((0.0, "no cut"), (0.5, "tail cut")):
         for seed in args.seeds:
-            model = classifier.train_classifier(train, {}, seed=seed).model
-            row(f"one CNN, {'tail cut' if tail_cut else 'no cut'}, seed {seed}", model)
-    classifier.cut_tails = cut
-    members = [classifier.train_classifier(train, {}, seed=s).model for s in range(args.members)]
+            model = train_classifier(train, {}, seed=seed, tail_share=share).model
+            row(f"one CNN, {name}, seed {seed}", model)
+    members = [train_classifier(train, {}, seed=s).model for s in range(args.members)]
     row(f"{args.members} CNNs, tail cut", Ensemble(members).eval())
 
 
