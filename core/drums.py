@@ -179,3 +179,16 @@ PAD_GRID: tuple[tuple[int, ...], ...] = (
     (42, 44, 46, 39),
     (36, 37, 38, 40),
 )
+
+
+def pad_banks() -> list[tuple[tuple[int | None, ...], ...]]:
+    """PAD_GRID, then the other GM drum keys as further 4x4 banks, as a drum machine pages its
+    pads: in key order from the bottom left, row by row up (None: an empty pad)."""
+    kit = {note for row in PAD_GRID for note in row}
+    rest: list[int | None] = [note for note in sorted(GM_NOTE_NAMES) if note not in kit]
+    rest += [None] * (-len(rest) % 16)
+    banks: list[tuple[tuple[int | None, ...], ...]] = [PAD_GRID]
+    for start in range(0, len(rest), 16):
+        rows = [tuple(rest[start + 4 * r : start + 4 * r + 4]) for r in range(4)]
+        banks.append(tuple(reversed(rows)))
+    return banks

@@ -46,7 +46,7 @@ PRESET_CHECKPOINT_FORMAT = "ganpad-preset-checkpoint/1"
 LENGTH_LATENTS = 32
 LENGTH_BLOCK = 1024
 # What `regraph_preset` may change: settings the graph reads and the weights do not depend on.
-GRAPH_SETTINGS = ("model.velocity_tilt",)
+GRAPH_SETTINGS = ("model.velocity_tilt", "model.mode_cap")
 
 
 class ExportError(RuntimeError):
@@ -445,12 +445,17 @@ def _record(folder: Path, report: ExportReport, cfg: RunConfig, overrides: Seque
     state = json.loads(state_path.read_text(encoding="utf-8"))
     meta["metrics"]["onnx_max_abs_error"] = report.errors
     meta["metrics"]["clips_per_s_batch16_cpu"] = {k: round(v, 2) for k, v in report.speed.items()}
-    configs = [state["config"], meta.get("training", {}).get("config")]
+    training = meta.get("training") or {}  # a null record as none
+    configs = [state["config"], training.get("config")]
     for item in overrides:
         section, key = item.partition("=")[0].strip().split(".")
         for config in filter(None, configs):
             config[section][key] = getattr(getattr(cfg, section), key)
-    if overrides:
+    if overrides:  # how the preset came to differ from its training run, beside its commands
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        sets = " ".join(f"--set {item}" for item in overrides)
+        meta["training"] = training
+        training.setdefault("commands", []).append(f"{stamp} python tools/regraph.py PRESET {sets}")
         atomic_write_text(state_path, json.dumps(state, indent=1) + "\n")
     atomic_write_text(meta_path, json.dumps(meta, indent=1) + "\n")
 

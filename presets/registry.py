@@ -10,7 +10,7 @@ import platformdirs
 
 from ganpad.presets.preset import PRESET_FILE, Preset, PresetError, load_preset
 
-DEFAULT_PRESET = "drums-drumsynth-44k"
+DEFAULT_PRESET = "drums-keys-44k"
 DEFAULT_NOTES_PRESET = "notes-notesynth-44k"
 # `--preset drums` or `--preset notes`: the shipped default of that kind.
 DEFAULTS = {"drums": DEFAULT_PRESET, "notes": DEFAULT_NOTES_PRESET}

@@ -159,6 +159,35 @@ def test_mode_classes_leave_the_other_drums_as_they_sound_without_modes():
             build_models(bad, 8192, len(KEYED_LABELS) if bad.keys else 8, 16000)
 
 
+def test_mode_cap_keeps_a_hat_mode_under_its_share_of_the_rest_and_leaves_a_cowbell():
+    """model.mode_cap: a hi-hat mode rings at most that share of the energy of the rest of its
+    clip (an open hat's mode ringing on past its noise whistled); a cowbell's lines stay."""
+    cfg = tiny_drumsynth("", "", keys=True).model
+    cfg.synth_modes, cfg.mode_classes = 16, ["open_hat", "percussion"]
+    free = build_models(cfg, 8192, len(KEYED_LABELS), 16000)[0].eval()
+    with torch.no_grad():
+        free.mode_amp.bias.fill_(-0.3)  # every mode silent ...
+        knots = free.slow_knots.own
+        free.mode_amp.bias[9 * knots : 10 * knots] = 0.03  # ... but the tenth, loud
+    capped = copy.deepcopy(free)
+    capped.mode_cap = 0.1
+    silent = copy.deepcopy(free)
+    with torch.no_grad():
+        silent.mode_amp.bias.fill_(-0.3)
+    label = torch.tensor([KEYED_LABELS.index(n) for n in ("open_hi_hat", "cowbell")])
+    z, mix = torch.randn(2, 16), torch.randn(2, 16)
+    with torch.no_grad():
+        rest, loud, held = (g.synthesize(z, label, mix)[:, 0] for g in (silent, free, capped))
+    energy = lambda x: (x**2).sum(-1)  # noqa: E731
+    assert (energy(loud - rest) > 0.5 * energy(rest)).all()  # the loud mode would whistle
+    assert energy(held - rest)[0] < 0.12 * energy(rest)[0]  # 0.1, and the DC blocker's edge
+    assert (held[1] == loud[1]).all()
+    with pytest.raises(ValueError, match="model.mode_cap = -1"):
+        build_models(replace(cfg, mode_cap=-1.0), 8192, len(KEYED_LABELS), 16000)
+    with pytest.raises(ValueError, match="needs drumsynth with model.synth_modes and model.keys"):
+        build_models(replace(cfg, mode_cap=0.1, mode_classes=[], keys=False), 8192, 8, 16000)
+
+
 def test_a_label_with_no_clips_takes_its_class_prior_unless_a_preset_learnt_it():
     cfg = tiny_drumsynth("", "", keys=True).model
     generator = build_models(cfg, 4096, len(KEYED_LABELS), 16000)[0].eval()

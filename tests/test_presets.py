@@ -156,8 +156,8 @@ KEYED_DRUMS = "drums-keys-44k"  # every GM drum key its own label (#27)
 def test_shipped_default_preset_plays_every_class():
     preset = find_preset(DEFAULT_PRESET)
     assert preset.kind == "drums" and preset.conditional and find_preset("drums") == preset
-    # 2.5 s clips: the graph's noise spectra and index tables grow with the clip (15.7 MB)
-    assert preset.generator_path.stat().st_size + preset.checkpoint_path.stat().st_size < 25e6
+    # 2.5 s clips, 128 modes' tables and 55 labels: the graph 19 MB, the weights 10 MB
+    assert preset.generator_path.stat().st_size + preset.checkpoint_path.stat().st_size < 30e6
     session = preset.session()
     n = len(preset.labels)
     z = np.random.default_rng(0).standard_normal((n, preset.latent)).astype(np.float32)
@@ -198,7 +198,7 @@ def test_shipped_keyed_drums_give_each_gm_key_its_own_instrument():
 
     rate = preset.sample_rate
     cowbell, maracas = (np.median(band_flatness(play(k), rate)) for k in (56, 70))
-    # the same latents: the 8-class default plays one percussion sound for both (a ratio of 1)
+    # the same latents: the 8-class drums play one percussion sound for both (a ratio of 1)
     assert cowbell < 0.8 * maracas, f"cowbell {cowbell:.2f}, maracas {maracas:.2f} flat"
     crash, hat = (np.median(decay_time(play(k), rate)) for k in (49, 42))
     assert crash > 1.8 and hat < 0.6, f"crash rings {crash:.2f} s, closed hat {hat:.2f} s"
@@ -207,7 +207,7 @@ def test_shipped_keyed_drums_give_each_gm_key_its_own_instrument():
     training, evaluation = preset.meta["training"], preset.meta["metrics"]["evaluation"]
     assert "GMRockKit" in training["data"]["held_out_kits"]
     assert evaluation["reference"]["name"] == "heldout-drums"
-    # #27's bar: 0.8 times what a real kit the judge never heard scores (the default: 0.02)
+    # #27's bar: 0.8 times what a real kit the judge never heard scores (8-class drums: 0.02)
     identity = evaluation["key_identity"]
     (real,) = identity["real"].values()
     for figure in ("mean", "percussion_mean"):
@@ -216,7 +216,11 @@ def test_shipped_keyed_drums_give_each_gm_key_its_own_instrument():
 
 @pytest.fixture(scope="module")
 def default_drums():
-    """20 hits per label from the shipped default drum preset, as the instrument plays them."""
+    """20 hits per label from the shipped default drum preset, as the instrument plays them:
+    (preset, audio, each clip's label, each clip's drum class where a GM key plays its label
+    and "" where none does: a keyed preset's class labels only fill in for keys)."""
+    from ganpad.drums import label_class
+
     preset = find_preset(DEFAULT_PRESET)
     n = 20 * len(preset.labels)
     z = np.random.default_rng(1).standard_normal((n, preset.latent)).astype(np.float32)
@@ -225,22 +229,48 @@ def default_drums():
     # in batches: the graph holds every mode's ring for every clip at once
     audio = np.concatenate([preset.generate(session, z[i : i + 64], labels[i : i + 64])
                             for i in range(0, n, 64)])  # fmt: skip
-    return preset, audio, np.array([preset.labels[i].name for i in labels])
+    names = np.array([preset.labels[i].name for i in labels])
+    played = np.array([label_class(preset.labels[i].name) if preset.labels[i].gm_notes else ""
+                       for i in labels])  # fmt: skip
+    return preset, audio, names, played
 
 
-def test_default_drums_have_no_dc_and_no_fixed_comb(default_drums):
-    preset, audio, names = default_drums
+def real_key_lines(kits: Path, rate: int, samples: int) -> dict[int, float]:
+    """GM key -> comb_peak's dB over the key's hits in every kit under `kits`."""
+    import soundfile as sf
+
+    hits: dict[int, list[np.ndarray]] = {}
+    for path in sorted(kits.glob("*/[0-9][0-9]_*.wav")):
+        audio, file_rate = sf.read(path, dtype="float32", always_2d=True)
+        assert file_rate == rate, path
+        clip = np.zeros(samples, np.float32)
+        clip[: min(samples, len(audio))] = audio[:samples].mean(axis=1)
+        hits.setdefault(int(path.name[:2]), []).append(clip)
+    return {key: comb_peak(np.stack(clips), rate)[0] for key, clips in hits.items()}
+
+
+def test_default_drums_have_no_dc_and_no_fixed_comb(default_drums, timgm_kits):
+    """No DC, and no line standing 10 dB over its third octave in the average of a label's hits,
+    as a fixed comb of the generator would (real drums stay within a few dB). A key whose
+    instrument rings at its own pitches (agogos and triangles 15 dB, a ride bell 13, wood
+    blocks 10 in TimGM6mb's seven kits) may stand up to 3 dB over its real lines."""
+    from ganpad.drums import label_key
+
+    preset, audio, names, _ = default_drums
+    real = real_key_lines(timgm_kits, preset.sample_rate, preset.samples)
+    assert len(real) == 47
     for name in dict.fromkeys(names):
         clips = audio[names == name]
         assert np.median(dc_ratio(clips)) < 0.01, name
         db, hz = comb_peak(clips, preset.sample_rate)
-        assert db < 10, f"{name}: a narrow peak {db:.1f} dB over its third octave at {hz:.0f} Hz"
+        limit = max(10.0, real.get(label_key(name), 0.0) + 3.0)
+        assert db < limit, f"{name}: a line {db:.1f} dB over its third octave at {hz:.0f} Hz"
 
 
 def test_default_drums_short_classes_end_within_600_ms(default_drums):
-    preset, audio, names = default_drums
+    preset, audio, _, played = default_drums
     for name in ("kick", "snare", "clap", "closed_hat"):
-        seconds = float(np.median(decay_time(audio[names == name], preset.sample_rate)))
+        seconds = float(np.median(decay_time(audio[played == name], preset.sample_rate)))
         assert seconds < 0.6, f"{name} takes {seconds:.2f} s to fall 60 dB"
 
 
@@ -252,7 +282,7 @@ def test_default_drums_are_full_band_where_real_drums_are(default_drums, gmrock,
     from ganpad.training.config import DataConfig
     from ganpad.training.data.ingest import load_clips
 
-    preset, audio, names = default_drums
+    preset, audio, _, played = default_drums
     assert preset.sample_rate == 44100
     real = load_clips(DataConfig(path=str(gmrock), sample_rate=preset.sample_rate,
                                  slice_len=preset.samples, cache_dir=str(clip_cache)))  # fmt: skip
@@ -261,7 +291,7 @@ def test_default_drums_are_full_band_where_real_drums_are(default_drums, gmrock,
         theirs = np.median(high_band_share(real.audio[real.labels == real.classes.index(name)],
                                            preset.sample_rate, 8000.0))  # fmt: skip
         if theirs > 0.05:  # the classes with a high band worth comparing
-            ours = np.median(high_band_share(audio[names == name], preset.sample_rate, 8000.0))
+            ours = np.median(high_band_share(audio[played == name], preset.sample_rate, 8000.0))
             assert 1 / 3 < ours / theirs < 3, f"{name}: {ours:.3f} above 8 kHz, real {theirs:.3f}"
             checked.append(name)
     assert {"closed_hat", "open_hat", "cymbal"} <= set(checked)

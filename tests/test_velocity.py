@@ -208,6 +208,9 @@ def test_regraph_gives_a_preset_a_velocity_tilt_and_nothing_else(velocity_preset
     assert load_preset_start(str(folder)).config.model.velocity_tilt == 0.5  # fine-tunes keep it
     meta = json.loads((folder / "preset.json").read_text())
     assert meta["training"]["config"]["model"]["velocity_tilt"] == 0.5
+    assert meta["training"]["commands"][-1].endswith(
+        "python tools/regraph.py PRESET --set model.velocity_tilt=0.5"
+    )
 
 
 def test_every_velocity_falls_in_the_band_whose_range_holds_it():

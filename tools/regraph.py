@@ -4,7 +4,8 @@ The weights, and so the sound, stay the same (checked against PyTorch as `ganpad
 checks); the graph gets this version's operators. How the shipped presets got the inverse DFT
 as matrix products: `python tools/regraph.py presets/drums-drumsynth-44k`. With
 `--set model.velocity_tilt=0.25` (a setting the weights do not depend on) the graph and the
-preset's config take it: how the default drums got their velocity brightness.
+preset's config take it: how the 8-class drums got their velocity brightness. So does
+`--set model.mode_cap=0.2`: how the keyed default drums' hi-hats stopped whistling.
 """
 
 from __future__ import annotations

@@ -76,6 +76,11 @@ class ModelConfig:
     # drumsynth with modes: the drum classes whose labels (keys included) play them and have
     # their noise balanced over them; empty: every label. The rest sound as without modes
     mode_classes: list[str] = field(default_factory=list)
+    # drumsynth with modes: > 0, no one mode of a hi-hat label (classes in HAT_CLASSES, keys
+    # included) carries more than this times the energy of the rest of its clip: a hat is dense
+    # metal with no line alone, and a mode ringing on past its noise whistles. 0: off. A graph
+    # setting (tools/regraph.py --set); the weights do not depend on it
+    mode_cap: float = 0.0
     # drumsynth/notesynth: > 0, the samples the synth_knots knots span (a shorter clip's length),
     # with synth_tail_knots more after them to the clip's end, where a cymbal or a note rings on; a
     # preset made longer so plays its first synth_span samples as before (docs/models.md)

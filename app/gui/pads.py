@@ -1,4 +1,5 @@
-"""The 4x4 drum pad grid and the on-screen keyboard: they send notes and light up on notes."""
+"""The 4x4 drum pad grid (in banks: every GM drum key) and the on-screen keyboard: they send
+notes and light up on notes."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDrag, QKeyEvent, QMouseEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QButtonGroup,
     QFrame,
     QGridLayout,
+    QHBoxLayout,
     QPushButton,
     QScrollArea,
+    QStackedWidget,
+    QVBoxLayout,
     QWidget,
 )
 
-from ganpad.drums import GM_NOTE_NAMES, PAD_GRID
+from ganpad.drums import GM_NOTE_NAMES, pad_banks
 from ganpad.notes import note_name
 
 # Computer keys for the grid, laid out like it: 1234 / qwer / asdf / zxcv.
@@ -68,24 +73,57 @@ class Pad(QPushButton):
 
 
 class PadGrid(QWidget):
+    """Banks of 4x4 pads, one shown at a time: the kit, then the rest of the GM drum keys
+    (percussion, the second toms and cymbals). The computer keys play the shown bank; MIDI
+    plays every key whatever is shown."""
+
     note = Signal(int)  # the musician hit a pad (mouse or key)
     drag = Signal(int)
 
     def __init__(self, playable: Callable[[int], bool]):
         super().__init__()
-        layout = QGridLayout(self)
         self.pads: dict[int, Pad] = {}
+        self.banks = pad_banks()
         self.keys: dict[str, int] = {}
-        for r, row in enumerate(PAD_GRID):
-            for c, note in enumerate(row):
-                key = PAD_KEYS[r][c]
-                pad = Pad(note, GM_NOTE_NAMES.get(note, str(note)), key, playable(note))
-                pad.pressed_note.connect(self.note)
-                pad.drag_requested.connect(self.drag)
-                layout.addWidget(pad, r, c)
-                self.pads[note] = pad
-                self.keys[key] = note
+        self.pages = QStackedWidget()
+        self.bank_buttons: list[QPushButton] = []
+        group, row = QButtonGroup(self), QHBoxLayout()
+        for b, bank in enumerate(self.banks):
+            page = QWidget()
+            grid = QGridLayout(page)
+            for r, notes in enumerate(bank):
+                for c, note in enumerate(notes):
+                    if note is not None:
+                        grid.addWidget(self._pad(note, PAD_KEYS[r][c], playable(note)), r, c)
+            self.pages.addWidget(page)
+            keys = [n for notes in bank for n in notes if n is not None]
+            button = QPushButton("kit" if b == 0 else f"{min(keys)}-{max(keys)}")
+            button.setCheckable(True)
+            button.setFocusPolicy(Qt.NoFocus)  # the computer keys stay with the pads
+            button.setToolTip("GM drum keys " + ", ".join(map(str, sorted(keys))))
+            group.addButton(button, b)
+            row.addWidget(button)
+            self.bank_buttons.append(button)
+        group.idClicked.connect(self.show_bank)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.pages)
+        self.show_bank(0)
         self.setFocusPolicy(Qt.StrongFocus)
+
+    def _pad(self, note: int, key: str, playable: bool) -> Pad:
+        pad = Pad(note, GM_NOTE_NAMES.get(note, str(note)), key, playable)
+        pad.pressed_note.connect(self.note)
+        pad.drag_requested.connect(self.drag)
+        self.pads[note] = pad
+        return pad
+
+    def show_bank(self, index: int) -> None:
+        """Show bank `index`; the computer keys then play its pads."""
+        self.pages.setCurrentIndex(index)
+        self.bank_buttons[index].setChecked(True)
+        self.keys = {PAD_KEYS[r][c]: note for r, notes in enumerate(self.banks[index])
+                     for c, note in enumerate(notes) if note is not None}  # fmt: skip
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         note = self.keys.get(event.text().lower())

@@ -113,6 +113,11 @@ def _check_synth(cfg: ModelConfig, slice_len: int) -> None:
         if not (cfg.family == "drumsynth" and cfg.synth_modes and cfg.keys):
             raise ValueError("model.mode_classes chooses which drums play the modes: it needs "
                              "drumsynth with model.synth_modes and model.keys")  # fmt: skip
+    if not (math.isfinite(cfg.mode_cap) and cfg.mode_cap >= 0):
+        raise ValueError(f"model.mode_cap = {cfg.mode_cap}: must be 0 (off) or a positive number")
+    if cfg.mode_cap and not (cfg.family == "drumsynth" and cfg.synth_modes and cfg.keys):
+        raise ValueError("model.mode_cap bounds the hi-hats' modes: it needs drumsynth with "
+                         "model.synth_modes and model.keys")  # fmt: skip
     if cfg.synth_knots < 3:
         raise ValueError(f"model.synth_knots = {cfg.synth_knots}: must be at least 3")
     if cfg.synth_span < 0 or cfg.synth_tail_knots < 0:

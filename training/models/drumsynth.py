@@ -92,6 +92,9 @@ MIN_SPREAD = (0.25 * math.log(2.0)) ** 2
 # small spread, and without a bound its quietest low band took half a soft hit's power.
 TILT_MAX = math.log(4.0)
 TOP_FRACTION = 0.45  # highest partial frequency, as a fraction of the rate
+# model.mode_cap's labels: a hi-hat's sound is dense metal, no line alone (a cowbell's or a
+# ride bell's lines may stand over their noise, and do in real kits)
+HAT_CLASSES = ("closed_hat", "open_hat")
 
 
 def label_width(n_classes: int, keys: bool) -> int:
@@ -184,6 +187,13 @@ class DrumSynthGenerator(SynthGenerator):
             on = [label_class(name) in cfg.mode_classes for name in KEYED_LABELS]
             on = torch.tensor(on if cfg.mode_classes else [True] * max(n_classes, 1)).float()
             self.register_buffer("mode_on", on, persistent=False)
+            # model.mode_cap: each mode's energy is amp G amp' / 2 for its knot values amp
+            hats = self.slow_knots.hats().double()
+            self.register_buffer("mode_gram", (hats @ hats.T).float(), persistent=False)
+            capped = [label_class(name) in HAT_CLASSES for name in KEYED_LABELS] if cfg.keys else []
+            self.register_buffer("mode_capped", torch.tensor(capped or [False]).float(),
+                                 persistent=False)  # fmt: skip
+        self.mode_cap = float(cfg.mode_cap)
         self.top_hz = TOP_FRACTION * rate
         with torch.no_grad():  # partials start spread over 50 Hz .. 2 kHz, flat in time
             self.partial_freq.weight.mul_(0.1)
@@ -286,6 +296,15 @@ class DrumSynthGenerator(SynthGenerator):
         log_hz = torch.cat([torch.log(hz).expand(b, -1) for _, hz in parts], dim=1)
         return power, log_hz
 
+    def _capped(self, amp: torch.Tensor, rest: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+        """Mode amplitudes [B, M, knots] with no hi-hat mode's energy over model.mode_cap times
+        that of the rest of its clip [B, T] (noise and partials); other labels' as they were."""
+        energy = 0.5 * ((amp @ self.mode_gram) * amp).sum(-1)  # [B, M]
+        limit = self.mode_cap * (rest**2).sum(-1, keepdim=True)
+        scale = torch.sqrt(limit / (energy + 1e-12)).clamp(max=1.0)
+        capped = self.mode_capped[label][:, None]
+        return amp * (capped * scale + (1 - capped))[:, :, None]
+
     def mode_parameters(self) -> list[nn.Parameter]:
         """What sets the modes' amplitudes: the head on the hidden state and the label's table."""
         return [*self.mode_amp.parameters(), *self.mode_label.parameters()] if self.modes else []
@@ -335,8 +354,11 @@ class DrumSynthGenerator(SynthGenerator):
         phase = self.knots.integrate(c["partial_hz"])
         tones = (partial_amp * sines(phase)).sum(dim=1)
         if self.modes:
+            amp = c["mode_amp"]
+            if self.mode_cap and label is not None and not self.mute_noise:
+                amp = self._capped(amp, noise + tones, label)
             hz = self.mode_hz + torch.zeros_like(z[:, :1])  # [B, M]; a traced batch stays free
-            tones = tones + weighted_partials(hz, torch.zeros_like(self.mode_hz), c["mode_amp"],
+            tones = tones + weighted_partials(hz, torch.zeros_like(self.mode_hz), amp,
                                               self.slow_knots.hats(), self.rate)  # fmt: skip
         audio = dc_block(noise + tones, self.rate) * self.fade
         return audio[:, None, :]
