@@ -18,6 +18,8 @@ dense 32d, leaky ReLU 0.2  (x3)
                                       plus a table read by the label alone (its own lines),
                                       and a label table of noise gains (band and component)
 audio = DC-block(band noise + components + partials + modes) * tail fade        [T]
+(model.mode_cap: a hi-hat label's modes each held to at most that times the energy of the
+rest of its clip, so no single line rings on past the hat's noise and whistles)
 (model.velocity_tilt: a played hit tilts its spectrum about its own mean log frequency, which
 moves by about tilt x (velocity - 100/127) natural-log units, its power kept: harder brighter)
 
