@@ -207,7 +207,16 @@ def test_pad_banks_reach_every_gm_drum_key_of_the_default_kit(qtbot, tmp_path):
             qtbot.keyClick(grid, key)
         assert hit.args == [note]
         assert keymap.names[keymap.slot_for(note)] == KEY_LABELS[note]  # its own sound
+    grid.light(56)  # a MIDI cowbell while the last bank shows: the kit bank's button lights
+    assert grid.bank_buttons[0].styleSheet() == LIT and grid.pages.currentIndex() == 2
+    qtbot.waitUntil(lambda: grid.bank_buttons[0].styleSheet() == "", timeout=2000)
+    # Closed while the hit's drag file renders on a QThread, the window waits for it: a
+    # QThread destroyed running aborts the process (it did, in the next test).
+    qtbot.keyClick(grid, "z")
+    qtbot.waitUntil(lambda: bool(win.side_tasks), timeout=2000)
+    rendering = list(win.side_tasks)
     win.close()
+    assert all(task.isFinished() for task in rendering)
 
 
 def test_a_remembered_preset_that_is_gone_falls_back_to_the_default(qtbot, tmp_path):

@@ -84,6 +84,7 @@ class PadGrid(QWidget):
         super().__init__()
         self.pads: dict[int, Pad] = {}
         self.banks = pad_banks()
+        self.bank_of = {n: b for b, bank in enumerate(self.banks) for row in bank for n in row}
         self.keys: dict[str, int] = {}
         self.pages = QStackedWidget()
         self.bank_buttons: list[QPushButton] = []
@@ -105,6 +106,8 @@ class PadGrid(QWidget):
             row.addWidget(button)
             self.bank_buttons.append(button)
         group.idClicked.connect(self.show_bank)
+        self._unlit = QTimer(self, singleShot=True, interval=160)
+        self._unlit.timeout.connect(lambda: [b.setStyleSheet("") for b in self.bank_buttons])
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self.pages)
@@ -133,8 +136,13 @@ class PadGrid(QWidget):
         super().keyPressEvent(event)
 
     def light(self, note: int) -> None:
+        """Light the note's pad, and its bank's button where another bank is shown (MIDI)."""
         if note in self.pads:
             self.pads[note].light()
+            bank = self.bank_of[note]
+            if bank != self.pages.currentIndex():
+                self.bank_buttons[bank].setStyleSheet(LIT)
+                self._unlit.start()
 
 
 class Keyboard(QScrollArea):

@@ -470,6 +470,10 @@ class MainWindow(QMainWindow):
         if self.midi is not None:
             self.midi.close()
             self.midi = None
+        # A drag file still rendering reads the engine, and a QThread destroyed with the
+        # window while it runs aborts the process: let them finish (one clip each).
+        for task in list(self.side_tasks):
+            task.wait()
         if self.engine is not None:
             self.engine.close()
             self.engine = None
