@@ -84,7 +84,8 @@ class PadGrid(QWidget):
         super().__init__()
         self.pads: dict[int, Pad] = {}
         self.banks = pad_banks()
-        self.bank_of = {n: b for b, bank in enumerate(self.banks) for row in bank for n in row}
+        self.bank_of = {n: b for b, bank in enumerate(self.banks) for row in bank for n in row
+                        if n is not None}  # fmt: skip
         self.keys: dict[str, int] = {}
         self.pages = QStackedWidget()
         self.bank_buttons: list[QPushButton] = []
